@@ -1,0 +1,378 @@
+"""Deliver messages over SMTP or into a file outbox, chosen by a URL."""
+
+from __future__ import annotations
+
+import email.policy
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+Security = Literal["plain", "starttls", "tls"]
+
+URL_FORMS = (
+    "smtp://host[:port] (plain, port 25), "
+    "smtp+starttls://user:password@host[:port] (STARTTLS, port 587), "
+    "smtps://user:password@host[:port] (implicit TLS, port 465), "
+    "file:///absolute/path (write .eml files into that directory)"
+)
+DEFAULT_PORTS: dict[Security, int] = {"plain": 25, "starttls": 587, "tls": 465}
+SCHEMES: dict[str, Security] = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
+
+
+class DeliveryError(Exception):
+    """A message could not be handed over; temporary ones are worth retrying."""
+
+    def __init__(self, message: str, *, temporary: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.code = code
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Something that hands a message on for delivery."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand the message over or raise DeliveryError."""
+        ...
+
+    def describe(self) -> str:
+        """Say where messages go, for logs and admin pages (never a password)."""
+        ...
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    """Format an SMTP reply code and text for a person."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return f"{code} {' '.join(text.split())}".strip()
+
+
+def _envelope_sender(message: EmailMessage) -> str:
+    """Return the bare address of the message's sender for MAIL FROM."""
+    pairs = getaddresses([str(message.get("Sender") or message.get("From") or "")])
+    if not pairs or not pairs[0][1]:
+        raise DeliveryError("the message has no From address: cannot send it", temporary=False)
+    return pairs[0][1]
+
+
+class SMTPBackend:
+    """Send each message over its own SMTP connection."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        security: Security = "plain",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if (username is None) != (password is None):
+            raise ValueError("give both a user and a password for SMTP login, or neither")
+        self.host = host
+        self.port = port or DEFAULT_PORTS[security]
+        self.security = security
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+
+    @property
+    def where(self) -> str:
+        """Return host:port, with brackets around an IPv6 address."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def describe(self) -> str:
+        """Say which server and login this backend uses."""
+        kind = {"plain": "SMTP", "starttls": "SMTP+STARTTLS", "tls": "SMTPS"}[self.security]
+        login = f" as {self.username}" if self.username else ""
+        return f"{kind} {self.where}{login}"
+
+    def _context(self) -> ssl.SSLContext:
+        """Return the TLS context: the given one, or the system's verifying default."""
+        return self.ssl_context or ssl.create_default_context()
+
+    def send(self, message: EmailMessage) -> None:
+        """Send the message, raising DeliveryError that says what went wrong."""
+        sender = _envelope_sender(message)
+        stage = "connecting"
+        client: smtplib.SMTP | None = None
+        try:
+            # Connecting in the constructor also tells TLS which host name to verify.
+            if self.security == "tls":
+                client = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self._context()
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                stage = "starting TLS"
+                client.starttls(context=self._context())
+            if self.username is not None and self.password is not None:
+                stage = "logging in"
+                client.login(self.username, self.password)
+            stage = "sending"
+            refused = client.send_message(message, from_addr=sender)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._explain(exc, stage) from exc
+        finally:
+            if client is not None:
+                self._close(client)
+        if refused:
+            raise self._refused(refused)
+
+    @staticmethod
+    def _close(client: smtplib.SMTP) -> None:
+        """Say QUIT and close; a failure here must not turn a sent message into an error."""
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+    def _refused(self, refused: dict[str, tuple[int, bytes]]) -> DeliveryError:
+        """Explain refused recipients; any 4xx makes the whole error temporary."""
+        codes = [code for code, _ in refused.values()]
+        temporary = any(400 <= code < 500 for code in codes)
+        details = ", ".join(
+            f"{addr} ({_reply(code, text)})" for addr, (code, text) in refused.items()
+        )
+        advice = "it will be tried again later" if temporary else "check the address"
+        return DeliveryError(
+            f"SMTP server {self.where} refused recipient {details}: {advice}",
+            temporary=temporary,
+            code=codes[0] if codes else None,
+        )
+
+    def _explain(self, exc: smtplib.SMTPException | OSError, stage: str) -> DeliveryError:
+        """Turn an smtplib or socket exception into a DeliveryError for people."""
+        where = self.where
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            return self._refused(exc.recipients)
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return DeliveryError(
+                f"SMTP server {where} refused the login for user {self.username!r} "
+                f"({_reply(exc.smtp_code, exc.smtp_error)}): "
+                "check the user and password in COS_MAIL_URL",
+                temporary=False,
+                code=exc.smtp_code,
+            )
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            temporary = 400 <= exc.smtp_code < 500
+            return DeliveryError(
+                f"SMTP server {where} refused the sender {exc.sender} "
+                f"({_reply(exc.smtp_code, exc.smtp_error)}): "
+                + ("it will be tried again later" if temporary
+                   else "check that the server lets this sender address send mail"),
+                temporary=temporary,
+                code=exc.smtp_code,
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
+            temporary = 400 <= exc.smtp_code < 500
+            return DeliveryError(
+                f"SMTP server {where} answered {_reply(exc.smtp_code, exc.smtp_error)} "
+                f"while {stage}: "
+                + ("it will be tried again later" if temporary
+                   else "the server rejected the message; see its answer"),
+                temporary=temporary,
+                code=exc.smtp_code,
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return DeliveryError(
+                f"SMTP server {where} does not support what COS_MAIL_URL asks for while "
+                f"{stage} ({exc}): check the scheme in COS_MAIL_URL",
+                temporary=False,
+            )
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return DeliveryError(
+                f"SMTP server {where} closed the connection while {stage} ({exc}): "
+                "it will be tried again later",
+                temporary=True,
+            )
+        if isinstance(exc, smtplib.SMTPException):
+            # Outside a server reply, smtplib raises this for a client/server mismatch,
+            # e.g. no AUTH mechanism in common: a setting to fix, not a moment to wait.
+            return DeliveryError(
+                f"SMTP with {where} failed while {stage} ({exc}): "
+                "check the scheme, user and password in COS_MAIL_URL",
+                temporary=False,
+            )
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return DeliveryError(
+                f"the TLS certificate of SMTP server {where} could not be verified "
+                f"({exc.verify_message}): check the host name in COS_MAIL_URL "
+                "or trust the server's certificate authority (SSL_CERT_FILE)",
+                temporary=False,
+            )
+        if isinstance(exc, ssl.SSLError):
+            return DeliveryError(
+                f"TLS with SMTP server {where} failed while {stage} ({exc.reason or exc}): "
+                "check the scheme and port in COS_MAIL_URL "
+                "(smtps:// usually on 465, smtp+starttls:// on 587)",
+                temporary=False,
+            )
+        if isinstance(exc, TimeoutError):
+            return DeliveryError(
+                f"SMTP server {where} did not answer within {self.timeout:g} s while {stage}: "
+                "the server may be down or overloaded; it will be tried again later",
+                temporary=True,
+            )
+        if isinstance(exc, socket.gaierror):
+            # EAI_AGAIN is a resolver hiccup; any other failure means the name is wrong.
+            temporary = exc.errno == socket.EAI_AGAIN
+            return DeliveryError(
+                f"could not resolve SMTP host {self.host} ({exc.strerror}): "
+                "check the host name in COS_MAIL_URL",
+                temporary=temporary,
+            )
+        if isinstance(exc, OSError) and stage == "connecting":
+            return DeliveryError(
+                f"could not connect to SMTP server {where} ({exc.strerror or exc}): "
+                "check COS_MAIL_URL and that the server is running",
+                temporary=True,
+            )
+        return DeliveryError(
+            f"lost the connection to SMTP server {where} while {stage} "
+            f"({exc.strerror or exc}): it will be tried again later",
+            temporary=True,
+        )
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.eml")
+
+
+def _file_stem(message: EmailMessage) -> str:
+    """Return a file-name-safe form of the message's Message-ID."""
+    message_id = str(message.get("Message-ID") or "").strip().strip("<>")
+    stem = _UNSAFE.sub("_", message_id).strip("._-")[:120]
+    return stem or "no-message-id"
+
+
+class FileOutbox:
+    """Write each message as one .eml file into a directory, for development."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        """Say which directory messages go to."""
+        return f"file outbox {self.path}"
+
+    def send(self, message: EmailMessage) -> None:
+        """Write the message atomically, so a reader never sees half a file."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+        target = self.path / f"{stamp}-{_file_stem(message)}.eml"
+        data = message.as_bytes(policy=email.policy.SMTP)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.path, prefix=".", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, target)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise DeliveryError(
+                f"could not write to the file outbox {self.path} ({exc.strerror or exc}): "
+                "check that the directory in COS_MAIL_URL is writable",
+                temporary=False,
+            ) from exc
+
+    def list(self) -> list[Path]:
+        """Return the outbox's message files, newest last."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.iterdir() if _SAFE_NAME.fullmatch(p.name))
+
+    def find(self, name: str) -> Path | None:
+        """Return the message file with this name, or None; never a path outside the outbox."""
+        if not _SAFE_NAME.fullmatch(name):
+            return None
+        path = self.path / name
+        return path if path.is_file() else None
+
+    @staticmethod
+    def read_message(path: str | os.PathLike[str]) -> EmailMessage:
+        """Parse a message file back into an EmailMessage."""
+        with open(path, "rb") as handle:
+            return BytesParser(policy=email.policy.default).parse(handle)
+
+
+def _smtp_backend(url: str, security: Security, timeout: float) -> SMTPBackend:
+    """Make an SMTP backend from a parsed smtp:, smtp+starttls: or smtps: URL."""
+    parts = urlsplit(url)
+    shown = _redact(url)
+    if not parts.hostname:
+        raise ValueError(f"mail URL {shown} has no host: expected one of {URL_FORMS}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"mail URL {shown} has a path or query it does not use: {URL_FORMS}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"mail URL {shown} has a bad port: expected a number 1-65535") from None
+    username = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if security == "plain" and username is not None:
+        raise ValueError(
+            f"mail URL {shown} sends a password without TLS: "
+            "use smtp+starttls:// or smtps:// to log in"
+        )
+    if (username is None) != (password is None) or username == "":
+        raise ValueError(f"mail URL {shown} needs both a user and a password, or neither")
+    return SMTPBackend(
+        parts.hostname,
+        port,
+        security=security,
+        username=username,
+        password=password,
+        timeout=timeout,
+    )
+
+
+def _redact(url: str) -> str:
+    """Hide the password in a URL so it can go in an error message."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unreadable URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
+
+
+def backend_from_url(url: str, *, timeout: float = 10.0) -> Backend:
+    """Choose a delivery backend from a mail URL such as smtp://127.0.0.1:25."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"mail URL {_redact(url)} cannot be read ({exc}): {URL_FORMS}") from None
+    if scheme in SCHEMES:
+        return _smtp_backend(url, SCHEMES[scheme], timeout)
+    if scheme == "file":
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        if parts.netloc not in ("", "localhost") or not path.startswith("/"):
+            raise ValueError(
+                f"mail URL {url} must name an absolute directory, like file:///var/cos/outbox"
+            )
+        return FileOutbox(path)
+    raise ValueError(f"mail URL {_redact(url)} is not supported: expected one of {URL_FORMS}")

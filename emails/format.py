@@ -1,0 +1,133 @@
+"""Jinja filters and tests that make numbers and statuses readable in emails."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+STATUS_LABELS: dict[str, str] = {
+    "done": "Done",
+    "on_track": "On track",
+    "slipping": "Slipping",
+    "blocked": "Blocked",
+    "dropped": "Dropped",
+    "no_update": "No update",
+}
+
+CURRENCY_UNITS = frozenset({"£", "$", "€", "¥"})
+
+# Statuses a lead must see item by item; the others are summarised as counts.
+NOTABLE_STATUSES = frozenset({"done", "slipping", "blocked"})
+
+
+def num(value: float | int | None, places: int = 2) -> str:
+    """Format a number for people: thousands separators, no trailing zeros."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return str(value)
+    quantum = Decimal(1).scaleb(-places)
+    rounded = Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)
+    if rounded == 0:
+        return "0"
+    text = f"{rounded:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def signed(value: float | int | None, places: int = 2) -> str:
+    """Format a change with an explicit sign, e.g. "+1,200" or "-3.5"."""
+    if value is None:
+        return "–"
+    text = num(value, places)
+    if text == "0" or text.startswith("-"):
+        return text
+    return f"+{text}"
+
+
+def quantity(value: float | int | None, unit: str) -> str:
+    """Format a number with its unit: "£1,200", "45%", "1,640 meals"."""
+    text = num(value)
+    if value is None or not unit:
+        return text
+    if unit in CURRENCY_UNITS:
+        if "." in text:
+            # Money shows pence or cents in full: £3.20, not £3.2.
+            text = f"{Decimal(str(value)).quantize(Decimal('0.01'), ROUND_HALF_UP):,f}"
+        sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+        return f"{sign}{unit}{digits}"
+    if unit == "%":
+        return f"{text}%"
+    return f"{text} {unit}"
+
+
+def percent(rate: float | None) -> str:
+    """Format a 0..1 rate as a whole percentage."""
+    if rate is None:
+        return "–"
+    return f"{num(rate * 100, 0)}%"
+
+
+def clamp_progress(progress: float | int | None) -> int:
+    """Clamp a progress share to a whole number in 0..100 for drawing a bar."""
+    if progress is None:
+        return 0
+    return max(0, min(100, int(Decimal(str(progress)).quantize(Decimal(1), ROUND_HALF_UP))))
+
+
+def text_bar(progress: float | int | None, width: int = 10) -> str:
+    """Draw a progress share as a text bar like "[#######---] 70%"."""
+    share = clamp_progress(progress)
+    filled = (share * width + 50) // 100
+    return f"[{'#' * filled}{'-' * (width - filled)}] {share}%"
+
+
+def trend(metric: Mapping[str, Any]) -> str:
+    """Say whether a metric's change moves toward its target: better, worse or same."""
+    change = metric["change"]
+    if change is None or change == 0:
+        return "same"
+    toward_target = change > 0 if metric["direction"] == "up" else change < 0
+    return "better" if toward_target else "worse"
+
+
+def arrow(change: float | int | None) -> str:
+    """Pick an arrow for a change: up, down or flat."""
+    if change is None or change == 0:
+        return "→"
+    return "↑" if change > 0 else "↓"
+
+
+def status_label(status: str) -> str:
+    """Name a commitment status the way people say it."""
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """Write a count with its noun, e.g. "1 answer", "7 answers"."""
+    noun = singular if count == 1 else (many or f"{singular}s")
+    return f"{num(count)} {noun}"
+
+
+def is_notable(item: Mapping[str, Any]) -> bool:
+    """Tell whether a commitment is shown item by item in the digest."""
+    return item["status"] in NOTABLE_STATUSES or bool(item["overdue"])
+
+
+FILTERS = {
+    "num": num,
+    "signed": signed,
+    "percent": percent,
+    "quantity": quantity,
+    "bar_width": clamp_progress,
+    "text_bar": text_bar,
+    "trend": trend,
+    "arrow": arrow,
+    "status_label": status_label,
+    "plural": plural,
+}
+
+TESTS = {"notable": is_notable}

@@ -1,0 +1,84 @@
+"""Render an email kind to its subject, text and inlined HTML parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from premailer import Premailer
+
+from emails.format import FILTERS, TESTS
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+KINDS = frozenset({"invitation", "digest"})
+
+# Keys a template may read that the caller is allowed to leave out.
+OPTIONAL_KEYS: Mapping[str, Any] = {
+    "footer_reason": None,
+    "lead_organisation": None,
+    "web_link": None,
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One email ready to be put in a message: subject line, text part, HTML part."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """Return the shared Jinja environment: HTML autoescaped, undefined names fail."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html",), default_for_string=False, default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    env.tests.update(TESTS)
+    return env
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace, newlines included, to single spaces."""
+    return " ".join(text.split())
+
+
+def inline_css(html: str) -> str:
+    """Move the layout's CSS into style attributes, keeping @media rules in the head."""
+    return Premailer(
+        html,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+        # Keep !important on the leftover @media rules so phone styles beat inline ones.
+        strip_important=False,
+        disable_link_rewrites=True,
+        # Width and height attributes are written in the templates for Outlook; CSS widths
+        # such as the fluid 100% of the container must not overwrite them.
+        disable_basic_attributes=["width", "height"],
+    ).transform()
+
+
+def render_email(kind: str, context: Mapping[str, Any]) -> Rendered:
+    """Render the subject, text and HTML of an email kind from its context."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown email kind {kind!r}: expected one of {sorted(KINDS)}")
+    env = environment()
+    values = {**OPTIONAL_KEYS, **context}
+    subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
+    text = env.get_template(f"{kind}.txt").render(values)
+    html = env.get_template(f"{kind}.html").render({**values, "subject": subject})
+    return Rendered(subject=subject, text=text.strip() + "\n", html=inline_css(html))

@@ -1,0 +1,87 @@
+"""The web app: partner check-in pages (and, in development, a local outbox viewer)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, render_template
+from werkzeug.exceptions import HTTPException
+
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Partners may leave the form open for hours; after a day the form asks them to press submit
+# again, keeping every answer they typed.
+CSRF_TIME_LIMIT = timedelta(hours=24)
+
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+def plain_number(value: float | int | None) -> str:
+    """Show a number as people write it: 2100, 3.5 (no trailing .0, no thousands separator)."""
+    if value is None:
+        return ""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) -> Flask:
+    """Build the web app from settings (read from COS_* variables when not given)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        COS_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="cos_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=int(CSRF_TIME_LIMIT.total_seconds()),
+        # With Referrer-Policy: no-referrer browsers send no Referer, which Flask-WTF's strict
+        # HTTPS check would reject; the session-bound token and SameSite cookie remain.
+        WTF_CSRF_SSL_STRICT=False,
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+
+    from forms import checkin
+
+    app.register_blueprint(checkin.bp)
+    if dev_outbox:
+        from forms import outbox
+
+        app.register_blueprint(outbox.bp)
+    app.config["COS_DEV_OUTBOX"] = dev_outbox
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        return render_template("problem.html", title=exc.name,
+                               message=exc.description), exc.code or 500
+
+    app.add_template_filter(plain_number, "num")
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", dev_outbox=dev_outbox)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

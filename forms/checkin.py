@@ -1,0 +1,113 @@
+"""The partner check-in pages: GET shows the form and changes nothing, POST records a revision."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from forms.checkin_form import answers_from, make_form, note_field, reading_field, status_field
+from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin, LinkProblem, open_checkin, record_answers
+from pipeline.config import Settings
+from pipeline.db import session_scope
+from pipeline.jobs import QueueUnavailable, enqueue_merge
+
+log = logging.getLogger(__name__)
+bp = Blueprint("checkin", __name__)
+
+
+def settings() -> Settings:
+    """Return the app's settings."""
+    return current_app.config["COS_SETTINGS"]  # type: ignore[no-any-return]
+
+
+def problem(exc: LinkProblem) -> ResponseReturnValue:
+    """Render a link problem page, the same for every bad token."""
+    return render_template("problem.html", title=exc.title, message=exc.message), exc.status
+
+
+def page(checkin: Checkin, form: Any, *, status: int = 200,
+         notice: str | None = None) -> ResponseReturnValue:
+    """Render the check-in page."""
+    return render_template(
+        "checkin.html", checkin=checkin, form=form, notice=notice,
+        status_field=status_field, note_field=note_field, reading_field=reading_field,
+        status_labels=STATUS_LABELS,
+    ), status
+
+
+@bp.route("/c/<token>", methods=["GET"])
+def show(token: str) -> ResponseReturnValue:
+    """Show the check-in form, prefilled with the latest answers (read-only: scanners GET too)."""
+    with session_scope(settings().database_url) as session:
+        try:
+            checkin = open_checkin(session, token)
+        except LinkProblem as exc:
+            return problem(exc)
+    return page(checkin, make_form(checkin))
+
+
+@bp.route("/c/<token>", methods=["POST"])
+def submit(token: str) -> ResponseReturnValue:
+    """Validate and store the answers, queue the merge, and send the partner to the thanks page."""
+    with session_scope(settings().database_url) as session:
+        try:
+            checkin = open_checkin(session, token)
+        except LinkProblem as exc:
+            return problem(exc)
+        form = make_form(checkin, formdata=request.form)
+        if not form.validate():
+            if "csrf_token" in form.errors and len(form.errors) == 1:
+                notice = ("This page was open for a long time (or cookies are off), so for "
+                          "your safety nothing was saved yet. Your answers are still here: "
+                          "press \u201cSave my check-in\u201d again.")
+            else:
+                notice = "Some answers need a fix (marked below). Everything else is kept."
+            return page(checkin, form, status=400, notice=notice)
+        record_answers(session, checkin, answers_from(form, checkin))
+    # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
+    try:
+        enqueue_merge(settings(), checkin.campaign_id)
+    except QueueUnavailable as exc:
+        log.warning("answer saved, merge not queued for round %s: %s", checkin.campaign_id, exc)
+    return redirect(url_for("checkin.thanks", token=token), code=303)
+
+
+@bp.route("/c/<token>/thanks", methods=["GET"])
+def thanks(token: str) -> ResponseReturnValue:
+    """Show what was recorded, with a link back to edit."""
+    with session_scope(settings().database_url) as session:
+        try:
+            checkin = open_checkin(session, token)
+        except LinkProblem as exc:
+            return problem(exc)
+        if checkin.latest is None:
+            return redirect(url_for("checkin.show", token=token), code=303)
+    return render_template("thanks.html", checkin=checkin, summary=summarise(checkin),
+                           pulse_labels=PULSE_LABELS)
+
+
+def summarise(checkin: Checkin) -> dict[str, Any]:
+    """Turn the latest answers into labelled lines for the thank-you page."""
+    answers = checkin.latest or {}
+    by_id = {str(c.id): c for c in checkin.commitments}
+    metrics = {str(m.id): m for m in checkin.metrics}
+    orgs = dict(checkin.other_organisations)
+    return {
+        "commitments": [
+            (by_id[k].text, STATUS_LABELS.get(v.get("status", ""), "No status"), v.get("note", ""))
+            for k, v in (answers.get("commitments") or {}).items() if k in by_id
+        ],
+        "readings": [(metrics[k].name, v, metrics[k].unit)
+                     for k, v in (answers.get("readings") or {}).items() if k in metrics],
+        "new_commitment": answers.get("new_commitment"),
+        "win": answers.get("win"),
+        "blocker": answers.get("blocker"),
+        "help_wanted": answers.get("help_wanted"),
+        "pulse": answers.get("pulse"),
+        "helped_by": [orgs.get(i, "?") for i in answers.get("helped_by") or []],
+    }
+
+

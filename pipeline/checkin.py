@@ -1,0 +1,178 @@
+"""A partner's check-in: what a personal link may see, and recording what they answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from pipeline.deliveries import format_local, round_label
+from pipeline.models import (
+    CLOSED_STATUSES,
+    Campaign,
+    Coalition,
+    Commitment,
+    CommitmentUpdate,
+    Invitation,
+    Metric,
+    Organisation,
+    Person,
+    Reading,
+    Response,
+    utcnow,
+)
+from pipeline.tokens import hash_token, looks_like_token
+
+STATUS_LABELS = {
+    "on_track": "On track",
+    "slipping": "Slipping",
+    "blocked": "Blocked",
+    "done": "Done",
+    "dropped": "Dropped",
+}
+PULSE_LABELS = {1: "Never", 2: "Rarely", 3: "Sometimes", 4: "Mostly", 5: "Always"}
+
+
+class LinkProblem(Exception):
+    """A link that cannot be used; the same words whether or not such a token ever existed."""
+
+    def __init__(self, status: int, title: str, message: str):
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+NOT_FOUND = LinkProblem(
+    404, "This link does not work",
+    "The address may be mistyped or cut short by your email program. Open the link from your "
+    "latest check-in email again, or ask your coalition's convener for a new one.")
+CLOSED = LinkProblem(
+    410, "This check-in has closed",
+    "This round is over, so the link no longer accepts answers. You will get a new link with "
+    "the next round. If you need to add something, write to your coalition's convener.")
+
+
+@dataclass(frozen=True)
+class CommitmentItem:
+    """An open commitment the person's organisation owns."""
+
+    id: int
+    text: str
+    due: date | None
+    status: str
+
+
+@dataclass(frozen=True)
+class MetricItem:
+    """A metric the person's organisation reports."""
+
+    id: int
+    key: str
+    name: str
+    unit: str
+    baseline: float
+    target: float
+    last_value: float | None
+
+
+@dataclass
+class Checkin:
+    """Everything the check-in page shows to one person for one round."""
+
+    invitation_id: int
+    campaign_id: int
+    person_id: int
+    person_name: str
+    organisation_id: int
+    organisation_name: str
+    coalition_name: str
+    win: str
+    round_label: str
+    closes_at: str
+    commitments: list[CommitmentItem] = field(default_factory=list)
+    metrics: list[MetricItem] = field(default_factory=list)
+    other_organisations: list[tuple[int, str]] = field(default_factory=list)
+    latest: dict[str, Any] | None = None
+    revision: int = 0
+    submitted_at: datetime | None = None
+
+
+def open_checkin(session: Session, token: str, *, now: datetime | None = None) -> Checkin:
+    """Return the check-in a token opens, or raise LinkProblem; changes nothing."""
+    if not looks_like_token(token):
+        raise NOT_FOUND
+    invitation = session.exec(select(Invitation).where(
+        Invitation.token_hash == hash_token(token))).first()
+    if invitation is None:
+        raise NOT_FOUND
+    campaign = session.get(Campaign, invitation.campaign_id)
+    person = session.get(Person, invitation.person_id)
+    assert campaign is not None and person is not None
+    now = now or utcnow()
+    if (invitation.revoked_at is not None or not person.active or campaign.closed_at is not None
+            or now >= campaign.closes_at):
+        raise CLOSED
+    coalition = session.get(Coalition, campaign.coalition_id)
+    org = session.get(Organisation, person.organisation_id)
+    assert coalition is not None and org is not None
+
+    reported = set(session.exec(select(CommitmentUpdate.commitment_id)
+                                .where(CommitmentUpdate.campaign_id == campaign.id)).all())
+    commitments = [
+        CommitmentItem(c.id or 0, c.text, c.due, c.status)
+        for c in session.exec(select(Commitment).where(
+            Commitment.organisation_id == org.id).order_by(col(Commitment.due), col(Commitment.id)))
+        # Still open, or closed in this very round (so an edit can take "done" back).
+        if (c.status not in CLOSED_STATUSES or c.id in reported)
+        and c.created_campaign_id != campaign.id
+    ]
+    last_values: dict[int, float] = {}
+    for mid, value, _number in session.exec(
+            select(Reading.metric_id, Reading.value, Campaign.number)
+            .join(Campaign, col(Campaign.id) == col(Reading.campaign_id))
+            .where(Campaign.coalition_id == coalition.id, Campaign.number < campaign.number)
+            .order_by(col(Campaign.number))):
+        last_values[mid] = value
+    metrics = [
+        MetricItem(m.id or 0, m.key, m.name, m.unit, m.baseline, m.target,
+                   last_values.get(m.id or 0))
+        for m in session.exec(select(Metric).where(Metric.owner_organisation_id == org.id,
+                                                   col(Metric.active).is_(True))
+                              .order_by(col(Metric.id)))
+    ]
+    others = [(o.id or 0, o.name) for o in session.exec(
+        select(Organisation).where(Organisation.coalition_id == coalition.id,
+                                   col(Organisation.active).is_(True), Organisation.id != org.id)
+        .order_by(col(Organisation.name)))]
+    latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
+                          .order_by(col(Response.revision).desc())).first()
+    return Checkin(
+        invitation_id=invitation.id or 0, campaign_id=campaign.id or 0,
+        person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
+        organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
+        round_label=round_label(campaign),
+        closes_at=format_local(campaign.closes_at, coalition.timezone),
+        commitments=commitments, metrics=metrics, other_organisations=others,
+        latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
+        submitted_at=latest.submitted_at if latest else None,
+    )
+
+
+def record_answers(session: Session, checkin: Checkin, answers: dict[str, Any]) -> Response:
+    """Store a new revision of the person's answers; the caller commits, then queues the merge."""
+    for _attempt in range(3):
+        revision = (session.exec(select(func.max(Response.revision))
+                                 .where(Response.invitation_id == checkin.invitation_id)).one()
+                    or 0) + 1
+        response = Response(invitation_id=checkin.invitation_id, campaign_id=checkin.campaign_id,
+                            person_id=checkin.person_id, revision=revision, answers=answers)
+        try:
+            with session.begin_nested():
+                session.add(response)
+            return response
+        except IntegrityError:
+            continue  # the same person submitted twice at once: take the next revision
+    raise RuntimeError("could not store the answers after three attempts")

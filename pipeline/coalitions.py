@@ -1,0 +1,329 @@
+"""Setting a coalition up from a TOML file or a CSV of people."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session, select
+
+from pipeline.models import DIRECTIONS, ROLES, STAGES, Coalition, Commitment, Metric, Organisation, Person
+
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class LoadError(Exception):
+    """The input has problems; nothing was written. Each problem names where it is."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s), nothing was changed:\n{listing}")
+
+
+@dataclass
+class LoadSummary:
+    """What a load or import changed."""
+
+    coalition: str
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    deactivated: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        """Add one to a bucket's counter for a kind of row."""
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    def lines(self) -> list[str]:
+        """Describe the changes in a few lines."""
+        out = []
+        for label, bucket in (("created", self.created), ("updated", self.updated),
+                              ("deactivated", self.deactivated)):
+            if bucket:
+                out.append(f"{label}: " + ", ".join(f"{n} {k}" for k, n in sorted(bucket.items())))
+        return out or ["nothing changed"]
+
+
+def _str(row: dict[str, Any], key: str, where: str, problems: list[str], *,
+         required: bool = True, default: str = "") -> str:
+    value = row.get(key, default)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.append(f"{where}: '{key}' is missing")
+        return default
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        problems.append(f"{where}: '{key}' should be text")
+        return default
+    return " ".join(str(value).split())
+
+
+def _number(row: dict[str, Any], key: str, where: str, problems: list[str]) -> float:
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.append(f"{where}: '{key}' should be a number, got {value!r}")
+        return 0.0
+    return float(value)
+
+
+def _validate_email(email: str, where: str, problems: list[str]) -> str:
+    email = email.strip().lower()
+    if email and not EMAIL_RE.match(email):
+        problems.append(f"{where}: {email!r} is not an email address")
+    return email
+
+
+def commitment_key(organisation: str, text: str) -> str:
+    """Return the stable key of a file commitment that has no key of its own."""
+    return hashlib.sha1(f"{organisation}\n{text}".encode()).hexdigest()[:16]  # noqa: S324
+
+
+def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Check a parsed coalition file and return its cleaned content and its problems."""
+    problems: list[str] = []
+    head = raw.get("coalition")
+    if not isinstance(head, dict):
+        return {}, ["[coalition] table is missing"]
+    c: dict[str, Any] = {
+        "slug": _str(head, "slug", "[coalition]", problems),
+        "name": _str(head, "name", "[coalition]", problems),
+        "win": _str(head, "win", "[coalition]", problems),
+        "timezone": _str(head, "timezone", "[coalition]", problems, required=False, default="UTC"),
+        "stage": _str(head, "stage", "[coalition]", problems, required=False, default="launch"),
+        "lead_organisation": _str(head, "lead_organisation", "[coalition]", problems,
+                                  required=False),
+    }
+    if c["slug"] and not SLUG_RE.match(c["slug"]):
+        problems.append("[coalition]: slug must be lowercase letters, digits and dashes")
+    try:
+        ZoneInfo(c["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"[coalition]: unknown timezone {c['timezone']!r} (e.g. Europe/London)")
+    if c["stage"] not in STAGES:
+        problems.append(f"[coalition]: stage must be one of {', '.join(STAGES)}")
+
+    people, seen = [], set()
+    for n, row in enumerate(raw.get("people", []), start=1):
+        where = f"[[people]] #{n}"
+        email = _validate_email(_str(row, "email", where, problems), where, problems)
+        if email in seen:
+            problems.append(f"{where}: {email} appears twice")
+        seen.add(email)
+        role = _str(row, "role", where, problems, required=False, default="partner").lower()
+        if role not in ROLES:
+            problems.append(f"{where}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        people.append({"email": email, "name": _str(row, "name", where, problems),
+                       "organisation": _str(row, "organisation", where, problems), "role": role})
+
+    metrics, keys = [], set()
+    for n, row in enumerate(raw.get("metrics", []), start=1):
+        where = f"[[metrics]] #{n}"
+        key = _str(row, "key", where, problems)
+        if key in keys:
+            problems.append(f"{where}: key {key!r} appears twice")
+        keys.add(key)
+        direction = _str(row, "direction", where, problems, required=False, default="up")
+        if direction not in DIRECTIONS:
+            problems.append(f"{where}: direction must be up or down")
+        metrics.append({
+            "key": key, "name": _str(row, "name", where, problems),
+            "unit": _str(row, "unit", where, problems, required=False),
+            "baseline": _number(row, "baseline", where, problems),
+            "target": _number(row, "target", where, problems), "direction": direction,
+            "owner": _str(row, "owner", where, problems),
+        })
+
+    commitments = []
+    for n, row in enumerate(raw.get("commitments", []), start=1):
+        where = f"[[commitments]] #{n}"
+        owner = _str(row, "owner", where, problems)
+        text = _str(row, "text", where, problems)
+        due = row.get("due")
+        if isinstance(due, str):
+            try:
+                due = date.fromisoformat(due)
+            except ValueError:
+                problems.append(f"{where}: due {due!r} is not a date like 2026-12-31")
+                due = None
+        elif due is not None and not isinstance(due, date):
+            problems.append(f"{where}: due should be a date like 2026-12-31")
+            due = None
+        key = _str(row, "key", where, problems, required=False) or commitment_key(owner, text)
+        commitments.append({"owner": owner, "text": text, "due": due, "key": key})
+
+    organisations = {p["organisation"] for p in people} | {m["owner"] for m in metrics} | {
+        x["owner"] for x in commitments}
+    if c["lead_organisation"]:
+        organisations.add(c["lead_organisation"])
+    organisations.discard("")
+    return {"coalition": c, "people": people, "metrics": metrics, "commitments": commitments,
+            "organisations": sorted(organisations)}, problems
+
+
+def _organisations(session: Session, coalition: Coalition, names: list[str],
+                   summary: LoadSummary, *, deactivate_others: bool) -> dict[str, Organisation]:
+    existing = {o.name: o for o in session.exec(
+        select(Organisation).where(Organisation.coalition_id == coalition.id))}
+    for name in names:
+        org = existing.get(name)
+        if org is None:
+            org = existing[name] = Organisation(coalition_id=coalition.id or 0, name=name)
+            summary.count(summary.created, "organisations")
+        elif not org.active:
+            summary.count(summary.updated, "organisations")
+        org.active = True
+        session.add(org)
+    if deactivate_others:
+        for name, org in existing.items():
+            if name not in names and org.active:
+                org.active = False
+                session.add(org)
+                summary.count(summary.deactivated, "organisations")
+    session.flush()
+    return existing
+
+
+def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, Person],
+                   row: dict[str, Any], org: Organisation, summary: LoadSummary) -> None:
+    person = existing.get(row["email"])
+    if person is None:
+        person = Person(coalition_id=coalition.id or 0, organisation_id=org.id or 0,
+                        email=row["email"], name=row["name"], role=row["role"])
+        summary.count(summary.created, "people")
+    elif (person.name, person.organisation_id, person.role, person.active) != (
+            row["name"], org.id, row["role"], True):
+        person.name, person.organisation_id, person.role = row["name"], org.id or 0, row["role"]
+        summary.count(summary.updated, "people")
+    person.active = True
+    session.add(person)
+
+
+def load_coalition(session: Session, path: Path) -> LoadSummary:
+    """Create or update one coalition from a TOML file; people left out are deactivated."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise LoadError(str(path), [f"not valid TOML: {exc}"]) from exc
+    data, problems = parse_coalition_file(raw)
+    if problems:
+        raise LoadError(str(path), problems)
+    head = data["coalition"]
+    summary = LoadSummary(head["slug"])
+
+    coalition = session.exec(select(Coalition).where(Coalition.slug == head["slug"])).first()
+    if coalition is None:
+        coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
+        summary.count(summary.created, "coalition")
+    coalition.name, coalition.win = head["name"], head["win"]
+    coalition.timezone, coalition.stage = head["timezone"], head["stage"]
+    session.add(coalition)
+    session.flush()
+
+    orgs = _organisations(session, coalition, data["organisations"], summary,
+                          deactivate_others=True)
+    coalition.lead_organisation_id = (orgs[head["lead_organisation"]].id
+                                      if head["lead_organisation"] else None)
+    session.add(coalition)
+
+    people = {p.email: p for p in session.exec(
+        select(Person).where(Person.coalition_id == coalition.id))}
+    for row in data["people"]:
+        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary)
+    listed = {row["email"] for row in data["people"]}
+    for email, person in people.items():
+        if email not in listed and person.active:
+            person.active = False
+            session.add(person)
+            summary.count(summary.deactivated, "people")
+
+    metrics = {m.key: m for m in session.exec(
+        select(Metric).where(Metric.coalition_id == coalition.id))}
+    for row in data["metrics"]:
+        metric = metrics.get(row["key"])
+        if metric is None:
+            metric = Metric(coalition_id=coalition.id or 0, key=row["key"], name="", baseline=0,
+                            target=0, owner_organisation_id=0)
+            summary.count(summary.created, "metrics")
+        metric.name, metric.unit, metric.direction = row["name"], row["unit"], row["direction"]
+        metric.baseline, metric.target = row["baseline"], row["target"]
+        metric.owner_organisation_id = orgs[row["owner"]].id or 0
+        metric.active = True
+        session.add(metric)
+    for key, metric in metrics.items():
+        if key not in {row["key"] for row in data["metrics"]} and metric.active:
+            metric.active = False
+            session.add(metric)
+            summary.count(summary.deactivated, "metrics")
+
+    commitments = {c.source_key: c for c in session.exec(
+        select(Commitment).where(Commitment.coalition_id == coalition.id))}
+    for row in data["commitments"]:
+        source_key = f"file:{row['key']}"
+        commitment = commitments.get(source_key)
+        if commitment is None:
+            commitment = Commitment(coalition_id=coalition.id or 0, organisation_id=0, text="",
+                                    source_key=source_key)
+            summary.count(summary.created, "commitments")
+        commitment.organisation_id = orgs[row["owner"]].id or 0
+        commitment.text, commitment.due = row["text"], row["due"]
+        session.add(commitment)
+    session.flush()
+    return summary
+
+
+def import_people(session: Session, slug: str, content: str, source: str = "CSV") -> LoadSummary:
+    """Add or update people from CSV columns email,name,organisation,role; all or nothing."""
+    coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first()
+    if coalition is None:
+        raise LoadError(source, [f"no coalition with slug {slug!r}: load it first with cos load"])
+    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("email", "name", "organisation") if c not in header]
+    if missing:
+        raise LoadError(source, [f"line 1: the header needs the columns email,name,organisation,"
+                                 f"role; missing: {', '.join(missing)}"])
+    problems: list[str] = []
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()
+               if isinstance(v, str)}
+        if not any(row.values()):
+            continue
+        where = f"line {line}"
+        email = _validate_email(row.get("email", ""), where, problems)
+        if not email:
+            problems.append(f"{where}: email is missing")
+        elif email in seen:
+            problems.append(f"{where}: {email} already on line {seen[email]}")
+        seen[email] = line
+        role = (row.get("role") or "partner").lower()
+        if role not in ROLES:
+            problems.append(f"{where}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        for column in ("name", "organisation"):
+            if not row.get(column):
+                problems.append(f"{where}: {column} is missing")
+        rows.append({"email": email, "name": " ".join(row.get("name", "").split()),
+                     "organisation": " ".join(row.get("organisation", "").split()), "role": role})
+    if problems:
+        raise LoadError(source, problems)
+    summary = LoadSummary(slug)
+    orgs = _organisations(session, coalition, sorted({r["organisation"] for r in rows}), summary,
+                          deactivate_others=False)
+    people = {p.email: p for p in session.exec(
+        select(Person).where(Person.coalition_id == coalition.id))}
+    for row in rows:
+        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary)
+    session.flush()
+    return summary

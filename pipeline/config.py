@@ -1,0 +1,68 @@
+"""Settings read from COS_* environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def instance_dir() -> Path:
+    """Return the folder for local state (SQLite file, outbox, private Redis), creating it."""
+    path = Path(os.environ.get("COS_INSTANCE_DIR", Path.cwd() / "instance")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app, the worker and the CLI need to know about their surroundings."""
+
+    database_url: str
+    redis_url: str | None
+    mail_url: str
+    mail_from: str
+    base_url: str
+    secret_key: str
+    instance: Path
+
+    @classmethod
+    def from_env(cls, *, require_secret: bool = True) -> Settings:
+        """Read the settings from the environment, with development defaults under instance/."""
+        inst = instance_dir()
+        secret = os.environ.get("COS_SECRET_KEY", "")
+        if require_secret and len(secret) < 16:
+            raise ConfigError(
+                "COS_SECRET_KEY is not set (or shorter than 16 characters). It signs the "
+                "partners' links and forms: set it to a long random value, e.g. "
+                "export COS_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        base_url = os.environ.get("COS_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise ConfigError(
+                f"COS_BASE_URL={base_url!r} is not an http(s) address like https://cos.example.org"
+            )
+        return cls(
+            database_url=os.environ.get("COS_DATABASE_URL") or f"sqlite:///{inst / 'cos.db'}",
+            redis_url=os.environ.get("COS_REDIS_URL") or None,
+            mail_url=os.environ.get("COS_MAIL_URL") or (inst / "outbox").as_uri(),
+            mail_from=os.environ.get("COS_MAIL_FROM", "COS Cadence <cos@localhost>"),
+            base_url=base_url,
+            secret_key=secret,
+            instance=inst,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some settings replaced."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def mail_domain(self) -> str:
+        """Return the domain used on the right of Message-IDs."""
+        host = urlsplit(self.base_url).hostname or "localhost"
+        return host

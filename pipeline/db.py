@@ -1,0 +1,78 @@
+"""Database engines and sessions, for SQLite (development) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+_engines: dict[tuple[str, bool], Engine] = {}
+
+
+def normalise_url(url: str) -> str:
+    """Make PostgreSQL URLs name the psycopg 3 driver explicitly."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _make_engine(url: str, *, pooled: bool) -> Engine:
+    url = normalise_url(url)
+    kwargs: dict[str, Any] = {}
+    if not pooled:
+        # Forked RQ work horses must not share their parent's pooled connections.
+        kwargs["poolclass"] = NullPool
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 5, "check_same_thread": False}
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control from pysqlite so every transaction can start IMMEDIATE:
+            # a deferred transaction that reads then writes can fail at once under a second writer.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs["pool_pre_ping"] = True
+    return create_engine(url, **kwargs)
+
+
+def get_engine(url: str, *, pooled: bool = True) -> Engine:
+    """Return the process's engine for this URL, creating it on first use."""
+    key = (url, pooled)
+    if key not in _engines:
+        _engines[key] = _make_engine(url, pooled=pooled)
+    return _engines[key]
+
+
+def dispose_all() -> None:
+    """Close every engine's connections (tests, and processes that are about to exit)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def session_scope(url: str, *, pooled: bool = True) -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on error."""
+    with Session(get_engine(url, pooled=pooled), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,252 @@
+"""`cos demo`: one whole round on embedded defaults, answered over HTTP as partners would."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import secrets
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import click
+import lxml.html
+import requests
+from rq import SimpleWorker
+from sqlmodel import col, select
+
+from emails import FileOutbox
+from pipeline import jobs
+from pipeline.campaigns import start_campaign
+from pipeline.closing import finish_round
+from pipeline.coalitions import load_coalition
+from pipeline.config import Settings
+from pipeline.db import session_scope
+from pipeline.digest import render_digest
+from pipeline.models import Campaign, Coalition
+from pipeline.redis_local import free_port
+from pipeline.schema import upgrade
+from pipeline.services import redis_for, web_server, worker_process
+
+DEMO_ROUND = timedelta(hours=72)
+LINK_RE = re.compile(r"https?://[^\s<>\"]+/c/[A-Za-z0-9_-]{43}")
+HINT_RE = re.compile(
+    r"Baseline (-?\d+(?:\.\d+)?), target (-?\d+(?:\.\d+)?)(?:, last round (-?\d+(?:\.\d+)?))?")
+WINS = [
+    "Our first Saturday lunch served 64 people, half of them new faces.",
+    "The council agreed to share free-school-meal eligibility data with us.",
+    "A local supermarket signed up to give us its surplus bread every evening.",
+    "Twelve families moved from emergency parcels to the veg box scheme.",
+    "Two schools started breakfast clubs a week early.",
+]
+BLOCKERS = [
+    ("We still have no cold storage, so we turn chilled food away.", True),
+    ("Volunteers for the Saturday rota dropped out over winter.", True),
+    ("Waiting for legal sign-off on the data-sharing agreement.", False),
+]
+NOTES = ["", "", "Meeting booked with the landlord", "Need one more volunteer",
+         "Delayed by the holidays", ""]
+
+
+def say(message: str) -> None:
+    """Print one line of progress."""
+    click.echo(message)
+
+
+def example_file() -> Path:
+    """Return the example coalition file shipped with the repository."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        candidate = root / "examples" / "riverside-food.toml"
+        if candidate.exists():
+            return candidate
+    raise click.ClickException("examples/riverside-food.toml not found: run from the repository "
+                               "or pass --file")
+
+
+def demo_secret(instance: Path) -> str:
+    """Return COS_SECRET_KEY, or a random key kept in instance/ for the demo's links."""
+    if len(os.environ.get("COS_SECRET_KEY", "")) >= 16:
+        return os.environ["COS_SECRET_KEY"]
+    path = instance / "demo-secret.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def outbox_dir(settings: Settings) -> Path:
+    """Return the folder of the file outbox."""
+    return Path(url2pathname(urlsplit(settings.mail_url).path))
+
+
+def run_jobs(settings: Settings) -> None:
+    """Work the queues until they are empty, in this process."""
+    jobs.configure(settings)
+    conn = jobs.connect(settings)
+    SimpleWorker([jobs.queue(q, conn) for q in jobs.QUEUES], connection=conn).work(
+        burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+def invitation_links(settings: Settings, campaign_id: int) -> dict[str, str]:
+    """Read the invitations of a round back from the outbox: recipient -> link."""
+    links: dict[str, str] = {}
+    for path in FileOutbox(outbox_dir(settings)).list():
+        message = FileOutbox.read_message(path)
+        if f"cos.{campaign_id}." not in str(message["Message-ID"]) or ".invitation." not in str(
+                message["Message-ID"]):
+            continue
+        body = message.get_body(preferencelist=("plain",))
+        found = LINK_RE.search(body.get_content() if body else "")
+        if found:
+            links[str(message["To"])] = found.group(0)
+    return links
+
+
+@dataclass
+class Partner:
+    """A simulated partner answering over HTTP."""
+
+    who: str
+    link: str
+    rng: random.Random
+
+    def fill(self, html: str, *, bad_number: bool = False) -> list[tuple[str, str]]:
+        """Read the form on the page and answer it; return the fields to post."""
+        doc = lxml.html.fromstring(html)
+        form = doc.forms[0]
+        pairs: list[tuple[str, str]] = [("csrf_token", form.fields["csrf_token"])]
+        rng = self.rng
+        names = {el.name for el in form.inputs if el.name}
+        for name in sorted(n for n in names if re.fullmatch(r"c\d+_status", n)):
+            status = rng.choices(["on_track", "slipping", "blocked", "done"], [5, 2, 1, 2])[0]
+            pairs.append((name, status))
+            pairs.append((name.replace("_status", "_note"), rng.choice(NOTES)))
+        for field in doc.xpath("//input[@inputmode='decimal']"):
+            hint = field.getparent().find_class("hint")
+            base, target, last = HINT_RE.search(hint[0].text_content()).groups()  # type: ignore[union-attr]
+            start = float(last) if last else float(base)
+            value = round(start + (float(target) - float(base)) * rng.uniform(0.02, 0.08))
+            pairs.append((field.name, f"about {value:,}" if bad_number else f"{value:,}"))
+            bad_number = False
+        if rng.random() < 0.5:
+            pairs.append(("win", rng.choice(WINS)))
+        if rng.random() < 0.35:
+            text, help_wanted = rng.choice(BLOCKERS)
+            pairs.append(("blocker", text))
+            if help_wanted:
+                pairs.append(("help_wanted", "y"))
+        pairs.append(("pulse", str(rng.choices([2, 3, 4, 5], [1, 3, 5, 3])[0])))
+        helpers = [el.get("value") for el in doc.xpath("//input[@name='helped_by']")]
+        for helper in rng.sample(helpers, k=min(len(helpers), rng.choice([0, 1, 1, 2]))):
+            pairs.append(("helped_by", helper))
+        if rng.random() < 0.2:
+            pairs.append(("new_commitment", "Introduce two new volunteers to the kitchen rota"))
+        return pairs
+
+
+def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[str]]:
+    """Answer as most partners would (a few stay silent, one mistypes a number and fixes it)."""
+    recipients = sorted(links)
+    order = sorted(recipients, key=lambda r: hashlib.sha256(f"{round_number}{r}".encode()).digest())
+    silent = set(order[:2])
+    corrected = False
+    answered = 0
+    for who in recipients:
+        if who in silent:
+            continue
+        rng = random.Random(f"{round_number}:{who}")
+        partner = Partner(who, links[who], rng)
+        http = requests.Session()
+        page = http.get(partner.link, timeout=10)
+        page.raise_for_status()
+        wants_mistake = not corrected and "inputmode=\"decimal\"" in page.text
+        pairs = partner.fill(page.text, bad_number=wants_mistake)
+        result = http.post(partner.link, data=pairs, timeout=10, allow_redirects=True)
+        if wants_mistake:
+            if result.status_code != 400 or "is not a number" not in result.text:
+                raise click.ClickException("the form accepted a malformed number")
+            say(f"  {who}: typed 'about ...' in a number box, got the error, corrected it")
+            pairs = Partner(who, links[who], random.Random(f"{round_number}:{who}")).fill(
+                result.text)
+            result = http.post(partner.link, data=pairs, timeout=10, allow_redirects=True)
+            corrected = True
+        if result.status_code != 200 or "Thank you" not in result.text:
+            raise click.ClickException(f"{who}'s check-in was not accepted "
+                                       f"(HTTP {result.status_code})")
+        answered += 1
+    return answered, sorted(silent)
+
+
+def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
+    """Run the demo (see the README)."""
+    base = Settings.from_env(require_secret=False)
+    port = port or free_port()
+    settings = base.with_(secret_key=demo_secret(base.instance),
+                          base_url=f"http://127.0.0.1:{port}")
+    with ExitStack() as stack:
+        settings = stack.enter_context(redis_for(settings, say=say))
+        say(f"1. database: {settings.database_url}")
+        upgrade(settings.database_url)
+        path = coalition_file or example_file()
+        with session_scope(settings.database_url) as session:
+            summary = load_coalition(session, path)
+            slug = summary.coalition
+        say(f"2. loaded {path.name}: {'; '.join(summary.lines())}")
+
+        from forms import create_app
+
+        stack.enter_context(web_server(create_app(settings, dev_outbox=True), "127.0.0.1", port))
+        say(f"3. web app on {settings.base_url}")
+
+        with session_scope(settings.database_url) as session:
+            stale = session.exec(select(Campaign.id).join(
+                Coalition, col(Coalition.id) == col(Campaign.coalition_id)).where(
+                Coalition.slug == slug, col(Campaign.closed_at).is_(None))).all()
+        for stale_id in stale:
+            say(f"   closing campaign {stale_id}, left open by an earlier run")
+            finish_round(settings, stale_id or 0)
+        with session_scope(settings.database_url) as session:
+            campaign, delivery_ids = start_campaign(session, settings.secret_key, slug,
+                                                    DEMO_ROUND)
+            campaign_id, number = campaign.id or 0, campaign.number
+        jobs.enqueue_sends(settings, delivery_ids)
+        run_jobs(settings)
+        links = invitation_links(settings, campaign_id)
+        say(f"4. round {number} opened (campaign {campaign_id}): {len(links)} invitations "
+            f"written to {outbox_dir(settings)}")
+
+        answered, silent = answer_round(links, number)
+        say(f"5. {answered} partners answered through the form; silent: {', '.join(silent)}")
+        run_jobs(settings)
+        say("6. the worker merged the answers and recomputed the scoreboard")
+
+        report = finish_round(settings, campaign_id)
+        with session_scope(settings.database_url) as session:
+            digest_path = settings.instance / f"digest-{slug}-round-{number}.html"
+            digest_path.write_text(render_digest(session, settings, campaign_id).html,
+                                   encoding="utf-8")
+        say(f"7. round closed; digest sent to {', '.join(report.sent) or 'nobody new'}")
+        say("")
+        say(f"outbox: {outbox_dir(settings)}")
+        say(f"digest: {digest_path}")
+        if no_serve:
+            return
+        stack.enter_context(worker_process(settings))
+        say("")
+        say(f"The app and a worker keep running. Open the local outbox: "
+            f"{settings.base_url}/dev/outbox/")
+        say(f"Start another round with: COS_SECRET_KEY=$(cat {settings.instance}/demo-secret.key)"
+            f" cos campaign start {slug}")
+        say("Press Ctrl-C to stop everything this command started.")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            say("\nstopping ...")
+

@@ -1,0 +1,228 @@
+"""The coalition's data: who is at the table, what they promised, and what each round recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+ROLES = ("partner", "lead", "observer")
+STAGES = ("launch", "growth", "maturity", "reset")
+DIRECTIONS = ("up", "down")
+# What a partner can say about a commitment; "open" means nobody has reported on it yet.
+COMMITMENT_STATUSES = ("on_track", "slipping", "blocked", "done", "dropped")
+CLOSED_STATUSES = ("done", "dropped")
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed")
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Coalition(SQLModel, table=True):
+    """A table of partner organisations working toward one win."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=64)
+    name: str = Field(max_length=200)
+    win: str = Field(max_length=1000)
+    timezone: str = Field(default="UTC", max_length=64)
+    stage: str = Field(default="launch", max_length=16)
+    # No foreign key: organisation rows point back at the coalition, and a cycle would make
+    # PostgreSQL migrations need deferred constraints for no benefit.
+    lead_organisation_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Organisation(SQLModel, table=True):
+    """A member organisation of a coalition."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    name: str = Field(max_length=200)
+    active: bool = True
+
+
+class Person(SQLModel, table=True):
+    """Someone at a member organisation: a partner who answers, a lead who reads, or an observer."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    role: str = Field(default="partner", max_length=16)
+    active: bool = True
+
+
+class Metric(SQLModel, table=True):
+    """A headline measure on the scoreboard, reported by its owner organisation."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    unit: str = Field(default="", max_length=32)
+    baseline: float
+    target: float
+    direction: str = Field(default="up", max_length=4)
+    owner_organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    active: bool = True
+
+
+class Commitment(SQLModel, table=True):
+    """Something one organisation promised the table, with its latest reported status."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "source_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    text: str = Field(max_length=1000)
+    due: date | None = None
+    status: str = Field(default="open", max_length=16)
+    # "file:<key>" for commitments from the coalition file, "checkin:<round>:<person>" for new
+    # ones made in a check-in: the merge upserts on it, so re-running it makes no duplicates.
+    source_key: str = Field(max_length=120)
+    created_campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Campaign(SQLModel, table=True):
+    """One round of check-ins for a coalition."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    number: int
+    opened_at: datetime = Field(default_factory=utcnow)
+    closes_at: datetime
+    closed_at: datetime | None = None
+
+
+class Invitation(SQLModel, table=True):
+    """A person's personal link for one round; only a hash of its token is stored."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    salt: str = Field(max_length=64)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Response(SQLModel, table=True):
+    """One submitted revision of a person's answers, stored raw before anything is merged."""
+
+    __table_args__ = (UniqueConstraint("invitation_id", "revision"),)
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitation.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    revision: int
+    answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    submitted_at: datetime = Field(default_factory=utcnow)
+    merged_at: datetime | None = Field(default=None, index=True)
+
+
+class CommitmentUpdate(SQLModel, table=True):
+    """A commitment's status as reported in one round (its history, one row per round)."""
+
+    __table_args__ = (UniqueConstraint("commitment_id", "campaign_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    commitment_id: int = Field(foreign_key="commitment.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    status: str = Field(max_length=16)
+    note: str = Field(default="", max_length=2000)
+
+
+class Reading(SQLModel, table=True):
+    """A metric's value reported in one round."""
+
+    __table_args__ = (UniqueConstraint("metric_id", "campaign_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    metric_id: int = Field(foreign_key="metric.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    value: float
+
+
+class Win(SQLModel, table=True):
+    """A win a partner logged in a round."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    organisation_id: int = Field(foreign_key="organisation.id")
+    text: str = Field(max_length=2000)
+
+
+class Blocker(SQLModel, table=True):
+    """A blocker a partner reported in a round, and whether they asked for help."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    organisation_id: int = Field(foreign_key="organisation.id")
+    text: str = Field(max_length=2000)
+    help_wanted: bool = False
+
+
+class Pulse(SQLModel, table=True):
+    """A partner's trust pulse (1-5) for a round."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    score: int
+
+
+class HelpEdge(SQLModel, table=True):
+    """One organisation helped another in a round, as reported by someone at the helped one."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "helper_organisation_id", "helped_organisation_id",
+                         "reported_by_person_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    helper_organisation_id: int = Field(foreign_key="organisation.id")
+    helped_organisation_id: int = Field(foreign_key="organisation.id")
+    reported_by_person_id: int = Field(foreign_key="person.id")
+
+
+class Scoreboard(SQLModel, table=True):
+    """The round's one-page scoreboard, recomputed after every merge."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", unique=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: one row per person, round and email kind, so each is sent at most once."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=2000)
+    message_id: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None

@@ -1,0 +1,31 @@
+"""Creating and upgrading the database schema with the project's Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
+
+from pipeline.db import get_engine, normalise_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """Return an Alembic config pointing at this package's migrations and the given database."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the schema to the newest revision (creates it on an empty database)."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def is_current(database_url: str) -> bool:
+    """Say whether the database has the project's tables."""
+    return inspect(get_engine(database_url)).has_table("coalition")

@@ -1,0 +1,66 @@
+"""Processes and threads the development commands start: a worker child, a web server thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from pipeline.config import Settings
+from pipeline.redis_local import find_redis_url, private_redis
+
+
+@contextmanager
+def redis_for(settings: Settings, say: Any = print) -> Iterator[Settings]:
+    """Yield settings with a Redis: the configured one, or a private one started (and stopped) here."""
+    with ExitStack() as stack:
+        url = find_redis_url(settings.redis_url, settings.instance)
+        if url is None:
+            url = stack.enter_context(private_redis(settings.instance))
+            say(f"started a private Redis at {url} (it stops with this command)")
+        yield settings.with_(redis_url=url)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Return the environment that makes a child `cos` process use these settings."""
+    return dict(os.environ, COS_REDIS_URL=settings.redis_url or "",
+                COS_SECRET_KEY=settings.secret_key, COS_DATABASE_URL=settings.database_url,
+                COS_MAIL_URL=settings.mail_url, COS_MAIL_FROM=settings.mail_from,
+                COS_BASE_URL=settings.base_url, COS_INSTANCE_DIR=str(settings.instance))
+
+
+@contextmanager
+def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `cos worker` in a child process for as long as the block lasts."""
+    child = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"],
+                             env=settings_env(settings))
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@contextmanager
+def web_server(app: Any, host: str, port: int) -> Iterator[BaseWSGIServer]:
+    """Serve a WSGI app from a background thread for as long as the block lasts."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="cos-web", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
