@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import errno
 import os
 import re
 import smtplib
@@ -196,6 +197,9 @@ class SMTPBackend:
                 temporary=False,
             )
         if isinstance(exc, smtplib.SMTPServerDisconnected):
+            if isinstance(exc.__context__, TimeoutError):
+                # smtplib reports a read timeout as a disconnection.
+                return self._explain(exc.__context__, stage)
             return DeliveryError(
                 f"SMTP server {where} closed the connection while {stage} ({exc}): "
                 "it will be tried again later",
@@ -292,7 +296,7 @@ class FileOutbox:
             raise DeliveryError(
                 f"could not write to the file outbox {self.path} ({exc.strerror or exc}): "
                 "check that the directory in COS_MAIL_URL is writable",
-                temporary=False,
+                temporary=exc.errno == errno.ENOSPC,  # a full disk can be freed; the rest is setup
             ) from exc
 
     def list(self) -> list[Path]:

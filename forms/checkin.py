@@ -41,7 +41,7 @@ def page(checkin: Checkin, form: Any, *, status: int = 200,
 @bp.route("/c/<token>", methods=["GET"])
 def show(token: str) -> ResponseReturnValue:
     """Show the check-in form, prefilled with the latest answers (read-only: scanners GET too)."""
-    with session_scope(settings().database_url) as session:
+    with session_scope(settings().database_url, read_only=True) as session:
         try:
             checkin = open_checkin(session, token)
         except LinkProblem as exc:
@@ -78,7 +78,7 @@ def submit(token: str) -> ResponseReturnValue:
 @bp.route("/c/<token>/thanks", methods=["GET"])
 def thanks(token: str) -> ResponseReturnValue:
     """Show what was recorded, with a link back to edit."""
-    with session_scope(settings().database_url) as session:
+    with session_scope(settings().database_url, read_only=True) as session:
         try:
             checkin = open_checkin(session, token)
         except LinkProblem as exc:

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 _engines: dict[tuple[str, bool], Engine] = {}
+READ_ONLY = "cos_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -44,7 +45,10 @@ def _make_engine(url: str, *, pooled: bool) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front. Read-only sessions run each statement on its own
+            # (like READ COMMITTED on PostgreSQL), so they never hold a lock or a stale snapshot.
+            if not conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs["pool_pre_ping"] = True
@@ -67,9 +71,15 @@ def dispose_all() -> None:
 
 
 @contextmanager
-def session_scope(url: str, *, pooled: bool = True) -> Iterator[Session]:
-    """Open a session that commits on success and rolls back on error."""
-    with Session(get_engine(url, pooled=pooled), expire_on_commit=False) as session:
+def session_scope(url: str, *, pooled: bool = True, read_only: bool = False) -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on error.
+
+    On SQLite a writing session starts with BEGIN IMMEDIATE (one writer at a time, waiting up
+    to the busy timeout); pass read_only=True for sessions that only look.
+    """
+    engine = get_engine(url, pooled=pooled)
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

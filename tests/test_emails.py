@@ -7,6 +7,7 @@ import email.policy
 import email.utils
 import re
 import socket
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,10 +55,12 @@ INVITATION: dict[str, Any] = {
 
 
 def _item(text: str, status: str, *, note: str = "", overdue: bool = False) -> dict[str, Any]:
+    """Make a commitment as the scoreboard lists it."""
     return {"text": text, "due": "18 Dec", "status": status, "note": note, "overdue": overdue}
 
 
 def _metric(key: str, **values: Any) -> dict[str, Any]:
+    """Make a scoreboard metric, meals served by default, with some values changed."""
     metric = {
         "key": key, "name": key.title(), "unit": "meals", "owner": "Northside Food Bank",
         "baseline": 800.0, "target": 2000.0, "direction": "up", "value": 1640.0,
@@ -102,7 +105,8 @@ DIGEST: dict[str, Any] = {
             _metric("meals"),
             _metric("wait", unit="days", baseline=9.0, target=2.0, direction="down",
                     value=7.5, previous=7.0, change=0.5, progress=21),
-            _metric("cost", unit="£", baseline=3.2, target=2.5, direction="down", value=None, change=None, progress=None, reported=False),
+           _metric("cost", unit="£", baseline=3.2, target=2.5, direction="down", value=None,
+                change=None, progress=None, reported=False),
             _metric("schools", unit="%", value=100.0, change=10.0, progress=100),
         ],
         "wins": [{"organisation": "Hope Kitchen", "person": "Priya Shah",
@@ -203,7 +207,7 @@ def test_the_invitation_text_is_written_for_reading_not_stripped_html() -> None:
     assert "personal to you: please don't forward" in text
     assert "  - Open a Saturday pantry at St Mark's hall (due 18 December 2026)\n" in text
     assert "  - Volunteer hours\n" in text
-    assert "<" not in text.replace(SCRIPT, "")
+    assert "<" not in text
 
 
 def test_an_invitation_without_commitments_metrics_or_lead_still_reads_well() -> None:
@@ -256,17 +260,17 @@ def test_the_digest_subject_counts_who_answered() -> None:
 
 
 def test_the_digest_progress_bar_is_two_coloured_percentage_cells() -> None:
-    tree = parse_html(render_email("digest", DIGEST).html)
+    html = render_email("digest", DIGEST).html
+    bar = parse_html(html).find_class("bar")[0]
 
-    bar = tree.find_class("bar")[0]
     fill, rest = bar.findall(".//td")
     assert (fill.get("width"), rest.get("width")) == ("70%", "30%")
+    assert "width:70%" in fill.get("style").replace(" ", "")
+    assert "width:30%" in rest.get("style").replace(" ", "")
     for cell in (fill, rest):
         assert re.search(r"background-color:\s*#[0-9a-f]{3,6}", cell.get("style"))
         assert re.fullmatch(r"#[0-9a-f]{6}", cell.get("bgcolor"))
-        assert "width:70%" in fill.get("style").replace(" ", "")
-    assert "<img" not in render_email("digest", DIGEST).html
-    assert "<svg" not in render_email("digest", DIGEST).html
+    assert "<img" not in html and "<svg" not in html and "<script" not in html
 
 
 def test_a_full_or_empty_bar_is_one_cell() -> None:
@@ -306,7 +310,7 @@ def test_the_digest_lists_notable_commitments_by_organisation_and_counts_the_res
     assert "Recruit five drivers" not in body
     assert "Eastgate Youth Club" not in body.split("Commitments")[1].split("Numbers")[0]
     assert "  [BLOCKED, OVERDUE] Open a Saturday pantry (due 18 Dec)\n" in rendered.text
-    assert "  [SLIPPING] Cook 200 extra meals a week (due 1" not in rendered.text
+    assert "  [SLIPPING] Cook 200 extra meals a week (due 18 Dec)\n" in rendered.text
     assert "      Note: Lost our second cook\n" in rendered.text
 
 
@@ -355,7 +359,9 @@ def test_numbers_are_formatted_for_people(value: float | None, expected: str) ->
 
 def test_changes_money_and_text_bars_are_formatted_for_people() -> None:
     assert (signed(240.0), signed(-0.5), signed(0.0)) == ("+240", "-0.5", "0")
-    assert (quantity(3.2, "£"), quantity(-1200, "$"), quantity(45, "%")) == ("£3.20", "-$1,200", "45%")
+    assert (quantity(3.2, "£"), quantity(-1200, "$"), quantity(45, "%")) == (
+        "£3.20", "-$1,200", "45%"
+    )
     assert (text_bar(70), text_bar(0), text_bar(130), text_bar(None)) == (
         "[#######---] 70%", "[----------] 0%", "[##########] 100%", "[----------] 0%"
     )
@@ -380,7 +386,7 @@ def test_build_message_makes_text_then_html_alternatives_with_all_headers() -> N
     assert message["MIME-Version"] == "1.0"
     assert message["From"].addresses[0].addr_spec == "cos@example.org"
     assert message["To"].addresses[0].display_name == "Amira O'Neill"
-    assert email.utils.parsedate_to_datetime(message["Date"]).utcoffset().total_seconds() == 0
+    assert email.utils.parsedate_to_datetime(message["Date"]).utcoffset() == timedelta(0)
     assert message["Auto-Submitted"] == "auto-generated"
     raw = message.as_bytes(policy=email.policy.SMTP)
     assert b"\r\n" in raw and re.search(rb"[^\r]\n", raw) is None
@@ -446,7 +452,8 @@ def test_a_message_sent_over_smtp_arrives_with_both_parts(smtp_server: SMTPSink)
     assert [p.get_content_type() for p in received.message.iter_parts()] == [
         "text/plain", "text/html"
     ]
-    assert INVITATION["link"] in received.message.get_body(("plain",)).get_content()
+    text_part = received.message.get_body(("plain",))
+    assert text_part is not None and INVITATION["link"] in text_part.get_content()
 
 
 def test_a_dead_port_is_a_temporary_error_that_says_what_to_check() -> None:
@@ -526,11 +533,11 @@ def test_a_wrong_password_is_a_permanent_error_naming_the_setting(
     port = smtp_tls_servers["starttls"].port
     backend = backend_from_url(f"smtp+starttls://cos%40example.org:wrong@127.0.0.1:{port}")
 
-    with pytest.raises(DeliveryError, match="check the user and password in COS_MAIL_URL") as caught:
+    with pytest.raises(DeliveryError, match="check the user and password in COS_MAIL_URL") as err:
         backend.send(make_message())
 
-    assert caught.value.temporary is False
-    assert "wrong" not in str(caught.value)
+    assert err.value.temporary is False
+    assert "wrong" not in str(err.value)
 
 
 def test_an_untrusted_certificate_is_a_permanent_error(

@@ -1,0 +1,97 @@
+"""The whole weekly loop, from `cos campaign start` to the digest in the leads' inbox."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from pipeline.models import Delivery, Reading, Response
+from tests.helpers import (
+    answer,
+    commitment_field,
+    cos,
+    links_in,
+    load,
+    metric_field,
+    organisation_id,
+    work,
+)
+
+PARTNERS = ["ana@harbourtrust.org", "dee@clinic.example", "kim@cyclists.example",
+            "raj@schools.example"]
+
+
+def test_a_round_runs_from_campaign_start_to_the_digest_in_the_leads_inbox(
+        settings, smtp_server, live_server, session):
+    load(settings)
+    started = cos(settings, "campaign", "start", "harbour-air", "--closes-in", "48h")
+    assert started.exit_code == 0, started.output
+    campaign_id = int(started.stdout.split()[0])
+
+    work(settings)
+    invitations = smtp_server.wait_for(4)
+    assert sorted(r.rcpt_tos[0] for r in invitations) == PARTNERS  # no lead, no observer
+    for received in invitations:
+        msg = received.message
+        assert msg["Message-ID"] and msg["Date"]
+        assert msg.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    links = links_in(invitations)
+    assert all(link.startswith(settings.base_url + "/c/") for link in links.values())
+
+    raj = answer(links["raj@schools.example"], {
+        commitment_field(session, "sensors"): "done",
+        commitment_field(session, "sensors", "note"): "All five are live",
+        metric_field(session, "no2"): "41.5",
+        "win": "Sensors are live at five gates",
+        "pulse": "4",
+        "helped_by": [str(organisation_id(session, "Harbour Cyclists"))],
+    })
+    assert raj.status_code == 200 and "Thank you" in raj.text
+    kim = answer(links["kim@cyclists.example"], {
+        commitment_field(session, "petition"): "slipping",
+        metric_field(session, "car_free"): "3",
+        "blocker": "The council meeting moved to February",
+        "help_wanted": "y",
+        "pulse": "3",
+    })
+    assert kim.status_code == 200
+    assert answer(links["ana@harbourtrust.org"], {"pulse": "5"}).status_code == 200
+
+    work(settings)
+    assert session.exec(select(Response).where(Response.merged_at == None)).all() == []  # noqa: E711
+    assert {r.value for r in session.exec(select(Reading))} == {41.5, 3.0}
+
+    status = cos(settings, "campaign", "status", str(campaign_id))
+    assert "invited 4, delivered 4, failed 0, answered 3, silent 1" in status.output
+    assert "Dee Brown" in status.output
+
+    closed = cos(settings, "campaign", "close", str(campaign_id))
+    assert closed.exit_code == 0, closed.output
+    digest = smtp_server.wait_for(5)[4]
+    assert digest.rcpt_tos == ["lee@harbourtrust.org"]
+    assert "3 of 4" in digest.message["Subject"]
+    text = digest.message.get_body(preferencelist=("plain",)).get_content()
+    html = digest.message.get_body(preferencelist=("html",)).get_content()
+    for expected in ("Dee Brown", "41.5", "The council meeting moved to February",
+                     "Sensors are live at five gates", "4 / 5"):
+        assert expected in text, expected
+        assert expected in html, expected
+    # The form closes with the round.
+    import requests
+
+    assert requests.get(links["raj@schools.example"], timeout=10).status_code == 410
+
+
+def test_closing_again_sends_no_second_digest(settings, smtp_server, session):
+    load(settings)
+    campaign_id = int(cos(settings, "campaign", "start", "harbour-air",
+                          "--send-now").stdout.split()[0])
+    smtp_server.wait_for(4)
+    assert cos(settings, "campaign", "close", str(campaign_id)).exit_code == 0
+    again = cos(settings, "campaign", "close", str(campaign_id))
+    assert again.exit_code == 0 and "already sent to 1 lead" in again.output
+    resend = cos(settings, "digest", "harbour-air", "--send")
+    assert "already sent to 1 lead" in resend.output
+    assert len(smtp_server.messages) == 5
+    sent = session.exec(select(Delivery).where(Delivery.kind == "digest")).all()
+    assert [(d.status, d.attempts) for d in sent] == [("sent", 1)]
