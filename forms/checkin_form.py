@@ -16,6 +16,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields import DateField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
@@ -96,7 +97,7 @@ class CheckinForm(FlaskForm):
     help_wanted = BooleanField("We would like a partner's help with this")
     pulse = RadioField(
         "When we reached out to a partner this round, they answered.",
-        choices=[(str(k), f"{k} \u00b7 {v}") for k, v in PULSE_LABELS.items()],
+        choices=[SelectChoice(str(k), f"{k} \u00b7 {v}") for k, v in PULSE_LABELS.items()],
         validators=[Optional()],
     )
     helped_by = MultiCheckboxField("Who helped your organisation this round?", coerce=int,
@@ -134,7 +135,8 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
 
     for c in checkin.commitments:
         setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
-            "Status", choices=list(STATUS_LABELS.items()), validators=[Optional()]))
+            "Status", choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
+            validators=[Optional()]))
         setattr(PersonCheckinForm, note_field(str(c.id)), StringField(
             "Note (optional)", validators=[Optional(), Length(max=1000)]))
     for m in checkin.metrics:
@@ -148,7 +150,7 @@ def make_form(checkin: Checkin, *, formdata: Any = None) -> CheckinForm:
     cls = checkin_form_class(checkin)
     prefill = prefill_data(checkin) if formdata is None else {}
     form = cls(formdata=formdata, data=prefill) if formdata is not None else cls(data=prefill)
-    form.helped_by.choices = checkin.other_organisations
+    form.helped_by.choices = [SelectChoice(oid, name) for oid, name in checkin.other_organisations]  # type: ignore[arg-type]
     return form
 
 

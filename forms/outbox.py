@@ -25,10 +25,10 @@ def outbox() -> FileOutbox:
 
 def find(name: str) -> tuple[Path, EmailMessage]:
     """Return one stored message by file name."""
-    for path in outbox().list():
-        if path.name == name:
-            return path, FileOutbox.read_message(path)
-    abort(404, description="No such email in the outbox.")
+    path = outbox().find(name)
+    if path is None:
+        abort(404, description="No such email in the outbox.")
+    return path, FileOutbox.read_message(path)
 
 
 def part(message: EmailMessage, subtype: str) -> str:

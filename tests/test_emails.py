@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from tests.conftest_smtp import SMTPSink
 
 # Registers the SMTP server fixtures; harmless once tests/conftest.py lists the plugin too.
-pytest_plugins = ["tests.conftest_smtp"]
 
 SCRIPT = "<script>alert(1)</script>"
 

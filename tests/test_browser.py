@@ -1,0 +1,243 @@
+"""A partner's check-in in a real browser: Chromium on a 375 px phone, with JavaScript off.
+
+The link comes out of the invitation email the SMTP server received, the way a partner gets it.
+Every page is opened with scripts disabled, which proves the form needs none.
+Set COS_TEST_CHROMIUM to use another Chromium; without one the module is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlmodel import Session, select
+
+from pipeline.models import Person, Response
+from tests.helpers import links_in, load, open_round, work
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+    from pipeline.config import Settings
+    from tests.conftest_smtp import SMTPSink
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+expect = sync_api.expect
+
+CHROMIUM = os.environ.get("COS_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip(f"no Chromium executable at {CHROMIUM} (install Debian's chromium or set "
+                "COS_TEST_CHROMIUM)", allow_module_level=True)
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 375, "height": 740}
+RAJ = "raj@schools.example"
+WIN = "Sensors are live at five gates"
+METRIC = "NO2 at school gates"  # the label reads "NO2 at school gates (µg/m³)"
+SAVE = "Save my check-in"
+
+expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Launch Debian's Chromium once for the module."""
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def phone_context(browser: Browser, *, javascript: bool = False) -> BrowserContext:
+    """A fresh phone-sized context: 375 x 740, touch, mobile viewport rules, scripts off."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, java_script_enabled=javascript,
+                                  locale="en-US")
+    context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh phone context with JavaScript disabled."""
+    context = phone_context(browser)
+    yield context.new_page()
+    context.close()
+
+
+def invite(settings: Settings, smtp_server: SMTPSink) -> tuple[int, dict[str, str]]:
+    """Load the harbour coalition, open a round, send it; return its id and the mailed links."""
+    load(settings)
+    campaign_id, _ = open_round(settings)
+    work(settings)
+    links = links_in(smtp_server.wait_for(4))
+    assert RAJ in links, sorted(links)
+    return campaign_id, links
+
+
+def revisions(session: Session, campaign_id: int, email: str = RAJ) -> list[int]:
+    """Return the stored revisions of a person's answers in a round, in order."""
+    return list(session.exec(
+        select(Response.revision).join(Person, Person.id == Response.person_id)
+        .where(Person.email == email, Response.campaign_id == campaign_id)
+        .order_by(Response.revision)).all())
+
+
+def save(page: Page) -> int:
+    """Tap "Save my check-in" and return the HTTP status of the POST it sends."""
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name=SAVE).tap()
+    page.wait_for_load_state()
+    return posted.value.status
+
+
+def test_a_partner_answers_from_the_emailed_link_and_finds_the_answers_kept_on_return(
+        phone, settings, smtp_server, live_server, session):
+    campaign_id, links = invite(settings, smtp_server)
+    link = links[RAJ]
+    assert link.startswith(live_server.url + "/c/")
+
+    opened = phone.goto(link)
+    assert opened is not None and opened.status == 200
+    win_quote = phone.locator("blockquote.win")
+    expect(win_quote).to_contain_text(
+        "By 2028 no child at a Harbour school breathes air above the WHO limit.")
+    header_box = win_quote.bounding_box()
+    assert header_box is not None and header_box["y"] < PHONE["height"] / 2, header_box
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Hello Raj Patel")
+
+    phone.get_by_label("Done", exact=True).check()
+    phone.get_by_label("Note (optional)").fill("All five are live")
+    phone.get_by_label(METRIC).fill("41.5")
+    phone.get_by_label("A win this round (optional)").fill(WIN)
+    phone.get_by_label("4 · Mostly").check()
+    phone.get_by_label("Harbour Cyclists").check()
+    assert save(phone) == 303
+
+    expect(phone).to_have_url(link + "/thanks")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Thank you, Raj Patel")
+    recorded = phone.locator(".recorded")
+    for expected in ("Install air sensors at five school gates", "Done: All five are live",
+                     "NO2 at school gates", "41.5 µg/m³", WIN, "4 of 5 (Mostly)",
+                     "Harbour Cyclists"):
+        expect(recorded).to_contain_text(expected)
+    assert revisions(session, campaign_id) == [1]
+    assert len(session.exec(select(Response).where(Response.campaign_id == campaign_id,
+                                                   Response.revision == 1)).all()) == 1
+
+    # Back to the same link: every answer is filled in.
+    phone.goto(link)
+    expect(phone.locator(".saved")).to_contain_text("saved 1 time)")
+    expect(phone.get_by_label("Done", exact=True)).to_be_checked()
+    expect(phone.get_by_label("On track", exact=True)).not_to_be_checked()
+    expect(phone.get_by_label("Note (optional)")).to_have_value("All five are live")
+    expect(phone.get_by_label(METRIC)).to_have_value("41.5")
+    expect(phone.get_by_label("A win this round (optional)")).to_have_value(WIN)
+    expect(phone.get_by_label("A blocker, or help you need (optional)")).to_have_value("")
+    expect(phone.get_by_label("4 · Mostly")).to_be_checked()
+    expect(phone.get_by_label("Harbour Cyclists")).to_be_checked()
+    expect(phone.get_by_label("Harbour Clinic")).not_to_be_checked()
+    expect(phone.get_by_label("Harbour Trust")).not_to_be_checked()
+
+    # A second save is a second revision; the first stays as it was.
+    phone.get_by_label(METRIC).fill("39")
+    assert save(phone) == 303
+    expect(phone.locator(".recorded")).to_contain_text("39 µg/m³")
+    assert revisions(session, campaign_id) == [1, 2]
+    phone.goto(link)
+    expect(phone.locator(".saved")).to_contain_text("saved 2 times)")
+    expect(phone.get_by_label(METRIC)).to_have_value("39")
+    expect(phone.get_by_label("A win this round (optional)")).to_have_value(WIN)
+
+
+def test_a_word_for_a_number_is_marked_beside_the_box_and_nothing_is_saved_until_fixed(
+        phone, settings, smtp_server, live_server, session):
+    campaign_id, links = invite(settings, smtp_server)
+    phone.goto(links[RAJ])
+
+    box = phone.get_by_label(METRIC)
+    box.fill("forty")
+    phone.get_by_label("A win this round (optional)").fill(WIN)
+    assert save(phone) == 400
+
+    expect(phone).to_have_url(links[RAJ])
+    expect(phone.get_by_role("alert")).to_contain_text("Some answers need a fix")
+    metric = phone.locator(".metric.has-error")
+    expect(metric).to_have_count(1)
+    expect(metric.get_by_label(METRIC)).to_have_attribute("aria-invalid", "true")
+    error = metric.locator("ul.errors")
+    expect(error).to_contain_text("\u201cforty\u201d is not a number")
+    assert box.get_attribute("aria-describedby") == error.get_attribute("id")
+    error_box, input_box = error.bounding_box(), box.bounding_box()
+    assert error_box and input_box and 0 <= error_box["y"] - input_box["y"] < 120, (
+        "the error should sit right under its box", input_box, error_box)
+    expect(box).to_have_value("forty")
+    expect(phone.get_by_label("A win this round (optional)")).to_have_value(WIN)
+    assert revisions(session, campaign_id) == []
+
+    box.fill("38.5")
+    assert save(phone) == 303
+    expect(phone.locator(".recorded")).to_contain_text("38.5 µg/m³")
+    expect(phone.locator(".recorded")).to_contain_text(WIN)
+    assert revisions(session, campaign_id) == [1]
+    stored = session.exec(select(Response).where(Response.campaign_id == campaign_id)).one()
+    assert list(stored.answers["readings"].values()) == [38.5]
+    assert stored.answers["win"] == WIN
+
+
+def no_sideways_scroll(page: Page, where: str) -> None:
+    """Fail when the page is wider than the phone (page.evaluate runs even with scripts off)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{where}: the page scrolls sideways ({width} px wide)"
+
+
+def test_the_form_fits_a_375_px_phone_without_sideways_scrolling(
+        phone, settings, smtp_server, live_server, session, tmp_path: Path):
+    _, links = invite(settings, smtp_server)
+    phone.goto(links[RAJ])
+    # Scripts really are off in this page, yet page.evaluate still measures it.
+    assert phone.evaluate("typeof document") == "object"
+    no_sideways_scroll(phone, "the form")
+
+    button = phone.get_by_role("button", name=SAVE)
+    button.scroll_into_view_if_needed()
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 200, box
+    for target in phone.locator(".choice, .orgs li").all():
+        height = (target.bounding_box() or {"height": 0})["height"]
+        assert height >= 44, f"touch target {target.inner_text()!r} is {height} px tall"
+    small = phone.evaluate("""[...document.querySelectorAll('input:not([type=hidden]), textarea')]
+        .map(e => [e.name, parseFloat(getComputedStyle(e).fontSize)])
+        .filter(([, size]) => size < 16)""")
+    assert small == [], f"phones zoom in on boxes under 16 px: {small}"
+    phone.screenshot(path=tmp_path / "checkin-375.png", full_page=True)
+
+    phone.get_by_label(METRIC).fill("forty-one point five micrograms, measured at the gate")
+    assert save(phone) == 400
+    no_sideways_scroll(phone, "the form with an error")
+    phone.screenshot(path=tmp_path / "checkin-error-375.png", full_page=True)
+
+    phone.get_by_label(METRIC).fill("41.5")
+    phone.get_by_label("A win this round (optional)").fill("x" * 300)
+    assert save(phone) == 303
+    no_sideways_scroll(phone, "the thank-you page")
+    phone.screenshot(path=tmp_path / "thanks-375.png", full_page=True)
+    print(f"screenshots in {tmp_path}")
+
+
+def test_a_wrong_or_cut_short_link_shows_this_link_does_not_work_with_status_404(
+        phone, settings, smtp_server, live_server, session):
+    _, links = invite(settings, smtp_server)
+    for wrong in (live_server.url + "/c/" + "A" * 43, links[RAJ][:-5]):
+        shown = phone.goto(wrong)
+        assert shown is not None and shown.status == 404, wrong
+        expect(phone.get_by_role("heading", level=1)).to_have_text("This link does not work")
+        expect(phone.locator("main")).to_contain_text("Open the link from your latest")
+        expect(phone.locator("form")).to_have_count(0)
+        no_sideways_scroll(phone, "the problem page")
