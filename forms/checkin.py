@@ -9,7 +9,14 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask.typing import ResponseReturnValue
 
 from forms.checkin_form import answers_from, make_form, note_field, reading_field, status_field
-from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin, LinkProblem, open_checkin, record_answers
+from pipeline.checkin import (
+    PULSE_LABELS,
+    STATUS_LABELS,
+    Checkin,
+    LinkProblem,
+    open_checkin,
+    record_answers,
+)
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.jobs import QueueUnavailable, enqueue_merge
@@ -20,7 +27,8 @@ bp = Blueprint("checkin", __name__)
 
 def settings() -> Settings:
     """Return the app's settings."""
-    return current_app.config["COS_SETTINGS"]  # type: ignore[no-any-return]
+    settings: Settings = current_app.config["COS_SETTINGS"]
+    return settings
 
 
 def problem(exc: LinkProblem) -> ResponseReturnValue:

@@ -150,7 +150,9 @@ def make_form(checkin: Checkin, *, formdata: Any = None) -> CheckinForm:
     cls = checkin_form_class(checkin)
     prefill = prefill_data(checkin) if formdata is None else {}
     form = cls(formdata=formdata, data=prefill) if formdata is not None else cls(data=prefill)
-    form.helped_by.choices = [SelectChoice(oid, name) for oid, name in checkin.other_organisations]  # type: ignore[arg-type]
+    form.helped_by.choices = [
+        SelectChoice(oid, name)
+        for oid, name in checkin.other_organisations]
     return form
 
 

@@ -153,7 +153,7 @@ def campaign_status(session: Session, campaign_id: int) -> CampaignStatus:
             "name": person.name, "email": person.email, "organisation": org.name,
             "delivery": delivery.status if delivery else "none",
             "error": delivery.last_error if delivery else "",
-            "answered": person.id in revisions, "revisions": revisions.get(person.id, 0),
+            "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
         })
     return CampaignStatus(campaign, coalition, rows)
@@ -185,5 +185,5 @@ def pending_deliveries(session: Session, *, stale_after: timedelta = timedelta(m
         stuck.last_error = "the worker stopped while sending; sending again"
         session.add(stuck)
     session.flush()
-    return list(session.exec(select(Delivery.id).where(
-        col(Delivery.status).in_(("queued", "failed")), Delivery.attempts < 4)).all())
+    return [d or 0 for d in session.exec(select(Delivery.id).where(
+        col(Delivery.status).in_(("queued", "failed")), Delivery.attempts < 4)).all()]

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from pipeline import jobs
 from pipeline.campaigns import (
@@ -315,7 +315,6 @@ def worker(burst: bool, simple: bool) -> None:
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the web app for development (production: gunicorn wsgi:app)."""
     from forms import create_app
-
     from pipeline.services import redis_for, worker_process
 
     s = settings(require_secret=True)

@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
-from pipeline.models import DIRECTIONS, ROLES, STAGES, Coalition, Commitment, Metric, Organisation, Person
+from pipeline.models import (
+    DIRECTIONS,
+    ROLES,
+    STAGES,
+    Coalition,
+    Commitment,
+    Metric,
+    Organisation,
+    Person,
+)
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

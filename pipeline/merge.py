@@ -179,7 +179,7 @@ def merge_campaign(session: Session, campaign_id: int) -> MergeResult:
     )
 
     for table in (CommitmentUpdate, Reading, Win, Blocker, Pulse, HelpEdge):
-        session.execute(delete(table).where(table.campaign_id == campaign_id))  # type: ignore[attr-defined]
+        session.execute(delete(table).where(col(table.campaign_id) == campaign_id))
     _apply_new_commitments(session, campaign, merged)
     for cid, report in merged.status_reports.items():
         session.add(CommitmentUpdate(commitment_id=cid, campaign_id=campaign_id,
@@ -254,7 +254,8 @@ def refresh_commitment_statuses(session: Session, coalition_id: int) -> None:
     )
     for cid, number, status in rows:
         history.setdefault(cid, []).append((number, status))
-    for commitment in session.exec(select(Commitment).where(Commitment.coalition_id == coalition_id)):
+    commitments = select(Commitment).where(Commitment.coalition_id == coalition_id)
+    for commitment in session.exec(commitments):
         status = current_status(history.get(commitment.id or 0, []))
         if commitment.status != status:
             commitment.status = status

@@ -210,8 +210,8 @@ def build_scoreboard(session: Session, campaign_id: int) -> dict[str, Any]:
     blockers = [(orgs[b.organisation_id], person_name(b.person_id), b.text, b.help_wanted)
                 for b in session.exec(select(Blocker).where(Blocker.campaign_id == campaign_id))]
     pulses = list(session.exec(select(Pulse.score).where(Pulse.campaign_id == campaign_id)).all())
-    help_edges = [(orgs[h.helper_organisation_id], orgs[h.helped_organisation_id])
-                  for h in session.exec(select(HelpEdge).where(HelpEdge.campaign_id == campaign_id))]
+    help_edges = [(orgs[h.helper_organisation_id], orgs[h.helped_organisation_id]) for h in
+                  session.exec(select(HelpEdge).where(HelpEdge.campaign_id == campaign_id))]
 
     as_of = local_date(campaign.closed_at or utcnow(), coalition.timezone)
     return compute_scoreboard(as_of=as_of, invited=invited, answered=answered,

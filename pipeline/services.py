@@ -19,7 +19,7 @@ from pipeline.redis_local import find_redis_url, private_redis
 
 @contextmanager
 def redis_for(settings: Settings, say: Any = print) -> Iterator[Settings]:
-    """Yield settings with a Redis: the configured one, or a private one started (and stopped) here."""
+    """Yield settings with a Redis: the configured one, or a private one started here."""
     with ExitStack() as stack:
         url = find_redis_url(settings.redis_url, settings.instance)
         if url is None:

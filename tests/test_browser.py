@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import Session, select
 
+from pipeline import jobs
 from pipeline.models import Person, Response
 from tests.helpers import links_in, load, open_round, work
 
@@ -73,7 +74,8 @@ def phone(browser: Browser) -> Iterator[Page]:
 def invite(settings: Settings, smtp_server: SMTPSink) -> tuple[int, dict[str, str]]:
     """Load the harbour coalition, open a round, send it; return its id and the mailed links."""
     load(settings)
-    campaign_id, _ = open_round(settings)
+    campaign_id, deliveries = open_round(settings)
+    assert jobs.enqueue_sends(settings, deliveries) == 4
     work(settings)
     links = links_in(smtp_server.wait_for(4))
     assert RAJ in links, sorted(links)
@@ -212,9 +214,11 @@ def test_the_form_fits_a_375_px_phone_without_sideways_scrolling(
     for target in phone.locator(".choice, .orgs li").all():
         height = (target.bounding_box() or {"height": 0})["height"]
         assert height >= 44, f"touch target {target.inner_text()!r} is {height} px tall"
-    small = phone.evaluate("""[...document.querySelectorAll('input:not([type=hidden]), textarea')]
+    typing_boxes = "input[type=text], input[type=date], input:not([type]), textarea"
+    small = phone.evaluate(f"""[...document.querySelectorAll('{typing_boxes}')]
         .map(e => [e.name, parseFloat(getComputedStyle(e).fontSize)])
         .filter(([, size]) => size < 16)""")
+    assert phone.locator(typing_boxes).count() >= 5
     assert small == [], f"phones zoom in on boxes under 16 px: {small}"
     phone.screenshot(path=tmp_path / "checkin-375.png", full_page=True)
 

@@ -6,7 +6,13 @@ from datetime import date
 
 import pytest
 
-from pipeline.scoreboard import CommitmentRow, InvitedPerson, MetricRow, compute_scoreboard, progress
+from pipeline.scoreboard import (
+    CommitmentRow,
+    InvitedPerson,
+    MetricRow,
+    compute_scoreboard,
+    progress,
+)
 
 
 @pytest.mark.parametrize("baseline, target, direction, value, expected", [
