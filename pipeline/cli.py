@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import wraps
@@ -319,6 +320,8 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     s = settings(require_secret=True)
     require_schema(s)
+    if not os.environ.get("COS_BASE_URL"):
+        s = s.with_(base_url=f"http://{host}:{port}")
     with ExitStack() as stack:
         s = stack.enter_context(redis_for(s, say=lambda m: click.echo(m, err=True)))
         if not no_worker:
