@@ -289,12 +289,13 @@ def reconcile() -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process (no fork).")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
 @friendly
-def worker(burst: bool, simple: bool) -> None:
+def worker(burst: bool, simple: bool, quiet: bool) -> None:
     """Run an RQ worker on the project's queues."""
     from pipeline.work import JobIdFilter, reconcile, run_worker
 
-    logging.basicConfig(level=logging.INFO, force=True,
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(JobIdFilter())

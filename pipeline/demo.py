@@ -7,6 +7,8 @@ import os
 import random
 import re
 import secrets
+import signal
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -18,7 +20,6 @@ from urllib.request import url2pathname
 import click
 import lxml.html
 import requests
-from rq import SimpleWorker
 from sqlmodel import col, select
 
 from emails import FileOutbox
@@ -33,6 +34,7 @@ from pipeline.models import Campaign, Coalition
 from pipeline.redis_local import free_port
 from pipeline.schema import upgrade
 from pipeline.services import redis_for, web_server, worker_process
+from pipeline.work import run_burst
 
 DEMO_ROUND = timedelta(hours=72)
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/c/[A-Za-z0-9_-]{43}")
@@ -83,14 +85,6 @@ def demo_secret(instance: Path) -> str:
 def outbox_dir(settings: Settings) -> Path:
     """Return the folder of the file outbox."""
     return Path(url2pathname(urlsplit(settings.mail_url).path))
-
-
-def run_jobs(settings: Settings) -> None:
-    """Work the queues until they are empty, in this process."""
-    jobs.configure(settings)
-    conn = jobs.connect(settings)
-    SimpleWorker([jobs.queue(q, conn) for q in jobs.QUEUES], connection=conn).work(
-        burst=True, with_scheduler=False, logging_level="WARNING")
 
 
 def invitation_links(settings: Settings, campaign_id: int) -> dict[str, str]:
@@ -216,14 +210,14 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
                                                     DEMO_ROUND)
             campaign_id, number = campaign.id or 0, campaign.number
         jobs.enqueue_sends(settings, delivery_ids)
-        run_jobs(settings)
+        run_burst(settings)
         links = invitation_links(settings, campaign_id)
         say(f"4. round {number} opened (campaign {campaign_id}): {len(links)} invitations "
             f"written to {outbox_dir(settings)}")
 
         answered, silent = answer_round(links, number)
         say(f"5. {answered} partners answered through the form; silent: {', '.join(silent)}")
-        run_jobs(settings)
+        run_burst(settings)
         say("6. the worker merged the answers and recomputed the scoreboard")
 
         report = finish_round(settings, campaign_id)
@@ -237,16 +231,39 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         say(f"digest: {digest_path}")
         if no_serve:
             return
-        stack.enter_context(worker_process(settings))
+        # Leave a round open, so the links in the outbox lead to forms that take answers.
+        with session_scope(settings.database_url) as session:
+            campaign, delivery_ids = start_campaign(session, settings.secret_key, slug,
+                                                    DEMO_ROUND)
+            next_id, next_number = campaign.id or 0, campaign.number
+        jobs.enqueue_sends(settings, delivery_ids)
+        run_burst(settings)
+        stack.enter_context(worker_process(settings, quiet=True))
+        cos = Path(sys.argv[0]).resolve() if sys.argv[0].endswith("cos") else "cos"
         say("")
-        say(f"The app and a worker keep running. Open the local outbox: "
+        say(f"Round {next_number} is open for you to try (campaign {next_id}). The app and a "
+            "worker keep running.")
+        say(f"Open the local outbox, pick an invitation and follow its link: "
             f"{settings.base_url}/dev/outbox/")
-        say(f"Start another round with: COS_SECRET_KEY=$(cat {settings.instance}/demo-secret.key)"
-            f" cos campaign start {slug}")
+        say(f"Close the round and get its digest: COS_INSTANCE_DIR={settings.instance} "
+            f"COS_SECRET_KEY=$(cat {settings.instance}/demo-secret.key) "
+            f"{cos} campaign close {next_id}")
         say("Press Ctrl-C to stop everything this command started.")
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            say("\nstopping ...")
+        wait_for_stop()
+        say("\nstopping the worker, the web app and the private Redis ...")
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM (even where the shell started us with SIGINT ignored)."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return
 

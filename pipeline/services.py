@@ -37,10 +37,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(settings: Settings, *, quiet: bool = False
+                   ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `cos worker` in a child process for as long as the block lasts."""
-    child = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"],
-                             env=settings_env(settings))
+    args = [sys.executable, "-m", "pipeline.cli", "worker"] + (["--quiet"] if quiet else [])
+    # Its own process group: a Ctrl-C in the terminal reaches the parent, which stops it.
+    child = subprocess.Popen(args, env=settings_env(settings), start_new_session=True)
     try:
         yield child
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 
 from rq import SimpleWorker, Worker
@@ -55,6 +56,23 @@ def reconcile(settings: Settings) -> ReconcileReport:
     return report
 
 
+def run_burst(settings: Settings) -> None:
+    """Run every queued job in this process until the queues are empty.
+
+    RQ installs its own SIGINT/SIGTERM handlers; they are put back afterwards so that Ctrl-C
+    in the calling program (the demo, a test run) still means what it meant before.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        jobs.configure(settings)
+        connection = jobs.connect(settings)
+        queues = [jobs.queue(name, connection) for name in jobs.QUEUES]
+        SimpleWorker(queues, connection=connection).work(burst=True, logging_level="WARNING")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> bool:
     """Work the project's queues until stopped (or until empty with burst)."""
     jobs.configure(settings)
@@ -62,4 +80,5 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False)
     queues = [jobs.queue(name, connection) for name in jobs.QUEUES]
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class(queues, connection=connection)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))

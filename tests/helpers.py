@@ -5,12 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import redis
 from click.testing import CliRunner, Result
-from rq import SimpleWorker
 from sqlmodel import Session, select
 
-from pipeline import jobs
 from pipeline.campaigns import start_campaign
 from pipeline.coalitions import load_coalition
 from pipeline.config import Settings
@@ -18,6 +15,7 @@ from pipeline.db import session_scope
 from pipeline.models import Invitation, Person
 from pipeline.services import settings_env
 from pipeline.tokens import derive_token
+from pipeline.work import run_burst
 
 DATA = Path(__file__).parent / "data"
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}")
@@ -41,10 +39,7 @@ def open_round(settings: Settings, slug: str = "harbour-air") -> tuple[int, list
 
 def work(settings: Settings) -> None:
     """Run every queued job in this process until the queues are empty."""
-    jobs.configure(settings)
-    conn = redis.Redis.from_url(settings.redis_url or "")
-    SimpleWorker([jobs.queue(q, conn) for q in jobs.QUEUES], connection=conn).work(
-        burst=True)
+    run_burst(settings)
 
 
 def link_for(settings: Settings, session: Session, email: str, campaign_id: int) -> str:
