@@ -103,6 +103,11 @@ class CheckinForm(FlaskForm):
     helped_by = MultiCheckboxField("Who helped your organisation this round?", coerce=int,
                                    validators=[Optional()])
 
+    def validate_help_wanted(self, field: BooleanField) -> None:
+        """Ask what the help is for, rather than record a bare request."""
+        if field.data and not (self.blocker.data or "").strip():
+            raise ValidationError("Say in the box above what you need help with, or untick this.")
+
     def validate_new_due(self, field: DateField) -> None:
         """Keep due dates plausible."""
         if field.data and not self.new_commitment.data:
@@ -199,7 +204,7 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
         "readings": readings,
         "win": (form.win.data or "").strip(),
         "blocker": (form.blocker.data or "").strip(),
-        "help_wanted": bool(form.help_wanted.data) and bool((form.blocker.data or "").strip()),
+        "help_wanted": bool(form.help_wanted.data),
         "pulse": int(form.pulse.data) if form.pulse.data else None,
         "helped_by": sorted(set(form.helped_by.data or [])),
     }

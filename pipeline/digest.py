@@ -29,6 +29,7 @@ def digest_context(session: Session, settings: Settings, campaign_id: int) -> di
         "coalition_name": coalition.name, "win": coalition.win,
         "round_label": round_label(campaign),
         "closes_at": format_local(campaign.closed_at or campaign.closes_at, coalition.timezone),
+        "closed": campaign.closed_at is not None,
         "web_link": None,
         "scoreboard": scoreboard_for(session, campaign_id),
         "footer_reason": f"you lead {coalition.name}",

@@ -258,3 +258,13 @@ def test_an_answer_is_saved_and_the_partner_thanked_when_redis_is_down(
     assert report.merged == [round_]
     assert session.exec(select(Win.text)).all() == ["Saved despite Redis"]
     assert session.exec(select(Response.merged_at)).one() is not None
+
+
+def test_asking_for_help_without_saying_what_for_is_sent_back_with_the_answers_kept(
+        settings, session, client, round_):
+    link = link_for(settings, session, "raj@schools.example", round_)
+    page = post(client, link, {"help_wanted": "y", "win": "Kept"})
+    assert page.status_code == 400
+    assert "what you need help with" in page.get_data(as_text=True)
+    assert "Kept" in page.get_data(as_text=True)
+    assert count(session, Response) == 0
