@@ -46,14 +46,21 @@ def page(checkin: Checkin, form: Any, *, status: int = 200,
     ), status
 
 
+def _read(token: str) -> Checkin | ResponseReturnValue:
+    """Open a check-in read-only, or render the page that says why the link does not work."""
+    with session_scope(settings().database_url, read_only=True) as session:
+        try:
+            return open_checkin(session, token)
+        except LinkProblem as exc:
+            return problem(exc)
+
+
 @bp.route("/c/<token>", methods=["GET"])
 def show(token: str) -> ResponseReturnValue:
     """Show the check-in form, prefilled with the latest answers (read-only: scanners GET too)."""
-    with session_scope(settings().database_url, read_only=True) as session:
-        try:
-            checkin = open_checkin(session, token)
-        except LinkProblem as exc:
-            return problem(exc)
+    checkin = _read(token)
+    if not isinstance(checkin, Checkin):
+        return checkin
     return page(checkin, make_form(checkin))
 
 
@@ -86,13 +93,11 @@ def submit(token: str) -> ResponseReturnValue:
 @bp.route("/c/<token>/thanks", methods=["GET"])
 def thanks(token: str) -> ResponseReturnValue:
     """Show what was recorded, with a link back to edit."""
-    with session_scope(settings().database_url, read_only=True) as session:
-        try:
-            checkin = open_checkin(session, token)
-        except LinkProblem as exc:
-            return problem(exc)
-        if checkin.latest is None:
-            return redirect(url_for("checkin.show", token=token), code=303)
+    checkin = _read(token)
+    if not isinstance(checkin, Checkin):
+        return checkin
+    if checkin.latest is None:
+        return redirect(url_for("checkin.show", token=token), code=303)
     return render_template("thanks.html", checkin=checkin, summary=summarise(checkin),
                            pulse_labels=PULSE_LABELS)
 

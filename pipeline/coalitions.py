@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -191,13 +192,19 @@ def _organisations(session: Session, coalition: Coalition, names: list[str],
         org.active = True
         session.add(org)
     if deactivate_others:
-        for name, org in existing.items():
-            if name not in names and org.active:
-                org.active = False
-                session.add(org)
-                summary.count(summary.deactivated, "organisations")
+        _deactivate_unlisted(session, existing, set(names), "organisations", summary)
     session.flush()
     return existing
+
+
+def _deactivate_unlisted(session: Session, rows: Mapping[str, Organisation | Person | Metric],
+                         listed: set[str], kind: str, summary: LoadSummary) -> None:
+    """Mark rows the file no longer lists as inactive; they and their history stay."""
+    for key, row in rows.items():
+        if key not in listed and row.active:
+            row.active = False
+            session.add(row)
+            summary.count(summary.deactivated, kind)
 
 
 def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, Person],
@@ -248,12 +255,8 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
         select(Person).where(Person.coalition_id == coalition.id))}
     for row in data["people"]:
         _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary)
-    listed = {row["email"] for row in data["people"]}
-    for email, person in people.items():
-        if email not in listed and person.active:
-            person.active = False
-            session.add(person)
-            summary.count(summary.deactivated, "people")
+    _deactivate_unlisted(session, people, {row["email"] for row in data["people"]}, "people",
+                         summary)
 
     metrics = {m.key: m for m in session.exec(
         select(Metric).where(Metric.coalition_id == coalition.id))}
@@ -268,11 +271,8 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
         metric.owner_organisation_id = orgs[row["owner"]].id or 0
         metric.active = True
         session.add(metric)
-    for key, metric in metrics.items():
-        if key not in {row["key"] for row in data["metrics"]} and metric.active:
-            metric.active = False
-            session.add(metric)
-            summary.count(summary.deactivated, "metrics")
+    _deactivate_unlisted(session, metrics, {row["key"] for row in data["metrics"]}, "metrics",
+                         summary)
 
     commitments = {c.source_key: c for c in session.exec(
         select(Commitment).where(Commitment.coalition_id == coalition.id))}

@@ -177,6 +177,16 @@ def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[st
     return answered, sorted(silent)
 
 
+def open_and_invite(settings: Settings, slug: str) -> tuple[int, int]:
+    """Open a round and send its invitations to the outbox; return its id and number."""
+    with session_scope(settings.database_url) as session:
+        campaign, delivery_ids = start_campaign(session, settings.secret_key, slug, DEMO_ROUND)
+        campaign_id, number = campaign.id or 0, campaign.number
+    jobs.enqueue_sends(settings, delivery_ids)
+    run_burst(settings)
+    return campaign_id, number
+
+
 def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
     """Run the demo (see the README)."""
     base = Settings.from_env(require_secret=False)
@@ -205,12 +215,7 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         for stale_id in stale:
             say(f"   closing campaign {stale_id}, left open by an earlier run")
             finish_round(settings, stale_id or 0)
-        with session_scope(settings.database_url) as session:
-            campaign, delivery_ids = start_campaign(session, settings.secret_key, slug,
-                                                    DEMO_ROUND)
-            campaign_id, number = campaign.id or 0, campaign.number
-        jobs.enqueue_sends(settings, delivery_ids)
-        run_burst(settings)
+        campaign_id, number = open_and_invite(settings, slug)
         links = invitation_links(settings, campaign_id)
         say(f"4. round {number} opened (campaign {campaign_id}): {len(links)} invitations "
             f"written to {outbox_dir(settings)}")
@@ -232,12 +237,7 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         if no_serve:
             return
         # Leave a round open, so the links in the outbox lead to forms that take answers.
-        with session_scope(settings.database_url) as session:
-            campaign, delivery_ids = start_campaign(session, settings.secret_key, slug,
-                                                    DEMO_ROUND)
-            next_id, next_number = campaign.id or 0, campaign.number
-        jobs.enqueue_sends(settings, delivery_ids)
-        run_burst(settings)
+        next_id, next_number = open_and_invite(settings, slug)
         stack.enter_context(worker_process(settings, quiet=True))
         cos = Path(sys.argv[0]).resolve() if sys.argv[0].endswith("cos") else "cos"
         say("")
