@@ -25,6 +25,7 @@ from pipeline.tokens import derive_token, hash_token, new_salt
 
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_ROUND = timedelta(days=90)
 
 
 class CampaignError(Exception):
@@ -36,7 +37,10 @@ def parse_duration(text: str) -> timedelta:
     match = DURATION_RE.match(text)
     if not match or int(match.group(1)) == 0:
         raise CampaignError(f"{text!r} is not a duration like 72h, 3d, 90m or 1w")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    amount = int(match.group(1))
+    if amount > 100_000 or timedelta(**{UNITS[match.group(2)]: amount}) > MAX_ROUND:
+        raise CampaignError(f"{text!r} is longer than a round can stay open (at most 90 days)")
+    return timedelta(**{UNITS[match.group(2)]: amount})
 
 
 def get_coalition(session: Session, slug: str) -> Coalition:

@@ -124,7 +124,8 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     commitments = [
         CommitmentItem(c.id or 0, c.text, c.due, c.status)
         for c in session.exec(select(Commitment).where(
-            Commitment.organisation_id == org.id).order_by(col(Commitment.due), col(Commitment.id)))
+            Commitment.organisation_id == org.id, col(Commitment.active).is_(True))
+            .order_by(col(Commitment.due), col(Commitment.id)))
         # Still open, or closed in this very round (so an edit can take "done" back).
         if (c.status not in CLOSED_STATUSES or c.id in reported)
         and c.created_campaign_id != campaign.id

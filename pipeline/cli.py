@@ -193,15 +193,16 @@ def campaign_status_cmd(campaign_id: int) -> None:
     state = "closed" if c.closed_at else f"open until {c.closes_at:%Y-%m-%d %H:%M} UTC"
     click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
     rows = status.rows
+    failed = status.count("delivery", "failed") + status.count("delivery", "rejected")
     click.echo(f"invited {len(rows)}, delivered {status.count('delivery', 'sent')}, "
-               f"failed {status.count('delivery', 'failed')}, "
+               f"failed {failed}, "
                f"answered {status.count('answered')}, "
                f"silent {status.count('answered', False)}")
     for row in rows:
         answer = f"answered ({row['revisions']} revision(s))" if row["answered"] else "silent"
         line = f"  {row['organisation']:<32} {row['name']:<24} {row['delivery']:<8} {answer}"
         if row["error"] and row["delivery"] != "sent":
-            line += f"  [{row['error'][:80]}]"
+            line += f"  [{row['error'][:300]}]"
         click.echo(line)
 
 

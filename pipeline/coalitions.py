@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from pipeline.models import (
     DIRECTIONS,
@@ -63,6 +63,12 @@ class LoadSummary:
         return out or ["nothing changed"]
 
 
+# The longest text each input may hold (the database columns' sizes).
+LIMITS = {"slug": 64, "name": 200, "win": 1000, "timezone": 64, "stage": 16,
+          "lead_organisation": 200, "email": 254, "organisation": 200, "role": 16, "key": 64,
+          "unit": 32, "direction": 4, "owner": 200, "text": 1000}
+
+
 def _str(row: dict[str, Any], key: str, where: str, problems: list[str], *,
          required: bool = True, default: str = "") -> str:
     value = row.get(key, default)
@@ -73,7 +79,21 @@ def _str(row: dict[str, Any], key: str, where: str, problems: list[str], *,
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         problems.append(f"{where}: '{key}' should be text")
         return default
-    return " ".join(str(value).split())
+    text = " ".join(str(value).split())
+    if len(text) > LIMITS.get(key, 1000):
+        problems.append(f"{where}: '{key}' is {len(text)} characters long; "
+                        f"at most {LIMITS.get(key, 1000)} fit")
+    return text
+
+
+def _tables(raw: dict[str, Any], name: str, problems: list[str]) -> list[dict[str, Any]]:
+    """Return the [[name]] tables of a file, reporting any other shape."""
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        problems.append(f"[[{name}]]: write each entry as its own [[{name}]] table "
+                        "(double brackets), one key = value per line")
+        return []
+    return value
 
 
 def _number(row: dict[str, Any], key: str, where: str, problems: list[str]) -> float:
@@ -121,10 +141,10 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         problems.append(f"[coalition]: stage must be one of {', '.join(STAGES)}")
 
     people, seen = [], set()
-    for n, row in enumerate(raw.get("people", []), start=1):
+    for n, row in enumerate(_tables(raw, "people", problems), start=1):
         where = f"[[people]] #{n}"
         email = _validate_email(_str(row, "email", where, problems), where, problems)
-        if email in seen:
+        if email and email in seen:
             problems.append(f"{where}: {email} appears twice")
         seen.add(email)
         role = _str(row, "role", where, problems, required=False, default="partner").lower()
@@ -134,7 +154,7 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
                        "organisation": _str(row, "organisation", where, problems), "role": role})
 
     metrics, keys = [], set()
-    for n, row in enumerate(raw.get("metrics", []), start=1):
+    for n, row in enumerate(_tables(raw, "metrics", problems), start=1):
         where = f"[[metrics]] #{n}"
         key = _str(row, "key", where, problems)
         if key in keys:
@@ -151,8 +171,8 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             "owner": _str(row, "owner", where, problems),
         })
 
-    commitments = []
-    for n, row in enumerate(raw.get("commitments", []), start=1):
+    commitments, commitment_keys = [], set()
+    for n, row in enumerate(_tables(raw, "commitments", problems), start=1):
         where = f"[[commitments]] #{n}"
         owner = _str(row, "owner", where, problems)
         text = _str(row, "text", where, problems)
@@ -167,6 +187,9 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             problems.append(f"{where}: due should be a date like 2026-12-31")
             due = None
         key = _str(row, "key", where, problems, required=False) or commitment_key(owner, text)
+        if key in commitment_keys:
+            problems.append(f"{where}: the same commitment (key {key!r}) appears twice")
+        commitment_keys.add(key)
         commitments.append({"owner": owner, "text": text, "due": due, "key": key})
 
     organisations = {p["organisation"] for p in people} | {m["owner"] for m in metrics} | {
@@ -197,7 +220,18 @@ def _organisations(session: Session, coalition: Coalition, names: list[str],
     return existing
 
 
-def _deactivate_unlisted(session: Session, rows: Mapping[str, Organisation | Person | Metric],
+def _assign(row: SQLModel, **values: Any) -> bool:
+    """Set a row's attributes; return whether any of them changed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def _deactivate_unlisted(session: Session,
+                         rows: Mapping[str, Organisation | Person | Metric | Commitment],
                          listed: set[str], kind: str, summary: LoadSummary) -> None:
     """Mark rows the file no longer lists as inactive; they and their history stay."""
     for key, row in rows.items():
@@ -209,25 +243,27 @@ def _deactivate_unlisted(session: Session, rows: Mapping[str, Organisation | Per
 
 def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, Person],
                    row: dict[str, Any], org: Organisation, summary: LoadSummary) -> None:
+    values = {"name": row["name"], "organisation_id": org.id or 0, "role": row["role"],
+              "active": True}
     person = existing.get(row["email"])
     if person is None:
-        person = Person(coalition_id=coalition.id or 0, organisation_id=org.id or 0,
-                        email=row["email"], name=row["name"], role=row["role"])
+        person = Person(coalition_id=coalition.id or 0, email=row["email"], **values)
         summary.count(summary.created, "people")
-    elif (person.name, person.organisation_id, person.role, person.active) != (
-            row["name"], org.id, row["role"], True):
-        person.name, person.organisation_id, person.role = row["name"], org.id or 0, row["role"]
+    elif _assign(person, **values):
         summary.count(summary.updated, "people")
-    person.active = True
     session.add(person)
 
 
 def load_coalition(session: Session, path: Path) -> LoadSummary:
     """Create or update one coalition from a TOML file; people left out are deactivated."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise LoadError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as "
+                                    "UTF-8 and load it again"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise LoadError(str(path), [f"not valid TOML: {exc}"]) from exc
     data, problems = parse_coalition_file(raw)
@@ -237,18 +273,20 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
     summary = LoadSummary(head["slug"])
 
     coalition = session.exec(select(Coalition).where(Coalition.slug == head["slug"])).first()
+    is_new = coalition is None
     if coalition is None:
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
         summary.count(summary.created, "coalition")
-    coalition.name, coalition.win = head["name"], head["win"]
-    coalition.timezone, coalition.stage = head["timezone"], head["stage"]
+    changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
+                      stage=head["stage"])
     session.add(coalition)
     session.flush()
 
     orgs = _organisations(session, coalition, data["organisations"], summary,
                           deactivate_others=True)
-    coalition.lead_organisation_id = (orgs[head["lead_organisation"]].id
-                                      if head["lead_organisation"] else None)
+    lead = orgs[head["lead_organisation"]].id if head["lead_organisation"] else None
+    if (_assign(coalition, lead_organisation_id=lead) or changed) and not is_new:
+        summary.count(summary.updated, "coalition")
     session.add(coalition)
 
     people = {p.email: p for p in session.exec(
@@ -261,15 +299,15 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
     metrics = {m.key: m for m in session.exec(
         select(Metric).where(Metric.coalition_id == coalition.id))}
     for row in data["metrics"]:
+        values = {"name": row["name"], "unit": row["unit"], "direction": row["direction"],
+                  "baseline": row["baseline"], "target": row["target"],
+                  "owner_organisation_id": orgs[row["owner"]].id or 0, "active": True}
         metric = metrics.get(row["key"])
         if metric is None:
-            metric = Metric(coalition_id=coalition.id or 0, key=row["key"], name="", baseline=0,
-                            target=0, owner_organisation_id=0)
+            metric = Metric(coalition_id=coalition.id or 0, key=row["key"], **values)
             summary.count(summary.created, "metrics")
-        metric.name, metric.unit, metric.direction = row["name"], row["unit"], row["direction"]
-        metric.baseline, metric.target = row["baseline"], row["target"]
-        metric.owner_organisation_id = orgs[row["owner"]].id or 0
-        metric.active = True
+        elif _assign(metric, **values):
+            summary.count(summary.updated, "metrics")
         session.add(metric)
     _deactivate_unlisted(session, metrics, {row["key"] for row in data["metrics"]}, "metrics",
                          summary)
@@ -278,14 +316,20 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
         select(Commitment).where(Commitment.coalition_id == coalition.id))}
     for row in data["commitments"]:
         source_key = f"file:{row['key']}"
+        values = {"organisation_id": orgs[row["owner"]].id or 0, "text": row["text"],
+                  "due": row["due"], "active": True}
         commitment = commitments.get(source_key)
         if commitment is None:
-            commitment = Commitment(coalition_id=coalition.id or 0, organisation_id=0, text="",
-                                    source_key=source_key)
+            commitment = Commitment(coalition_id=coalition.id or 0, source_key=source_key,
+                                    **values)
             summary.count(summary.created, "commitments")
-        commitment.organisation_id = orgs[row["owner"]].id or 0
-        commitment.text, commitment.due = row["text"], row["due"]
+        elif _assign(commitment, **values):
+            summary.count(summary.updated, "commitments")
         session.add(commitment)
+    # Commitments made in check-ins are not the file's to retire.
+    from_file = {k: c for k, c in commitments.items() if k.startswith("file:")}
+    _deactivate_unlisted(session, from_file, {f"file:{row['key']}" for row in data["commitments"]},
+                         "commitments", summary)
     session.flush()
     return summary
 
@@ -311,7 +355,8 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         if not any(row.values()):
             continue
         where = f"line {line}"
-        email = _validate_email(row.get("email", ""), where, problems)
+        email = _validate_email(_str(row, "email", where, problems, required=False), where,
+                                problems)
         if not email:
             problems.append(f"{where}: email is missing")
         elif email in seen:
@@ -320,11 +365,8 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         role = (row.get("role") or "partner").lower()
         if role not in ROLES:
             problems.append(f"{where}: role must be one of {', '.join(ROLES)}, got {role!r}")
-        for column in ("name", "organisation"):
-            if not row.get(column):
-                problems.append(f"{where}: {column} is missing")
-        rows.append({"email": email, "name": " ".join(row.get("name", "").split()),
-                     "organisation": " ".join(row.get("organisation", "").split()), "role": role})
+        rows.append({"email": email, "name": _str(row, "name", where, problems),
+                     "organisation": _str(row, "organisation", where, problems), "role": role})
     if problems:
         raise LoadError(source, problems)
     summary = LoadSummary(slug)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,6 +64,8 @@ class Settings:
 
     @property
     def mail_domain(self) -> str:
-        """Return the domain used on the right of Message-IDs."""
-        host = urlsplit(self.base_url).hostname or "localhost"
-        return host
+        """Return the domain on the right of Message-IDs: the sender's, else the app's host."""
+        sender = parseaddr(self.mail_from)[1]
+        if "@" in sender:
+            return sender.rsplit("@", 1)[1].lower()
+        return urlsplit(self.base_url).hostname or "localhost"

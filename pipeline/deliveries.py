@@ -69,7 +69,7 @@ def invitation_context(session: Session, settings: Settings, campaign: Campaign,
     org = session.get(Organisation, person.organisation_id)
     lead = session.get(Organisation, coalition.lead_organisation_id or 0)
     commitments = session.exec(select(Commitment).where(
-        Commitment.organisation_id == person.organisation_id,
+        Commitment.organisation_id == person.organisation_id, col(Commitment.active).is_(True),
         col(Commitment.status).not_in(CLOSED_STATUSES)).order_by(col(Commitment.due))).all()
     metrics = session.exec(select(Metric).where(
         Metric.owner_organisation_id == person.organisation_id, col(Metric.active).is_(True))).all()
@@ -137,7 +137,8 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
     try:
         (backend or backend_from_url(settings.mail_url)).send(message)
     except DeliveryError as exc:
-        _record(settings, delivery_id, "failed", str(exc), pooled)
+        # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
+        _record(settings, delivery_id, "failed" if exc.temporary else "rejected", str(exc), pooled)
         log.warning("delivery %s failed: %s", delivery_id, exc)
         if exc.temporary:
             raise

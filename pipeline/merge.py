@@ -164,7 +164,8 @@ def merge_campaign(session: Session, campaign_id: int) -> MergeResult:
         p.id: p for p in session.exec(select(Person).where(Person.coalition_id == coalition_id))
     }
     owned_commitments: dict[int, set[int]] = {}
-    for c in session.exec(select(Commitment).where(Commitment.coalition_id == coalition_id)):
+    for c in session.exec(select(Commitment).where(Commitment.coalition_id == coalition_id,
+                                                   col(Commitment.active).is_(True))):
         owned_commitments.setdefault(c.organisation_id, set()).add(c.id or 0)
     owned_metrics: dict[int, set[int]] = {}
     for m in session.exec(select(Metric).where(Metric.coalition_id == coalition_id)):

@@ -14,7 +14,8 @@ DIRECTIONS = ("up", "down")
 # What a partner can say about a commitment; "open" means nobody has reported on it yet.
 COMMITMENT_STATUSES = ("on_track", "slipping", "blocked", "done", "dropped")
 CLOSED_STATUSES = ("done", "dropped")
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed")
+# failed: temporarily, retried; rejected: refused for good (a bad address), not retried.
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "rejected")
 
 
 def utcnow() -> datetime:
@@ -86,6 +87,8 @@ class Commitment(SQLModel, table=True):
     text: str = Field(max_length=1000)
     due: date | None = None
     status: str = Field(default="open", max_length=16)
+    # False once the coalition file no longer lists it: no longer asked about, history kept.
+    active: bool = True
     # "file:<key>" for commitments from the coalition file, "checkin:<round>:<person>" for new
     # ones made in a check-in: the merge upserts on it, so re-running it makes no duplicates.
     source_key: str = Field(max_length=120)

@@ -176,8 +176,8 @@ def build_scoreboard(session: Session, campaign_id: int) -> dict[str, Any]:
     commitment_rows = []
     for c in session.exec(select(Commitment).where(Commitment.coalition_id == coalition.id)):
         update = updates.get(c.id or 0)
-        # Closed in an earlier round: no longer part of this round's picture.
-        if update is None and c.status in CLOSED_STATUSES:
+        # Closed in an earlier round, or retired from the file: not part of this round's picture.
+        if update is None and (c.status in CLOSED_STATUSES or not c.active):
             continue
         if c.created_campaign_id == campaign_id:
             continue  # made this round: it starts counting next round

@@ -1,0 +1,465 @@
+"""Setting a coalition up: `cos load FILE.toml` and `cos people import SLUG FILE.csv`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from pipeline.checkin import LinkProblem, open_checkin, record_answers
+from pipeline.config import Settings
+from pipeline.db import session_scope
+from pipeline.models import (
+    Campaign,
+    Coalition,
+    Commitment,
+    Invitation,
+    Metric,
+    Organisation,
+    Person,
+    Response,
+)
+from tests.helpers import DATA, cos, link_for, load
+
+HARBOUR = (DATA / "harbour.toml").read_text(encoding="utf-8")
+EXAMPLE = Path(__file__).parent.parent / "examples" / "riverside-food.toml"
+DEE = """[[people]]
+email = "dee@clinic.example"
+name = "Dee Brown"
+organisation = "Harbour Clinic"
+role = "partner"
+
+"""
+RENAME = ('name = "Harbour Clean Air Alliance"', 'name = "Renamed Alliance"')
+
+
+def variant(tmp_path: Path, *edits: tuple[str, str], name: str = "harbour-edited.toml") -> Path:
+    """Write harbour.toml with some text replaced; every replaced text must be there."""
+    text = HARBOUR
+    for old, new in edits:
+        assert old in text, f"{old!r} is not in harbour.toml"
+        text = text.replace(old, new, 1)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_csv(tmp_path: Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write a CSV of people into the test's folder."""
+    path = tmp_path / "people.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def snapshot(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Read every row a load or import can touch, fresh from the database."""
+    session.expire_all()
+    return {model.__name__: [row.model_dump() for row in session.exec(
+        select(model).order_by(model.id))]  # type: ignore[attr-defined]
+            for model in (Coalition, Organisation, Person, Metric, Commitment)}
+
+
+def people(session: Session) -> dict[str, Person]:
+    """Return the stored people by email, fresh from the database."""
+    session.expire_all()
+    return {p.email: p for p in session.exec(select(Person))}
+
+
+def org_names(session: Session, ids: set[int]) -> set[str]:
+    """Return the names of these organisations."""
+    return {o.name for o in session.exec(select(Organisation)) if o.id in ids}
+
+
+def problems_in(output: str) -> list[str]:
+    """Return the listed problems of a LoadError message."""
+    return [line.strip()[2:] for line in output.splitlines() if line.startswith("  - ")]
+
+
+# --- cos load ------------------------------------------------------------------------------
+
+
+def test_loading_a_file_creates_the_coalition_with_its_people_metrics_and_commitments(
+        settings, session):
+    result = cos(settings, "load", str(DATA / "harbour.toml"))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("harbour-air: created: 1 coalition, 3 commitments, "
+                                    "2 metrics, 5 organisations, 6 people")
+    coalition = session.exec(select(Coalition)).one()
+    assert (coalition.slug, coalition.name, coalition.timezone, coalition.stage) == (
+        "harbour-air", "Harbour Clean Air Alliance", "America/New_York", "launch")
+    assert coalition.win.startswith("By 2028 no child")
+    assert org_names(session, {coalition.lead_organisation_id or 0}) == {"Harbour Trust"}
+    assert {e: p.role for e, p in people(session).items()} == {
+        "lee@harbourtrust.org": "lead", "ana@harbourtrust.org": "partner",
+        "raj@schools.example": "partner", "kim@cyclists.example": "partner",
+        "dee@clinic.example": "partner", "fay@funder.example": "observer"}
+    no2 = session.exec(select(Metric).where(Metric.key == "no2")).one()
+    assert (no2.baseline, no2.target, no2.direction, no2.unit) == (48, 25, "down", "µg/m³")
+    assert org_names(session, {no2.owner_organisation_id}) == {"Harbour Schools"}
+    assert {c.source_key: c.due for c in session.exec(select(Commitment))} == {
+        "file:sensors": date(2026, 12, 1), "file:petition": date(2027, 1, 15),
+        "file:asthma-data": date(2027, 2, 1)}
+
+
+def test_loading_the_same_file_again_changes_nothing_and_duplicates_nothing(settings, session):
+    load(settings)
+    before = snapshot(session)
+    again = cos(settings, "load", str(DATA / "harbour.toml"))
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == "harbour-air: nothing changed"
+    assert snapshot(session) == before
+
+
+def test_reloading_an_edited_file_updates_names_targets_and_due_dates_in_place(
+        settings, session, tmp_path):
+    load(settings)
+    before = snapshot(session)
+    edited = variant(
+        tmp_path,
+        RENAME,
+        ('timezone = "America/New_York"', 'timezone = "America/Chicago"'),
+        ('stage = "launch"', 'stage = "growth"'),
+        ('lead_organisation = "Harbour Trust"', 'lead_organisation = "Harbour Schools"'),
+        ('name = "Raj Patel"', 'name = "Raj Patel-Singh"'),
+        ('role = "observer"', 'role = "lead"'),
+        ("target = 25", "target = 20"),
+        ("due = 2026-12-01", "due = 2027-03-01"),
+        ('text = "Deliver the school-streets petition to the council"',
+         'text = "Deliver the petition to the council"'),
+    )
+    result = cos(settings, "load", str(edited))
+    assert result.exit_code == 0, result.output
+
+    after = snapshot(session)
+    for kind in ("Coalition", "Organisation", "Person", "Metric", "Commitment"):
+        assert [r["id"] for r in after[kind]] == [r["id"] for r in before[kind]], kind
+    coalition = session.exec(select(Coalition)).one()
+    assert (coalition.name, coalition.timezone, coalition.stage) == (
+        "Renamed Alliance", "America/Chicago", "growth")
+    assert org_names(session, {coalition.lead_organisation_id or 0}) == {"Harbour Schools"}
+    everyone = people(session)
+    assert everyone["raj@schools.example"].name == "Raj Patel-Singh"
+    assert everyone["fay@funder.example"].role == "lead"
+    assert session.exec(select(Metric.target).where(Metric.key == "no2")).one() == 20
+    commitments = {c.source_key: c for c in session.exec(select(Commitment))}
+    assert commitments["file:sensors"].due == date(2027, 3, 1)
+    assert commitments["file:petition"].text == "Deliver the petition to the council"
+
+
+def test_reloading_with_a_changed_target_and_due_date_reports_them_as_updated(
+        settings, tmp_path):
+    load(settings)
+    edited = variant(tmp_path, ("target = 25", "target = 20"),
+                     ("due = 2026-12-01", "due = 2027-03-01"))
+    result = cos(settings, "load", str(edited))
+    assert result.exit_code == 0, result.output
+    assert "nothing changed" not in result.output
+    assert "1 metrics" in result.output and "1 commitments" in result.output
+
+
+def test_a_person_left_out_is_deactivated_keeps_their_answers_and_is_not_invited_again(
+        settings, session, tmp_path):
+    load(settings)
+    started = cos(settings, "campaign", "start", "harbour-air")
+    first = int(started.stdout)
+    token = link_for(settings, session, "dee@clinic.example", first).rsplit("/", 1)[1]
+    with session_scope(settings.database_url) as s:
+        record_answers(s, open_checkin(s, token), {"pulse": "4", "win": "Asthma data shared"})
+
+    result = cos(settings, "load", str(variant(tmp_path, (DEE, ""))))
+    assert result.exit_code == 0, result.output
+    assert "deactivated: 1 people" in result.output
+
+    dee = people(session)["dee@clinic.example"]
+    assert dee.active is False
+    kept = session.exec(select(Response).where(Response.person_id == dee.id)).all()
+    assert [r.answers["win"] for r in kept] == ["Asthma data shared"]
+    with session_scope(settings.database_url, read_only=True) as s, pytest.raises(LinkProblem):
+        open_checkin(s, token)  # their link of the open round stops working
+
+    second = cos(settings, "campaign", "start", "harbour-air", "--force")
+    assert second.exit_code == 0, second.output
+    invited = session.exec(select(Person.email).join(Invitation).where(
+        Invitation.campaign_id == int(second.stdout))).all()
+    assert sorted(invited) == ["ana@harbourtrust.org", "kim@cyclists.example",
+                               "raj@schools.example"]
+
+
+def test_putting_a_person_back_in_the_file_reactivates_the_same_person(
+        settings, session, tmp_path):
+    load(settings)
+    dee_id = people(session)["dee@clinic.example"].id
+    assert cos(settings, "load", str(variant(tmp_path, (DEE, "")))).exit_code == 0
+    back = cos(settings, "load", str(DATA / "harbour.toml"))
+    assert back.exit_code == 0, back.output
+    assert "updated: 1 people" in back.output
+    dee = people(session)["dee@clinic.example"]
+    assert (dee.id, dee.active) == (dee_id, True)
+
+
+def commitments_asked_of(settings: Settings, session: Session, email: str) -> list[str]:
+    """Open a round and return the commitment texts this person's check-in asks about."""
+    started = cos(settings, "campaign", "start", "harbour-air")
+    assert started.exit_code == 0, started.output
+    token = link_for(settings, session, email, int(started.stdout)).rsplit("/", 1)[1]
+    with session_scope(settings.database_url, read_only=True) as s:
+        return [c.text for c in open_checkin(s, token).commitments]
+
+
+PETITION = """[[commitments]]
+key = "petition"
+owner = "Harbour Cyclists"
+text = "Deliver the school-streets petition to the council"
+due = 2027-01-15
+"""
+
+
+def test_rewording_a_commitment_that_has_no_key_does_not_duplicate_it(
+        settings, session, tmp_path):
+    keyless = ('key = "petition"\n', "")
+    assert cos(settings, "load", str(variant(tmp_path, keyless))).exit_code == 0
+    reworded = variant(tmp_path, keyless, ("school-streets petition", "petition"))
+    assert cos(settings, "load", str(reworded)).exit_code == 0
+    assert commitments_asked_of(settings, session, "kim@cyclists.example") == [
+        "Deliver the petition to the council"]
+
+
+def test_a_commitment_left_out_of_the_file_is_no_longer_asked_about(
+        settings, session, tmp_path):
+    load(settings)
+    assert cos(settings, "load", str(variant(tmp_path, (PETITION, "")))).exit_code == 0
+    assert commitments_asked_of(settings, session, "kim@cyclists.example") == []
+
+
+def test_a_bad_file_gets_one_message_listing_every_problem_and_where_it_is(settings, session):
+    load(settings)
+    before = snapshot(session)
+    result = cos(settings, "load", str(DATA / "load_bad.toml"))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("Error:") == 1
+    assert "6 problem(s), nothing was changed" in result.stderr
+    listed = problems_in(result.stderr)
+    assert len(listed) == 6, listed
+    for expected in (
+        "[coalition]: 'slug' is missing",
+        "[coalition]: unknown timezone 'Mars/Olympus_Mons'",
+        "[[people]] #2: 'not-an-email' is not an email address",
+        "[[people]] #3: ana@bay.example appears twice",
+        "[[metrics]] #1: 'baseline' should be a number, got 'about forty'",
+        "[[commitments]] #1: due '2026-02-30' is not a date",
+    ):
+        assert any(p.startswith(expected) for p in listed), expected
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (('slug = "harbour-air"\n', ""), "[coalition]: 'slug' is missing"),
+    (('timezone = "America/New_York"', 'timezone = "America/Gotham"'),
+     "[coalition]: unknown timezone 'America/Gotham'"),
+    (('email = "raj@schools.example"', 'email = "raj at schools.example"'),
+     "[[people]] #3: 'raj at schools.example' is not an email address"),
+    (("baseline = 48", 'baseline = "48"'), "[[metrics]] #1: 'baseline' should be a number"),
+    (('email = "kim@cyclists.example"', 'email = "Dee@Clinic.example"'),
+     "[[people]] #5: dee@clinic.example appears twice"),
+    (("due = 2026-12-01", 'due = "1 December 2026"'),
+     "[[commitments]] #1: due '1 December 2026' is not a date"),
+    (('name = "Car-free school streets"', 'name = "Car-free school streets'),
+     "not valid TOML: "),
+], ids=["missing-slug", "unknown-timezone", "bad-email", "text-baseline", "duplicate-email",
+        "bad-due-date", "invalid-toml"])
+def test_a_file_with_a_problem_is_refused_and_leaves_the_stored_coalition_untouched(
+        settings, session, tmp_path, edit, expected):
+    load(settings)
+    before = snapshot(session)
+    result = cos(settings, "load", str(variant(tmp_path, RENAME, edit)))
+    assert result.exit_code == 1
+    listed = problems_in(result.output)
+    assert len(listed) == 1 and listed[0].startswith(expected), result.output
+    assert snapshot(session) == before
+
+
+def test_invalid_toml_is_reported_with_its_line_and_column(settings, tmp_path):
+    broken = variant(tmp_path, ('name = "Car-free school streets"',
+                                'name = "Car-free school streets'))
+    result = cos(settings, "load", str(broken))
+    assert result.exit_code == 1
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), start=1)
+                if text.startswith('name = "Car-free school streets'))
+    assert f"line {line}, column" in result.output
+
+
+def test_a_people_table_written_with_single_brackets_is_reported_not_a_crash(
+        settings, tmp_path):
+    path = tmp_path / "single.toml"
+    path.write_text('[coalition]\nslug = "bay"\nname = "Bay"\nwin = "Clean air."\n\n'
+                    '[people]\nemail = "ana@bay.example"\nname = "Ana"\n'
+                    'organisation = "Bay Trust"\n', encoding="utf-8")
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    assert "[[people]]" in result.output
+
+
+def test_a_file_that_is_not_utf8_is_reported_not_a_crash(settings, session, tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(HARBOUR.encode("latin-1"))  # its µ and ³ are not UTF-8 then
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    assert "UTF-8" in result.output
+    assert session.exec(select(Coalition)).all() == []
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(settings, tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + HARBOUR.encode("utf-8"))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 0, result.output
+
+
+def test_text_too_long_for_its_column_is_reported_as_a_problem(settings, session, tmp_path):
+    long_unit = variant(tmp_path, ('unit = "µg/m³"',
+                                   'unit = "micrograms of nitrogen dioxide per cubic metre"'))
+    result = cos(settings, "load", str(long_unit))
+    assert result.exit_code == 1
+    assert problems_in(result.output)[0].startswith("[[metrics]] #1:")
+    assert session.exec(select(Coalition)).all() == []
+
+
+def test_the_riverside_example_loads_cleanly_as_a_realistic_coalition(settings, session):
+    result = cos(settings, "load", str(EXAMPLE))
+    assert result.exit_code == 0, result.output
+    coalition = session.exec(select(Coalition)).one()
+    assert coalition.slug == "riverside-food"
+    partners = session.exec(select(Person).where(Person.role == "partner")).all()
+    partner_orgs = {p.organisation_id for p in partners}
+    assert 8 <= len(partner_orgs) <= 12
+    metrics = session.exec(select(Metric)).all()
+    commitments = session.exec(select(Commitment)).all()
+    assert 3 <= len(metrics) <= 5
+    assert 10 <= len(commitments) <= 14
+    # Someone at each owner organisation gets the check-in that asks about it.
+    assert {m.owner_organisation_id for m in metrics} <= partner_orgs
+    assert {c.organisation_id for c in commitments} <= partner_orgs
+    assert all(c.due is not None for c in commitments)
+    leads = session.exec(select(Person).where(Person.role == "lead")).all()
+    assert leads, "the example needs a lead to receive the digest"
+    again = cos(settings, "load", str(EXAMPLE))
+    assert again.output.strip() == "riverside-food: nothing changed"
+
+
+# --- cos people import ----------------------------------------------------------------------
+
+
+def test_importing_a_csv_adds_new_people_and_updates_existing_ones(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, (
+        "email,name,organisation,role\n"
+        "RAJ@schools.example,Raj Patel-Singh,Harbour Schools,lead\n"
+        "mo@parents.example,Mo Khan,Harbour Parents,\n"
+        '"liz@clinic.example","Ward, Liz",Harbour Clinic,Observer\n'
+    ))
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "harbour-air: created: 1 organisations, 2 people; updated: 1 people")
+    everyone = people(session)
+    assert len(everyone) == 8
+    raj = everyone["raj@schools.example"]
+    assert (raj.name, raj.role) == ("Raj Patel-Singh", "lead")
+    assert everyone["mo@parents.example"].role == "partner"  # an empty role means partner
+    assert org_names(session, {everyone["mo@parents.example"].organisation_id}) == {
+        "Harbour Parents"}
+    liz = everyone["liz@clinic.example"]
+    assert (liz.name, liz.role) == ("Ward, Liz", "observer")
+
+
+def test_a_csv_without_a_role_column_imports_everyone_as_partners(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "email,name,organisation\nmo@parents.example,Mo Khan,"
+                                   "Harbour Parents\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert people(session)["mo@parents.example"].role == "partner"
+
+
+def test_bad_csv_rows_are_reported_by_line_number_and_nothing_is_imported(
+        settings, session, tmp_path):
+    load(settings)
+    before = snapshot(session)
+    csv_file = write_csv(tmp_path, (
+        "email,name,organisation,role\n"                            # line 1
+        "sam@parents.example,Sam Lee,Harbour Parents,partner\n"     # line 2: good
+        "raj@schools.example,Raj Renamed,Harbour Schools,lead\n"    # line 3: good
+        "\n"                                                        # line 4: blank
+        "bad-address,Bad Row,Harbour Parents,partner\n"             # line 5
+        "tia@parents.example,Tia Moss,Harbour Parents,chair\n"      # line 6
+        ",No Email,Harbour Parents,partner\n"                       # line 7
+        "sam@parents.example,Sam Again,,partner\n"                  # line 8
+    ))
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 1
+    assert result.stderr.count("Error:") == 1
+    assert problems_in(result.stderr) == [
+        "line 5: 'bad-address' is not an email address",
+        "line 6: role must be one of partner, lead, observer, got 'chair'",
+        "line 7: email is missing",
+        "line 8: sam@parents.example already on line 2",
+        "line 8: 'organisation' is missing",
+    ]
+    assert snapshot(session) == before  # Sam (line 2) and Raj's new name (line 3) not stored
+
+
+def test_a_csv_without_the_needed_columns_is_reported_on_line_1(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "email;name;organisation\nmo@parents.example;Mo;Parents\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 1
+    assert problems_in(result.output) == [
+        "line 1: the header needs the columns email,name,organisation,role; "
+        "missing: email, name, organisation"]
+    assert "mo@parents.example" not in people(session)
+
+
+def test_a_csv_saved_with_a_byte_order_mark_imports(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "\ufeffemail,name,organisation,role\r\n"
+                                   "lucia@parents.example,Lucía Fernández,Harbour Parents,\r\n",
+                         encoding="utf-8")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert people(session)["lucia@parents.example"].name == "Lucía Fernández"
+
+
+def test_a_csv_that_is_not_utf8_is_refused_with_a_clear_message(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "email,name,organisation,role\n"
+                                   "lucia@parents.example,Lucía Fernández,Harbour Parents,\n",
+                         encoding="latin-1")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 1
+    assert "not UTF-8" in result.output
+    assert "lucia@parents.example" not in people(session)
+
+
+def test_importing_into_an_unknown_coalition_says_to_load_it_first(settings, session):
+    result = cos(settings, "people", "import", "nowhere", str(DATA / "cli_people.csv"))
+    assert result.exit_code == 1
+    assert "no coalition with slug 'nowhere'" in result.output
+    assert "cos load" in result.output
+    assert session.exec(select(Person)).all() == []
+
+
+def test_a_campaign_started_after_an_import_invites_the_imported_partners(
+        settings, session):
+    load(settings)
+    assert cos(settings, "people", "import", "harbour-air",
+               str(DATA / "cli_people.csv")).exit_code == 0
+    started = cos(settings, "campaign", "start", "harbour-air")
+    assert started.exit_code == 0, started.output
+    campaign = session.exec(select(Campaign)).one()
+    invited = session.exec(select(Person.email).join(Invitation).where(
+        Invitation.campaign_id == campaign.id)).all()
+    assert "mo@parents.example" in invited and len(invited) == 5
