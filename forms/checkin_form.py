@@ -71,8 +71,9 @@ class ReadingField(StringField):
         try:
             self.number = parse_number(text)
         except ValueError:
+            shown = text if len(text) <= 40 else text[:39] + "\u2026"
             raise ValidationError(
-                f"\u201c{text[:40]}\u201d is not a number. Type digits only, like 42 or 3.5, "
+                f"\u201c{shown}\u201d is not a number. Type digits only, like 42 or 3.5, "
                 "without units or words.") from None
         if abs(self.number) > 1e12:
             raise ValidationError("That number is too large. Check for extra digits.")

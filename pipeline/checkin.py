@@ -144,9 +144,14 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
                                                    col(Metric.active).is_(True))
                               .order_by(col(Metric.id)))
     ]
+    # Organisations at the table: those with an active partner or lead (a funder that only
+    # observes is not asked about).
     others = [(o.id or 0, o.name) for o in session.exec(
-        select(Organisation).where(Organisation.coalition_id == coalition.id,
-                                   col(Organisation.active).is_(True), Organisation.id != org.id)
+        select(Organisation).where(
+            Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
+            Organisation.id != org.id,
+            col(Organisation.id).in_(select(Person.organisation_id).where(
+                col(Person.active).is_(True), col(Person.role).in_(("partner", "lead")))))
         .order_by(col(Organisation.name)))]
     latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
                           .order_by(col(Response.revision).desc())).first()

@@ -2,7 +2,8 @@
 
 The link comes out of the invitation email the SMTP server received, the way a partner gets it.
 Every page is opened with scripts disabled, which proves the form needs none.
-Set COS_TEST_CHROMIUM to use another Chromium; without one the module is skipped.
+Set COS_TEST_CHROMIUM to use another Chromium; without one the module is skipped (and fails
+when COS_TEST_REQUIRE_BROWSER is set, as .ci/run does).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ expect = sync_api.expect
 
 CHROMIUM = os.environ.get("COS_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip(f"no Chromium executable at {CHROMIUM} (install Debian's chromium or set "
-                "COS_TEST_CHROMIUM)", allow_module_level=True)
+    why = (f"no Chromium executable at {CHROMIUM} (install Debian's chromium or set "
+           "COS_TEST_CHROMIUM)")
+    if os.environ.get("COS_TEST_REQUIRE_BROWSER"):  # CI: a missing browser is a failure
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why, allow_module_level=True)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
