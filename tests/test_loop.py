@@ -95,3 +95,26 @@ def test_closing_again_sends_no_second_digest(settings, smtp_server, session):
     assert len(smtp_server.messages) == 5
     sent = session.exec(select(Delivery).where(Delivery.kind == "digest")).all()
     assert [(d.status, d.attempts) for d in sent] == [("sent", 1)]
+
+
+def test_a_dead_mail_server_at_close_is_reported_and_the_digest_can_be_sent_later(
+        settings, smtp_server, session):
+    from pipeline.redis_local import free_port
+
+    load(settings)
+    campaign_id = int(cos(settings, "campaign", "start", "harbour-air",
+                          "--send-now").stdout.split()[0])
+    smtp_server.wait_for(4)
+    dead = settings.with_(mail_url=f"smtp://127.0.0.1:{free_port()}")
+    closed = cos(dead, "campaign", "close", str(campaign_id))
+    assert closed.exit_code == 1
+    assert "could not connect to SMTP server" in closed.output
+    assert "cos digest SLUG --send" in closed.output
+    assert [d.status for d in session.exec(select(Delivery).where(
+        Delivery.kind == "digest"))] == ["failed"]
+
+    resent = cos(settings, "digest", "harbour-air", "--send")
+    assert resent.exit_code == 0, resent.output
+    assert smtp_server.wait_for(5)[4].rcpt_tos == ["lee@harbourtrust.org"]
+    assert [d.status for d in session.exec(select(Delivery).where(
+        Delivery.kind == "digest"))] == ["sent"]
