@@ -318,7 +318,7 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the web app for development (production: gunicorn wsgi:app)."""
     from forms import create_app
-    from pipeline.services import redis_for, worker_process
+    from pipeline.services import redis_for, stop_on_signals, worker_process
 
     s = settings(require_secret=True)
     require_schema(s)
@@ -331,7 +331,11 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         app = create_app(s, dev_outbox=s.mail_url.startswith("file://"))
         if app.config["COS_DEV_OUTBOX"]:
             click.echo(f"local outbox: {s.base_url}/dev/outbox/", err=True)
-        app.run(host=host, port=port, use_reloader=False)
+        stop_on_signals()
+        try:
+            app.run(host=host, port=port, use_reloader=False)
+        except KeyboardInterrupt:
+            click.echo("stopping", err=True)
 
 
 @main.command()

@@ -7,7 +7,6 @@ import os
 import random
 import re
 import secrets
-import signal
 import sys
 import time
 from contextlib import ExitStack
@@ -33,7 +32,7 @@ from pipeline.digest import render_digest
 from pipeline.models import Campaign, Coalition
 from pipeline.redis_local import free_port
 from pipeline.schema import upgrade
-from pipeline.services import redis_for, web_server, worker_process
+from pipeline.services import redis_for, stop_on_signals, web_server, worker_process
 from pipeline.work import run_burst
 
 DEMO_ROUND = timedelta(hours=72)
@@ -254,13 +253,8 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
 
 
 def wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM (even where the shell started us with SIGINT ignored)."""
-
-    def stop(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    """Block until Ctrl-C or SIGTERM."""
+    stop_on_signals()
     try:
         while True:
             time.sleep(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +16,20 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from pipeline.config import Settings
 from pipeline.redis_local import find_redis_url, private_redis
+
+
+def stop_on_signals() -> None:
+    """Make Ctrl-C and SIGTERM raise KeyboardInterrupt, so cleanup code runs.
+
+    Also where a shell started us in the background with SIGINT ignored, and for SIGTERM,
+    which would otherwise end the process and orphan the worker and the private Redis.
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 @contextmanager
