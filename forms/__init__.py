@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, render_template
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from pipeline.config import Settings
 
@@ -71,6 +71,12 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
+        if isinstance(exc, InternalServerError):
+            log.error("internal error", exc_info=exc.original_exception)
+            return render_template(
+                "problem.html", title="Something went wrong on our side",
+                message="Nothing was saved this time. Please go back (your browser usually "
+                        "keeps what you typed) and press save again in a few minutes."), 500
         return render_template("problem.html", title=exc.name,
                                message=exc.description), exc.code or 500
 

@@ -268,3 +268,15 @@ def test_asking_for_help_without_saying_what_for_is_sent_back_with_the_answers_k
     assert "what you need help with" in page.get_data(as_text=True)
     assert "Kept" in page.get_data(as_text=True)
     assert count(session, Response) == 0
+
+
+def test_a_database_that_is_down_gets_a_friendly_page_not_a_traceback(settings, session, round_):
+    from forms import create_app
+
+    link = link_for(settings, session, "raj@schools.example", round_)
+    broken = settings.with_(database_url=f"sqlite:///{settings.instance}/missing/none.db")
+    page = create_app(broken).test_client().get(link)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 500
+    assert "Something went wrong on our side" in html
+    assert "Traceback" not in html and "sqlite" not in html.lower()

@@ -1,0 +1,31 @@
+"""The README's first command: `cos demo` runs a whole round on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from emails import FileOutbox
+
+
+def test_the_demo_runs_a_round_on_embedded_defaults_and_cleans_up(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COS_")}
+    env["COS_INSTANCE_DIR"] = str(tmp_path / "instance")
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--no-serve"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "started a private Redis" in out
+    assert "typed 'about ...' in a number box, got the error, corrected it" in out
+    assert "9 partners answered through the form; silent: " in out
+    digest = tmp_path / "instance" / "digest-riverside-food-round-1.html"
+    assert f"digest: {digest}" in out
+    assert "9 of 11" in digest.read_text(encoding="utf-8")
+
+    messages = [FileOutbox.read_message(p)
+                for p in FileOutbox(tmp_path / "instance" / "outbox").list()]
+    kinds = sorted(str(m["Message-ID"]).split(".")[3] for m in messages)
+    assert kinds == ["digest"] * 2 + ["invitation"] * 11
+    assert not (tmp_path / "instance" / "redis.json").exists()  # the private Redis is gone
