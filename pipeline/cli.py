@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import wraps
@@ -135,19 +136,15 @@ def campaign() -> None:
 
 def send_now(s: Settings, delivery_ids: list[int]) -> None:
     """Send ledger rows in this process, showing progress."""
-    from pipeline.deliveries import send_delivery
+    from pipeline.deliveries import send_in_process
 
-    with click.progressbar(delivery_ids, label="sending", show_pos=True) as bar:
-        outcomes = []
-        for delivery_id in bar:
-            try:
-                outcomes.append(send_delivery(s, delivery_id))
-            except Exception as exc:  # noqa: BLE001 - recorded in the ledger, shown below
-                outcomes.append(f"failed: {exc}")
+    with click.progressbar(delivery_ids, label="sending", show_pos=True, file=sys.stderr) as bar:
+        outcomes = send_in_process(s, bar)
     for outcome in outcomes:
-        if outcome.startswith("failed"):
+        if outcome.status in ("failed", "rejected"):
             click.echo(f"  {outcome}", err=True)
-    click.echo(f"sent {sum(o.startswith('sent') for o in outcomes)} of {len(outcomes)}")
+    sent = sum(o.status == "sent" for o in outcomes)
+    click.echo(f"sent {sent} of {len(outcomes)}", err=True)
 
 
 @campaign.command("start")

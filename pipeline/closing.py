@@ -9,7 +9,7 @@ from sqlmodel import select
 from pipeline.campaigns import close_campaign
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.deliveries import send_delivery
+from pipeline.deliveries import send_in_process
 from pipeline.digest import queue_digest
 from pipeline.merge import merge_campaign
 from pipeline.models import Delivery
@@ -33,18 +33,13 @@ def send_digest(settings: Settings, campaign_id: int, report: CloseReport) -> No
         report.skipped = len(session.exec(select(Delivery.id).where(
             Delivery.campaign_id == campaign_id, Delivery.kind == "digest",
             Delivery.status == "sent")).all())
-    for delivery_id in delivery_ids:
-        try:
-            outcome = send_delivery(settings, delivery_id)
-        except Exception as exc:  # noqa: BLE001 - reported to the admin, recorded in the ledger
-            report.failed.append(str(exc))
-            continue
-        if outcome.startswith("sent"):
-            report.sent.append(outcome.removeprefix("sent to "))
-        elif outcome.startswith("failed"):
-            report.failed.append(outcome.removeprefix("failed: "))
-        else:
+    for outcome in send_in_process(settings, delivery_ids):
+        if outcome.status == "sent":
+            report.sent.append(outcome.detail)
+        elif outcome.status == "skipped":
             report.skipped += 1  # another process sent it meanwhile
+        else:
+            report.failed.append(outcome.detail)
 
 
 def finish_round(settings: Settings, campaign_id: int) -> CloseReport:

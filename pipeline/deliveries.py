@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -110,8 +112,19 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
                          headers={"Auto-Submitted": "auto-generated"})
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one ledger row's email."""
+
+    status: str  # sent, rejected (refused for good), failed (will be retried), skipped
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.detail}"
+
+
 def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
-                  backend: Backend | None = None) -> str:
+                  backend: Backend | None = None) -> Outcome:
     """Send one ledger row's email unless it was sent or is being sent; return what happened.
 
     The claim is a conditional UPDATE committed before the send, so two workers (or a job run
@@ -125,7 +138,7 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
             .values(status="sending", claimed_at=utcnow(), attempts=Delivery.attempts + 1)
         )
         if claimed.rowcount == 0:  # type: ignore[attr-defined]
-            return "skipped: already sent or being sent"
+            return Outcome("skipped", "already sent or being sent")
     with session_scope(settings.database_url, pooled=pooled) as session:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
@@ -142,9 +155,20 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
         log.warning("delivery %s failed: %s", delivery_id, exc)
         if exc.temporary:
             raise
-        return f"failed: {exc}"
+        return Outcome("rejected", str(exc))
     _record(settings, delivery_id, "sent", "", pooled, message_id=str(message["Message-ID"]))
-    return f"sent to {message['To']}"
+    return Outcome("sent", str(message["To"]))
+
+
+def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Outcome]:
+    """Send ledger rows one after the other in this process (no worker, no retries)."""
+    outcomes = []
+    for delivery_id in delivery_ids:
+        try:
+            outcomes.append(send_delivery(settings, delivery_id))
+        except DeliveryError as exc:  # temporary: recorded as failed, reconcile re-queues it
+            outcomes.append(Outcome("failed", str(exc)))
+    return outcomes
 
 
 def _record(settings: Settings, delivery_id: int, status: str, error: str, pooled: bool,

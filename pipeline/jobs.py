@@ -114,4 +114,4 @@ def send_job(delivery_id: int) -> str:
     """Send one email of the ledger (RQ job)."""
     from pipeline.deliveries import send_delivery
 
-    return send_delivery(current_settings(), delivery_id, pooled=False)
+    return str(send_delivery(current_settings(), delivery_id, pooled=False))
