@@ -118,3 +118,23 @@ def test_a_dead_mail_server_at_close_is_reported_and_the_digest_can_be_sent_late
     assert smtp_server.wait_for(5)[4].rcpt_tos == ["lee@harbourtrust.org"]
     assert [d.status for d in session.exec(select(Delivery).where(
         Delivery.kind == "digest"))] == ["sent"]
+
+
+def test_a_temporary_mail_failure_is_recorded_and_scheduled_for_a_retry(
+        settings, smtp_server, session, redis_conn, tmp_path):
+    from rq.job import Job, JobStatus
+
+    load(settings)
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,organisation,role\n"
+                      "sam.defer@clinic.example,Sam Later,Harbour Clinic,partner\n")
+    assert cos(settings, "people", "import", "harbour-air", str(people)).exit_code == 0
+    assert cos(settings, "campaign", "start", "harbour-air").exit_code == 0
+    work(settings)
+    smtp_server.wait_for(4)
+    deferred = session.exec(select(Delivery).where(Delivery.status != "sent")).one()
+    assert (deferred.status, deferred.attempts) == ("failed", 1)
+    assert "451" in deferred.last_error
+    job = Job.fetch(f"send-{deferred.id}", connection=redis_conn)
+    assert job.get_status() == JobStatus.SCHEDULED
+    assert job.retries_left == 2
