@@ -67,6 +67,9 @@ def private_redis(state_dir: Path | None = None) -> Iterator[str]:
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", workdir, "--daemonize", "no", "--loglevel", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # Out of the terminal's process group: Ctrl-C reaches only our process, which stops
+        # the worker first and this Redis last, instead of Redis dying under the worker.
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     state = state_dir / STATE_FILE if state_dir else None
