@@ -217,3 +217,16 @@ def test_fan_out_and_sending_twice_gives_each_partner_one_invitation(
     ledger = session.exec(select(Delivery)).all()
     assert {(d.status, d.attempts) for d in ledger} == {("sent", 1)}
     assert len({d.message_id for d in ledger}) == 4
+
+
+def test_merges_running_at_the_same_time_take_turns_and_agree(settings, answered_round):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def merge_once(_: int) -> int:
+        with session_scope(settings.database_url) as s:
+            return merge_campaign(s, answered_round).answers
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(merge_once, range(8))) == [2] * 8
+    state = derived_state(settings.database_url)
+    assert state["wins"] == ["Sensors live"] and state["pulses"] == [3, 4]
