@@ -46,6 +46,16 @@ def redis_server_binary() -> str:
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it has not within the timeout."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def ping(url: str, timeout: float = 1.0) -> bool:
     """Say whether a Redis answers at this URL."""
     try:
@@ -90,12 +100,7 @@ def private_redis(state_dir: Path | None = None) -> Iterator[str]:
             with contextlib.suppress(OSError, ValueError):
                 if json.loads(state.read_text()).get("pid") == proc.pid:
                     state.unlink()
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

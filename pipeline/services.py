@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from pipeline.config import Settings
-from pipeline.redis_local import find_redis_url, private_redis
+from pipeline.redis_local import find_redis_url, private_redis, stop_process
 
 
 def stop_on_signals() -> None:
@@ -61,12 +61,7 @@ def worker_process(settings: Settings, *, quiet: bool = False
     try:
         yield child
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_process(child, timeout=15)  # a warm shutdown lets the current job finish
 
 
 @contextmanager
