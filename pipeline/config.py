@@ -8,6 +8,11 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from emails import backend_from_url
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
@@ -48,7 +53,7 @@ class Settings:
             raise ConfigError(
                 f"COS_BASE_URL={base_url!r} is not an http(s) address like https://cos.example.org"
             )
-        return cls(
+        settings = cls(
             database_url=os.environ.get("COS_DATABASE_URL") or f"sqlite:///{inst / 'cos.db'}",
             redis_url=os.environ.get("COS_REDIS_URL") or None,
             mail_url=os.environ.get("COS_MAIL_URL") or (inst / "outbox").as_uri(),
@@ -57,6 +62,27 @@ class Settings:
             secret_key=secret,
             instance=inst,
         )
+        settings.check_urls()
+        return settings
+
+    def check_urls(self) -> None:
+        """Refuse malformed database, Redis and mail URLs now, not halfway through a job."""
+        try:
+            make_url(self.database_url)
+        except ArgumentError:
+            raise ConfigError(
+                f"COS_DATABASE_URL={self.database_url!r} is not a database URL like "
+                "sqlite:///path/cos.db or postgresql://user:pass@host/db") from None
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"COS_REDIS_URL={self.redis_url!r} is not a Redis URL like "
+                              "redis://127.0.0.1:6379/0")
+        try:
+            backend_from_url(self.mail_url)
+        except ValueError as exc:
+            raise ConfigError(f"COS_MAIL_URL: {exc}") from None
+        if "@" not in parseaddr(self.mail_from)[1]:
+            raise ConfigError(f"COS_MAIL_FROM={self.mail_from!r} is not an address like "
+                              "'Riverside Coalition <cos@example.org>'")
 
     def with_(self, **changes: object) -> Settings:
         """Return a copy with some settings replaced."""

@@ -130,6 +130,7 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
     The claim is a conditional UPDATE committed before the send, so two workers (or a job run
     twice) cannot both send it. A temporary failure is recorded and raised, for RQ to retry.
     """
+    backend = backend or backend_from_url(settings.mail_url)  # a bad URL fails before the claim
     with session_scope(settings.database_url, pooled=pooled) as session:
         claimed = session.execute(
             update(Delivery)
@@ -148,7 +149,7 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
             _record(settings, delivery_id, "failed", f"could not build the email: {exc}", pooled)
             raise
     try:
-        (backend or backend_from_url(settings.mail_url)).send(message)
+        backend.send(message)
     except DeliveryError as exc:
         # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
         _record(settings, delivery_id, "failed" if exc.temporary else "rejected", str(exc), pooled)

@@ -288,3 +288,25 @@ def test_commands_that_sign_links_refuse_to_run_without_cos_secret_key(
     assert result.stderr.startswith("Error: COS_SECRET_KEY is not set")
     assert campaigns(session) == []
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("COS_MAIL_URL", "smtp//mail.example.org", "COS_MAIL_URL: mail URL smtp//mail.example.org"),
+    ("COS_MAIL_URL", "smtp://user:pw@mail.example.org", "COS_MAIL_URL:"),
+    ("COS_REDIS_URL", "127.0.0.1:6379", "is not a Redis URL like redis://127.0.0.1:6379/0"),
+    ("COS_DATABASE_URL", "not a url", "is not a database URL like sqlite:///path/cos.db"),
+    ("COS_MAIL_FROM", "nobody", "is not an address like"),
+    ("COS_BASE_URL", "cos.example.org", "is not an http(s) address"),
+])
+def test_a_malformed_setting_is_named_with_an_example_before_anything_runs(
+        settings, variable, value, message):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.services import settings_env
+
+    env = {**settings_env(settings), variable: value}
+    result = CliRunner().invoke(main, ["campaign", "status", "1"], env=env)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
