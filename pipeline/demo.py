@@ -190,7 +190,11 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
     """Run the demo (see the README)."""
     base = Settings.from_env(require_secret=False)
     port = port or free_port()
-    settings = base.with_(secret_key=demo_secret(base.instance),
+    outbox = (base.instance / "outbox").as_uri()
+    if base.mail_url != outbox:
+        say(f"note: the demo reads its invitations back from the file outbox, so it writes "
+            f"mail there and ignores COS_MAIL_URL={base.mail_url}")
+    settings = base.with_(secret_key=demo_secret(base.instance), mail_url=outbox,
                           base_url=f"http://127.0.0.1:{port}")
     with ExitStack() as stack:
         settings = stack.enter_context(redis_for(settings, say=say))
