@@ -339,7 +339,11 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first()
     if coalition is None:
         raise LoadError(source, [f"no coalition with slug {slug!r}: load it first with cos load"])
-    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
+    content = content.lstrip("\ufeff")
+    first_line = content.split("\n", 1)[0]
+    # Spreadsheets set to a European locale save with semicolons; some exports use tabs.
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in ("email", "name", "organisation") if c not in header]
     if missing:

@@ -414,7 +414,7 @@ def test_bad_csv_rows_are_reported_by_line_number_and_nothing_is_imported(
 
 def test_a_csv_without_the_needed_columns_is_reported_on_line_1(settings, session, tmp_path):
     load(settings)
-    csv_file = write_csv(tmp_path, "email;name;organisation\nmo@parents.example;Mo;Parents\n")
+    csv_file = write_csv(tmp_path, "e-mail,full name,org\nmo@parents.example,Mo,Parents\n")
     result = cos(settings, "people", "import", "harbour-air", str(csv_file))
     assert result.exit_code == 1
     assert problems_in(result.output) == [
@@ -463,3 +463,16 @@ def test_a_campaign_started_after_an_import_invites_the_imported_partners(
     invited = session.exec(select(Person.email).join(Invitation).where(
         Invitation.campaign_id == campaign.id)).all()
     assert "mo@parents.example" in invited and len(invited) == 5
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_csv_saved_with_semicolons_or_tabs_imports_too(settings, session, tmp_path, delimiter):
+    load(settings)
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(delimiter.join(["email", "name", "organisation", "role"]) + "\n"
+                        + delimiter.join(["jo@port.example", "Jo, Port Lead", "Harbour Port",
+                                          "lead"]) + "\n", encoding="utf-8")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    person = session.exec(select(Person).where(Person.email == "jo@port.example")).one()
+    assert (person.name, person.role) == ("Jo, Port Lead", "lead")
