@@ -45,14 +45,20 @@ class LinkProblem(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-NOT_FOUND = LinkProblem(
-    404, "This link does not work",
-    "The address may be mistyped or cut short by your email program. Open the link from your "
-    "latest check-in email again, or ask your coalition's convener for a new one.")
-CLOSED = LinkProblem(
-    410, "This check-in has closed",
-    "This round is over, so the link no longer accepts answers. You will get a new link with "
-    "the next round. If you need to add something, write to your coalition's convener.")
+def not_found() -> LinkProblem:
+    """Say a link does not work, without telling whether its token ever existed."""
+    return LinkProblem(
+        404, "This link does not work",
+        "The address may be mistyped or cut short by your email program. Open the link from "
+        "your latest check-in email again, or ask your coalition's convener for a new one.")
+
+
+def closed() -> LinkProblem:
+    """Say a link's round is over (or the link was withdrawn)."""
+    return LinkProblem(
+        410, "This check-in has closed",
+        "This round is over, so the link no longer accepts answers. You will get a new link "
+        "with the next round. If you need to add something, write to your coalition's convener.")
 
 
 @dataclass(frozen=True)
@@ -103,18 +109,18 @@ class Checkin:
 def open_checkin(session: Session, token: str, *, now: datetime | None = None) -> Checkin:
     """Return the check-in a token opens, or raise LinkProblem; changes nothing."""
     if not looks_like_token(token):
-        raise NOT_FOUND
+        raise not_found()
     invitation = session.exec(select(Invitation).where(
         Invitation.token_hash == hash_token(token))).first()
     if invitation is None:
-        raise NOT_FOUND
+        raise not_found()
     campaign = session.get(Campaign, invitation.campaign_id)
     person = session.get(Person, invitation.person_id)
     assert campaign is not None and person is not None
     now = now or utcnow()
     if (invitation.revoked_at is not None or not person.active or campaign.closed_at is not None
             or now >= campaign.closes_at):
-        raise CLOSED
+        raise closed()
     coalition = session.get(Coalition, campaign.coalition_id)
     org = session.get(Organisation, person.organisation_id)
     assert coalition is not None and org is not None
