@@ -21,10 +21,10 @@ from pipeline.models import (
     Metric,
     Organisation,
     Person,
-    Reading,
     Response,
     utcnow,
 )
+from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {
@@ -136,13 +136,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         if (c.status not in CLOSED_STATUSES or c.id in reported)
         and c.created_campaign_id != campaign.id
     ]
-    last_values: dict[int, float] = {}
-    for mid, value, _number in session.exec(
-            select(Reading.metric_id, Reading.value, Campaign.number)
-            .join(Campaign, col(Campaign.id) == col(Reading.campaign_id))
-            .where(Campaign.coalition_id == coalition.id, Campaign.number < campaign.number)
-            .order_by(col(Campaign.number))):
-        last_values[mid] = value
+    last_values = readings_before(session, campaign)
     metrics = [
         MetricItem(m.id or 0, m.key, m.name, m.unit, m.baseline, m.target,
                    last_values.get(m.id or 0))

@@ -151,6 +151,19 @@ def local_date(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+def readings_before(session: Session, campaign: Campaign) -> dict[int, float]:
+    """Return each metric's latest reading from the coalition's rounds before this one."""
+    latest: dict[int, float] = {}
+    for metric_id, value in session.exec(
+            select(Reading.metric_id, Reading.value)
+            .join(Campaign, col(Campaign.id) == col(Reading.campaign_id))
+            .where(Campaign.coalition_id == campaign.coalition_id,
+                   Campaign.number < campaign.number)
+            .order_by(col(Campaign.number))):
+        latest[metric_id] = value  # ordered by round: the last one written wins
+    return latest
+
+
 def build_scoreboard(session: Session, campaign_id: int) -> dict[str, Any]:
     """Gather a round's rows from the database and compute its scoreboard."""
     campaign = session.get(Campaign, campaign_id)
@@ -186,13 +199,7 @@ def build_scoreboard(session: Session, campaign_id: int) -> dict[str, Any]:
             update.status if update else "no_update", update.note if update else ""))
 
     metric_rows = []
-    earlier = select(Reading.metric_id, Reading.value, Campaign.number).join(
-        Campaign, col(Campaign.id) == col(Reading.campaign_id)
-    ).where(Campaign.coalition_id == coalition.id, Campaign.number < campaign.number)
-    previous: dict[int, tuple[int, float]] = {}
-    for mid, value, number in session.exec(earlier):
-        if mid not in previous or number > previous[mid][0]:
-            previous[mid] = (number, value)
+    previous = readings_before(session, campaign)
     current = {r.metric_id: r.value for r in session.exec(
         select(Reading).where(Reading.campaign_id == campaign_id))}
     for m in session.exec(select(Metric).where(Metric.coalition_id == coalition.id,
@@ -200,7 +207,7 @@ def build_scoreboard(session: Session, campaign_id: int) -> dict[str, Any]:
         mid = m.id or 0
         metric_rows.append(MetricRow(
             m.key, m.name, m.unit, orgs[m.owner_organisation_id], m.baseline, m.target,
-            m.direction, current.get(mid), previous[mid][1] if mid in previous else None))
+            m.direction, current.get(mid), previous.get(mid)))
 
     def person_name(pid: int) -> str:
         return people[pid].name
