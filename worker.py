@@ -1,6 +1,6 @@
 """Run an RQ worker on COS Cadence's queues (the same as `cos worker`)."""
 
-from pipeline.cli import main
+from cos.cli import main
 
 if __name__ == "__main__":
     main(["worker"])

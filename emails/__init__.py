@@ -1,8 +1,8 @@
 """Email templates, rendering with inlined CSS, and delivery backends."""
 
-from emails.delivery import Backend, DeliveryError, FileOutbox, SMTPBackend, backend_from_url
 from emails.message import build_message
 from emails.render import Rendered, render_email
+from emails.transport import Backend, DeliveryError, FileOutbox, SMTPBackend, backend_from_url
 
 __all__ = [
     "Backend",

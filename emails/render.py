@@ -15,7 +15,19 @@ from premailer import Premailer
 from emails.format import FILTERS, TESTS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-KINDS = frozenset({"invitation", "digest"})
+
+
+def template_kinds() -> frozenset[str]:
+    """Return the kinds that have a full template triple (subject, text and HTML)."""
+    return frozenset(
+        path.name.removesuffix(".subject.txt")
+        for path in TEMPLATE_DIR.glob("*.subject.txt")
+        if (TEMPLATE_DIR / path.name.replace(".subject.txt", ".txt")).exists()
+        and (TEMPLATE_DIR / path.name.replace(".subject.txt", ".html")).exists()
+    )
+
+
+KINDS = template_kinds()
 
 # Keys a template may read that the caller is allowed to leave out.
 OPTIONAL_KEYS: Mapping[str, Any] = {

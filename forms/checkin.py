@@ -19,7 +19,7 @@ from pipeline.checkin import (
 )
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.jobs import QueueUnavailable, enqueue_merge
+from pipeline.queues import QueueUnavailable, enqueue_merge
 
 log = logging.getLogger(__name__)
 bp = Blueprint("checkin", __name__)
@@ -84,9 +84,9 @@ def submit(token: str) -> ResponseReturnValue:
         record_answers(session, checkin, answers_from(form, checkin))
     # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
     try:
-        enqueue_merge(settings(), checkin.campaign_id)
+        enqueue_merge(settings(), checkin.round_id)
     except QueueUnavailable as exc:
-        log.warning("answer saved, merge not queued for round %s: %s", checkin.campaign_id, exc)
+        log.warning("answer saved, merge not queued for round %s: %s", checkin.round_id, exc)
     return redirect(url_for("checkin.thanks", token=token), code=303)
 
 

@@ -118,9 +118,18 @@ class CheckinForm(FlaskForm):
             raise ValidationError("Pick a date from today to three years ahead.")
 
 
+STATUS_FIELD_RE = re.compile(r"c(\d+)_status")
+
+
 def status_field(name: str) -> str:
     """Return the form field name for a commitment's status."""
     return f"c{name}_status"
+
+
+def commitment_of(field_name: str) -> str | None:
+    """Return the commitment id a status field belongs to, or None for other fields."""
+    found = STATUS_FIELD_RE.fullmatch(field_name)
+    return found.group(1) if found else None
 
 
 def note_field(name: str) -> str:

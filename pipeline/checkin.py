@@ -10,10 +10,9 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pipeline.deliveries import format_local, round_label
+from pipeline.core.display import format_local, round_label
+from pipeline.core.vocab import CLOSED_STATUSES, REPORTED_STATUSES, Role
 from pipeline.models import (
-    CLOSED_STATUSES,
-    Campaign,
     Coalition,
     Commitment,
     CommitmentUpdate,
@@ -22,18 +21,13 @@ from pipeline.models import (
     Organisation,
     Person,
     Response,
+    Round,
     utcnow,
 )
 from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
-STATUS_LABELS = {
-    "on_track": "On track",
-    "slipping": "Slipping",
-    "blocked": "Blocked",
-    "done": "Done",
-    "dropped": "Dropped",
-}
+STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
 PULSE_LABELS = {1: "Never", 2: "Rarely", 3: "Sometimes", 4: "Mostly", 5: "Always"}
 
 
@@ -89,7 +83,7 @@ class Checkin:
     """Everything the check-in page shows to one person for one round."""
 
     invitation_id: int
-    campaign_id: int
+    round_id: int
     person_id: int
     person_name: str
     organisation_id: int
@@ -114,19 +108,19 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         Invitation.token_hash == hash_token(token))).first()
     if invitation is None:
         raise not_found()
-    campaign = session.get(Campaign, invitation.campaign_id)
+    round_ = session.get(Round, invitation.round_id)
     person = session.get(Person, invitation.person_id)
-    assert campaign is not None and person is not None
+    assert round_ is not None and person is not None
     now = now or utcnow()
-    if (invitation.revoked_at is not None or not person.active or campaign.closed_at is not None
-            or now >= campaign.closes_at):
+    if (invitation.revoked_at is not None or not person.active or round_.closed_at is not None
+            or now >= round_.closes_at):
         raise closed()
-    coalition = session.get(Coalition, campaign.coalition_id)
+    coalition = session.get(Coalition, round_.coalition_id)
     org = session.get(Organisation, person.organisation_id)
     assert coalition is not None and org is not None
 
     reported = set(session.exec(select(CommitmentUpdate.commitment_id)
-                                .where(CommitmentUpdate.campaign_id == campaign.id)).all())
+                                .where(CommitmentUpdate.round_id == round_.id)).all())
     commitments = [
         CommitmentItem(c.id or 0, c.text, c.due, c.status)
         for c in session.exec(select(Commitment).where(
@@ -134,9 +128,9 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
             .order_by(col(Commitment.due), col(Commitment.id)))
         # Still open, or closed in this very round (so an edit can take "done" back).
         if (c.status not in CLOSED_STATUSES or c.id in reported)
-        and c.created_campaign_id != campaign.id
+        and c.created_round_id != round_.id
     ]
-    last_values = readings_before(session, campaign)
+    last_values = readings_before(session, round_)
     metrics = [
         MetricItem(m.id or 0, m.key, m.name, m.unit, m.baseline, m.target,
                    last_values.get(m.id or 0))
@@ -151,16 +145,16 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
             Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
             Organisation.id != org.id,
             col(Organisation.id).in_(select(Person.organisation_id).where(
-                col(Person.active).is_(True), col(Person.role).in_(("partner", "lead")))))
+                col(Person.active).is_(True), col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
         .order_by(col(Organisation.name)))]
     latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
                           .order_by(col(Response.revision).desc())).first()
     return Checkin(
-        invitation_id=invitation.id or 0, campaign_id=campaign.id or 0,
+        invitation_id=invitation.id or 0, round_id=round_.id or 0,
         person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
         organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
-        round_label=round_label(campaign),
-        closes_at=format_local(campaign.closes_at, coalition.timezone),
+        round_label=round_label(round_.number),
+        closes_at=format_local(round_.closes_at, coalition.timezone),
         commitments=commitments, metrics=metrics, other_organisations=others,
         latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
         submitted_at=latest.submitted_at if latest else None,
@@ -173,7 +167,7 @@ def record_answers(session: Session, checkin: Checkin, answers: dict[str, Any]) 
         revision = (session.exec(select(func.max(Response.revision))
                                  .where(Response.invitation_id == checkin.invitation_id)).one()
                     or 0) + 1
-        response = Response(invitation_id=checkin.invitation_id, campaign_id=checkin.campaign_id,
+        response = Response(invitation_id=checkin.invitation_id, round_id=checkin.round_id,
                             person_id=checkin.person_id, revision=revision, answers=answers)
         try:
             with session.begin_nested():

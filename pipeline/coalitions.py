@@ -16,10 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, SQLModel, select
 
+from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.models import (
-    DIRECTIONS,
-    ROLES,
-    STAGES,
     Coalition,
     Commitment,
     Metric,
@@ -137,8 +135,8 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         ZoneInfo(c["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"[coalition]: unknown timezone {c['timezone']!r} (e.g. Europe/London)")
-    if c["stage"] not in STAGES:
-        problems.append(f"[coalition]: stage must be one of {', '.join(STAGES)}")
+    if c["stage"] not in tuple(Stage):
+        problems.append(f"[coalition]: stage must be one of {', '.join(tuple(Stage))}")
 
     people, seen = [], set()
     for n, row in enumerate(_tables(raw, "people", problems), start=1):
@@ -148,8 +146,8 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             problems.append(f"{where}: {email} appears twice")
         seen.add(email)
         role = _str(row, "role", where, problems, required=False, default="partner").lower()
-        if role not in ROLES:
-            problems.append(f"{where}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        if role not in tuple(Role):
+            problems.append(f"{where}: role must be one of {', '.join(tuple(Role))}, got {role!r}")
         people.append({"email": email, "name": _str(row, "name", where, problems),
                        "organisation": _str(row, "organisation", where, problems), "role": role})
 
@@ -161,7 +159,7 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             problems.append(f"{where}: key {key!r} appears twice")
         keys.add(key)
         direction = _str(row, "direction", where, problems, required=False, default="up")
-        if direction not in DIRECTIONS:
+        if direction not in tuple(Direction):
             problems.append(f"{where}: direction must be up or down")
         metrics.append({
             "key": key, "name": _str(row, "name", where, problems),
@@ -367,8 +365,8 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
             problems.append(f"{where}: {email} already on line {seen[email]}")
         seen[email] = line
         role = (row.get("role") or "partner").lower()
-        if role not in ROLES:
-            problems.append(f"{where}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        if role not in tuple(Role):
+            problems.append(f"{where}: role must be one of {', '.join(tuple(Role))}, got {role!r}")
         rows.append({"email": email, "name": _str(row, "name", where, problems),
                      "organisation": _str(row, "organisation", where, problems), "role": role})
     if problems:

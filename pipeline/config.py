@@ -19,10 +19,11 @@ class ConfigError(Exception):
 
 
 def instance_dir() -> Path:
-    """Return the folder for local state (SQLite file, outbox, private Redis), creating it."""
-    path = Path(os.environ.get("COS_INSTANCE_DIR", Path.cwd() / "instance")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Return the folder for local state (SQLite file, outbox, private Redis); not created here.
+
+    Whatever writes there creates it, so a start that fails on a bad setting leaves nothing.
+    """
+    return Path(os.environ.get("COS_INSTANCE_DIR", Path.cwd() / "instance")).resolve()
 
 
 @dataclass(frozen=True)

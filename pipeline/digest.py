@@ -1,56 +1,91 @@
-"""The leads' digest: the round's scoreboard, rendered for email or for a file."""
+"""The leads' digest, every step in one place: who gets it, what it says, rendering, sending."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from emails import Rendered, render_email
+from pipeline import ledger
 from pipeline.config import Settings
-from pipeline.deliveries import ensure_deliveries, format_local, round_label
-from pipeline.models import Campaign, Coalition, Person, Scoreboard
+from pipeline.core.display import format_local, round_label
+from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
+from pipeline.db import session_scope
+from pipeline.email_kinds import email_kind
+from pipeline.models import Coalition, Person, Round, Scoreboard
 from pipeline.scoreboard import store_scoreboard
-
-
-def scoreboard_for(session: Session, campaign_id: int) -> dict[str, Any]:
-    """Return a round's stored scoreboard, computing it if the round was never merged."""
-    row = session.exec(select(Scoreboard).where(Scoreboard.campaign_id == campaign_id)).first()
-    return row.data if row else store_scoreboard(session, campaign_id)
-
-
-def digest_context(session: Session, settings: Settings, campaign_id: int) -> dict[str, Any]:
-    """Gather what the digest says about a round."""
-    campaign = session.get(Campaign, campaign_id)
-    assert campaign is not None
-    coalition = session.get(Coalition, campaign.coalition_id)
-    assert coalition is not None
-    return {
-        "coalition_name": coalition.name, "win": coalition.win,
-        "round_label": round_label(campaign),
-        "closes_at": format_local(campaign.closed_at or campaign.closes_at, coalition.timezone),
-        "closed": campaign.closed_at is not None,
-        "web_link": None,
-        "scoreboard": scoreboard_for(session, campaign_id),
-        "footer_reason": f"you lead {coalition.name}",
-    }
-
-
-def render_digest(session: Session, settings: Settings, campaign_id: int) -> Rendered:
-    """Render a round's digest (subject, text, HTML)."""
-    return render_email("digest", digest_context(session, settings, campaign_id))
+from pipeline.sending import send_in_process
 
 
 def leads(session: Session, coalition_id: int) -> list[Person]:
     """Return the active leads of a coalition, who receive the digest."""
     return list(session.exec(select(Person).where(
-        Person.coalition_id == coalition_id, Person.role == "lead",
+        Person.coalition_id == coalition_id, Person.role == Role.LEAD,
         col(Person.active).is_(True)).order_by(col(Person.id))))
 
 
-def queue_digest(session: Session, campaign_id: int) -> list[int]:
+def scoreboard_for(session: Session, round_id: int) -> dict[str, Any]:
+    """Return a round's stored scoreboard, computing it if the round was never merged."""
+    row = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
+    return row.data if row else store_scoreboard(session, round_id)
+
+
+@email_kind(EmailKind.DIGEST)
+def digest_context(session: Session, settings: Settings, round_: Round, coalition: Coalition,
+                   person: Person | None = None) -> dict[str, Any]:
+    """Gather what the digest says about a round (the same for every lead)."""
+    return {
+        "coalition_name": coalition.name, "win": coalition.win,
+        "round_label": round_label(round_.number),
+        "closes_at": format_local(round_.closed_at or round_.closes_at, coalition.timezone),
+        "closed": round_.closed_at is not None,
+        "web_link": None,
+        "scoreboard": scoreboard_for(session, round_.id or 0),
+        "footer_reason": f"you lead {coalition.name}",
+    }
+
+
+def render_digest(session: Session, settings: Settings, round_id: int) -> Rendered:
+    """Render a round's digest (subject, text, HTML), e.g. to write it to a file."""
+    round_ = session.get(Round, round_id)
+    assert round_ is not None
+    coalition = session.get(Coalition, round_.coalition_id)
+    assert coalition is not None
+    return render_email(EmailKind.DIGEST, digest_context(session, settings, round_, coalition))
+
+
+def queue_digest(session: Session, round_id: int) -> list[int]:
     """Create the digest's ledger rows (one per lead); return those not sent yet."""
-    campaign = session.get(Campaign, campaign_id)
-    assert campaign is not None
-    return ensure_deliveries(session, campaign_id,
-                             [p.id or 0 for p in leads(session, campaign.coalition_id)], "digest")
+    round_ = session.get(Round, round_id)
+    assert round_ is not None
+    return ledger.ensure_rows(session, round_id,
+                              [p.id or 0 for p in leads(session, round_.coalition_id)],
+                              EmailKind.DIGEST)
+
+
+@dataclass
+class DigestReport:
+    """What sending a round's digest did."""
+
+    round_id: int
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: int = 0  # leads who already had this round's digest
+
+
+def send_digest(settings: Settings, round_id: int) -> DigestReport:
+    """Send the digest now to every lead not sent it yet; report each outcome."""
+    report = DigestReport(round_id)
+    with session_scope(settings.database_url) as session:
+        delivery_ids = queue_digest(session, round_id)
+        report.skipped = ledger.sent_count(session, round_id, EmailKind.DIGEST)
+    for outcome in send_in_process(settings, delivery_ids):
+        if outcome.status == DeliveryStatus.SENT:
+            report.sent.append(outcome.detail)
+        elif outcome.status == "skipped":
+            report.skipped += 1  # another process sent it meanwhile
+        else:
+            report.failed.append(outcome.detail)
+    return report

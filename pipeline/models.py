@@ -8,14 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-ROLES = ("partner", "lead", "observer")
-STAGES = ("launch", "growth", "maturity", "reset")
-DIRECTIONS = ("up", "down")
-# What a partner can say about a commitment; "open" means nobody has reported on it yet.
-COMMITMENT_STATUSES = ("on_track", "slipping", "blocked", "done", "dropped")
-CLOSED_STATUSES = ("done", "dropped")
-# failed: temporarily, retried; rejected: refused for good (a bad address), not retried.
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "rejected")
+from pipeline.core.vocab import CommitmentStatus, DeliveryStatus, Direction, Role, Stage
 
 
 def utcnow() -> datetime:
@@ -31,7 +24,7 @@ class Coalition(SQLModel, table=True):
     name: str = Field(max_length=200)
     win: str = Field(max_length=1000)
     timezone: str = Field(default="UTC", max_length=64)
-    stage: str = Field(default="launch", max_length=16)
+    stage: str = Field(default=Stage.LAUNCH, max_length=16)
     # No foreign key: organisation rows point back at the coalition, and a cycle would make
     # PostgreSQL migrations need deferred constraints for no benefit.
     lead_organisation_id: int | None = None
@@ -57,7 +50,7 @@ class Person(SQLModel, table=True):
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     email: str = Field(max_length=254)
     name: str = Field(max_length=200)
-    role: str = Field(default="partner", max_length=16)
+    role: str = Field(default=Role.PARTNER, max_length=16)
     active: bool = True
 
 
@@ -72,7 +65,7 @@ class Metric(SQLModel, table=True):
     unit: str = Field(default="", max_length=32)
     baseline: float
     target: float
-    direction: str = Field(default="up", max_length=4)
+    direction: str = Field(default=Direction.UP, max_length=4)
     owner_organisation_id: int = Field(foreign_key="organisation.id", index=True)
     active: bool = True
 
@@ -86,17 +79,17 @@ class Commitment(SQLModel, table=True):
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     text: str = Field(max_length=1000)
     due: date | None = None
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=CommitmentStatus.OPEN, max_length=16)
     # False once the coalition file no longer lists it: no longer asked about, history kept.
     active: bool = True
     # "file:<key>" for commitments from the coalition file, "checkin:<round>:<person>" for new
     # ones made in a check-in: the merge upserts on it, so re-running it makes no duplicates.
     source_key: str = Field(max_length=120)
-    created_campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    created_round_id: int | None = Field(default=None, foreign_key="round.id")
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Campaign(SQLModel, table=True):
+class Round(SQLModel, table=True):
     """One round of check-ins for a coalition."""
 
     __table_args__ = (UniqueConstraint("coalition_id", "number"),)
@@ -111,9 +104,9 @@ class Campaign(SQLModel, table=True):
 class Invitation(SQLModel, table=True):
     """A person's personal link for one round; only a hash of its token is stored."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     salt: str = Field(max_length=64)
     token_hash: str = Field(unique=True, index=True, max_length=64)
@@ -127,7 +120,7 @@ class Response(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("invitation_id", "revision"),)
     id: int | None = Field(default=None, primary_key=True)
     invitation_id: int = Field(foreign_key="invitation.id", index=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     revision: int
     answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -138,10 +131,10 @@ class Response(SQLModel, table=True):
 class CommitmentUpdate(SQLModel, table=True):
     """A commitment's status as reported in one round (its history, one row per round)."""
 
-    __table_args__ = (UniqueConstraint("commitment_id", "campaign_id"),)
+    __table_args__ = (UniqueConstraint("commitment_id", "round_id"),)
     id: int | None = Field(default=None, primary_key=True)
     commitment_id: int = Field(foreign_key="commitment.id", index=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     status: str = Field(max_length=16)
     note: str = Field(default="", max_length=2000)
@@ -150,10 +143,10 @@ class CommitmentUpdate(SQLModel, table=True):
 class Reading(SQLModel, table=True):
     """A metric's value reported in one round."""
 
-    __table_args__ = (UniqueConstraint("metric_id", "campaign_id"),)
+    __table_args__ = (UniqueConstraint("metric_id", "round_id"),)
     id: int | None = Field(default=None, primary_key=True)
     metric_id: int = Field(foreign_key="metric.id", index=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     value: float
 
@@ -161,9 +154,9 @@ class Reading(SQLModel, table=True):
 class Win(SQLModel, table=True):
     """A win a partner logged in a round."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     organisation_id: int = Field(foreign_key="organisation.id")
     text: str = Field(max_length=2000)
@@ -172,9 +165,9 @@ class Win(SQLModel, table=True):
 class Blocker(SQLModel, table=True):
     """A blocker a partner reported in a round, and whether they asked for help."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     organisation_id: int = Field(foreign_key="organisation.id")
     text: str = Field(max_length=2000)
@@ -184,9 +177,9 @@ class Blocker(SQLModel, table=True):
 class Pulse(SQLModel, table=True):
     """A partner's trust pulse (1-5) for a round."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "person_id"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     score: int
 
@@ -195,11 +188,11 @@ class HelpEdge(SQLModel, table=True):
     """One organisation helped another in a round, as reported by someone at the helped one."""
 
     __table_args__ = (
-        UniqueConstraint("campaign_id", "helper_organisation_id", "helped_organisation_id",
+        UniqueConstraint("round_id", "helper_organisation_id", "helped_organisation_id",
                          "reported_by_person_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     helper_organisation_id: int = Field(foreign_key="organisation.id")
     helped_organisation_id: int = Field(foreign_key="organisation.id")
     reported_by_person_id: int = Field(foreign_key="person.id")
@@ -209,7 +202,7 @@ class Scoreboard(SQLModel, table=True):
     """The round's one-page scoreboard, recomputed after every merge."""
 
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", unique=True)
+    round_id: int = Field(foreign_key="round.id", unique=True)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     computed_at: datetime = Field(default_factory=utcnow)
 
@@ -217,12 +210,12 @@ class Scoreboard(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """The ledger: one row per person, round and email kind, so each is sent at most once."""
 
-    __table_args__ = (UniqueConstraint("campaign_id", "person_id", "kind"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id", "kind"),)
     id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     kind: str = Field(max_length=32)
-    status: str = Field(default="queued", max_length=16, index=True)
+    status: str = Field(default=DeliveryStatus.QUEUED, max_length=16, index=True)
     attempts: int = 0
     last_error: str = Field(default="", max_length=2000)
     message_id: str = Field(default="", max_length=200)

@@ -1,4 +1,4 @@
-"""Personal link tokens: 256-bit, stored only as a hash, re-derivable only with the secret key."""
+"""Personal links: 256-bit tokens, stored only as a hash, re-derivable only with the secret key."""
 
 from __future__ import annotations
 
@@ -35,3 +35,8 @@ def hash_token(token: str) -> str:
 def looks_like_token(token: str) -> bool:
     """Say whether a string has a token's shape, before any database lookup."""
     return bool(TOKEN_RE.match(token))
+
+
+def checkin_link(base_url: str, secret_key: str, salt: str) -> str:
+    """Return a person's personal check-in link for an invitation's salt, built on COS_BASE_URL."""
+    return f"{base_url}/c/{derive_token(secret_key, salt)}"

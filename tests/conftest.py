@@ -14,9 +14,10 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from pipeline import db, jobs
+from cos.local_redis import free_port, private_redis
+from pipeline import db, queues
 from pipeline.config import Settings
-from pipeline.redis_local import free_port, ping, private_redis
+from pipeline.queues import ping
 from pipeline.schema import upgrade
 
 pytest_plugins = ["tests.conftest_smtp"]
@@ -90,26 +91,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str, redis_conn: redis.Redis,
-             smtp_server) -> Iterator[Settings]:  # type: ignore[no-untyped-def]
-    """Settings wired to the real services, with a web port chosen up front."""
+def db_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings with a database and nothing else: no Redis, mail to a file outbox."""
     instance = tmp_path / "instance"
-    instance.mkdir()
-    s = Settings(
-        database_url=database_url, redis_url=redis_url, mail_url=smtp_server.url,
+    return Settings(
+        database_url=database_url, redis_url=None, mail_url=(instance / "outbox").as_uri(),
         mail_from="COS Cadence <cos@cadence.test>",
         base_url=f"http://127.0.0.1:{free_port()}", secret_key=secrets.token_hex(32),
         instance=instance,
     )
-    jobs.configure(s)
-    yield s
-    jobs._settings = None
 
 
 @pytest.fixture
-def session(settings: Settings) -> Iterator[Session]:
+def settings(db_settings: Settings, redis_url: str, redis_conn: redis.Redis,
+             smtp_server) -> Iterator[Settings]:  # type: ignore[no-untyped-def]
+    """Settings wired to every real service: the database, Redis and an SMTP server."""
+    db_settings.instance.mkdir(parents=True, exist_ok=True)
+    with queues.configured(db_settings.with_(redis_url=redis_url,
+                                             mail_url=smtp_server.url)) as s:
+        yield s
+
+
+@pytest.fixture
+def session(database_url: str) -> Iterator[Session]:
     """A session on the test database, for looking at what the code under test stored."""
-    engine = db.get_engine(settings.database_url).execution_options(**{db.READ_ONLY: True})
+    engine = db.get_engine(database_url).execution_options(**{db.READ_ONLY: True})
     with Session(engine, expire_on_commit=False) as s:
         yield s
 
@@ -134,7 +140,7 @@ def live_server(app, settings: Settings) -> Iterator[LiveServer]:  # type: ignor
     """Serve the app on 127.0.0.1 for the length of a test."""
     from urllib.parse import urlsplit
 
-    from pipeline.services import web_server
+    from cos.processes import web_server
 
     port = urlsplit(settings.base_url).port or 80
     with web_server(app, "127.0.0.1", port):

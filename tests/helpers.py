@@ -8,16 +8,20 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 from sqlmodel import Session, select
 
-from pipeline.campaigns import start_campaign
+from cos.checkin_client import answer
+from cos.processes import settings_env
+from forms.checkin_form import note_field, reading_field, status_field
 from pipeline.coalitions import load_coalition
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.models import Invitation, Person
-from pipeline.services import settings_env
+from pipeline.rounds import start_round
 from pipeline.tokens import derive_token
-from pipeline.work import run_burst
+from pipeline.workers import run_burst
 
 DATA = Path(__file__).parent / "data"
+__all__ = ["answer"]  # the tests fill the form with the same client as the demo
+
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}")
 
 
@@ -32,9 +36,9 @@ def open_round(settings: Settings, slug: str = "harbour-air") -> tuple[int, list
     from datetime import timedelta
 
     with session_scope(settings.database_url) as session:
-        campaign, deliveries = start_campaign(session, settings.secret_key, slug,
+        round_, deliveries = start_round(session, settings.secret_key, slug,
                                               timedelta(hours=72))
-        return campaign.id or 0, deliveries
+        return round_.id or 0, deliveries
 
 
 def work(settings: Settings) -> None:
@@ -42,10 +46,10 @@ def work(settings: Settings) -> None:
     run_burst(settings)
 
 
-def link_for(settings: Settings, session: Session, email: str, campaign_id: int) -> str:
+def link_for(settings: Settings, session: Session, email: str, round_id: int) -> str:
     """Rebuild a person's check-in link the way the invitation email does."""
     invitation = session.exec(select(Invitation).join(Person).where(
-        Person.email == email, Invitation.campaign_id == campaign_id)).one()
+        Person.email == email, Invitation.round_id == round_id)).one()
     return f"/c/{derive_token(settings.secret_key, invitation.salt)}"
 
 
@@ -62,7 +66,7 @@ def links_in(messages: list) -> dict[str, str]:  # type: ignore[type-arg]
 
 def cos(settings: Settings, *args: str) -> Result:
     """Run a `cos` command with the test settings in its environment."""
-    from pipeline.cli import main
+    from cos.cli import main
 
     return CliRunner().invoke(main, list(args), env=settings_env(settings),
                               catch_exceptions=False)
@@ -73,14 +77,14 @@ def commitment_field(session: Session, key: str, suffix: str = "status") -> str:
     from pipeline.models import Commitment
 
     c = session.exec(select(Commitment).where(Commitment.source_key == f"file:{key}")).one()
-    return f"c{c.id}_{suffix}"
+    return (note_field if suffix == "note" else status_field)(str(c.id))
 
 
 def metric_field(session: Session, key: str) -> str:
     """Return the form field name for a metric's reading."""
     from pipeline.models import Metric
 
-    return f"m{session.exec(select(Metric).where(Metric.key == key)).one().id}_value"
+    return reading_field(str(session.exec(select(Metric).where(Metric.key == key)).one().id))
 
 
 def organisation_id(session: Session, name: str) -> int:
@@ -88,19 +92,3 @@ def organisation_id(session: Session, name: str) -> int:
     from pipeline.models import Organisation
 
     return session.exec(select(Organisation).where(Organisation.name == name)).one().id or 0
-
-
-def answer(link: str, fields: dict[str, str | list[str]]):  # type: ignore[no-untyped-def]
-    """Open a check-in link over HTTP and submit these answers like a browser would."""
-    import lxml.html
-    import requests
-
-    http = requests.Session()
-    page = http.get(link, timeout=10)
-    page.raise_for_status()
-    form = lxml.html.fromstring(page.text).forms[0]
-    pairs: list[tuple[str, str]] = [("csrf_token", form.fields["csrf_token"])]
-    for name, value in fields.items():
-        for v in value if isinstance(value, list) else [value]:
-            pairs.append((name, v))
-    return http.post(link, data=pairs, timeout=10)

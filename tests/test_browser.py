@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import Session, col, select
 
-from pipeline import jobs
+from pipeline import queues
 from pipeline.models import Person, Response
 from tests.helpers import links_in, load, open_round, work
 
@@ -78,19 +78,19 @@ def phone(browser: Browser) -> Iterator[Page]:
 def invite(settings: Settings, smtp_server: SMTPSink) -> tuple[int, dict[str, str]]:
     """Load the harbour coalition, open a round, send it; return its id and the mailed links."""
     load(settings)
-    campaign_id, deliveries = open_round(settings)
-    assert jobs.enqueue_sends(settings, deliveries) == 4
+    round_id, deliveries = open_round(settings)
+    assert queues.enqueue_sends(settings, deliveries) == 4
     work(settings)
     links = links_in(smtp_server.wait_for(4))
     assert RAJ in links, sorted(links)
-    return campaign_id, links
+    return round_id, links
 
 
-def revisions(session: Session, campaign_id: int, email: str = RAJ) -> list[int]:
+def revisions(session: Session, round_id: int, email: str = RAJ) -> list[int]:
     """Return the stored revisions of a person's answers in a round, in order."""
     return list(session.exec(
         select(Response.revision).join(Person)
-        .where(Person.email == email, Response.campaign_id == campaign_id)
+        .where(Person.email == email, Response.round_id == round_id)
         .order_by(col(Response.revision))).all())
 
 
@@ -104,7 +104,7 @@ def save(page: Page) -> int:
 
 def test_a_partner_answers_from_the_emailed_link_and_finds_the_answers_kept_on_return(
         phone, settings, smtp_server, live_server, session):
-    campaign_id, links = invite(settings, smtp_server)
+    round_id, links = invite(settings, smtp_server)
     link = links[RAJ]
     assert link.startswith(live_server.url + "/c/")
 
@@ -132,8 +132,8 @@ def test_a_partner_answers_from_the_emailed_link_and_finds_the_answers_kept_on_r
                      "NO2 at school gates", "41.5 µg/m³", WIN, "4 of 5 (Mostly)",
                      "Harbour Cyclists"):
         expect(recorded).to_contain_text(expected)
-    assert revisions(session, campaign_id) == [1]
-    assert len(session.exec(select(Response).where(Response.campaign_id == campaign_id,
+    assert revisions(session, round_id) == [1]
+    assert len(session.exec(select(Response).where(Response.round_id == round_id,
                                                    Response.revision == 1)).all()) == 1
 
     # Back to the same link: every answer is filled in.
@@ -154,7 +154,7 @@ def test_a_partner_answers_from_the_emailed_link_and_finds_the_answers_kept_on_r
     phone.get_by_label(METRIC).fill("39")
     assert save(phone) == 303
     expect(phone.locator(".recorded")).to_contain_text("39 µg/m³")
-    assert revisions(session, campaign_id) == [1, 2]
+    assert revisions(session, round_id) == [1, 2]
     phone.goto(link)
     expect(phone.locator(".saved")).to_contain_text("saved 2 times)")
     expect(phone.get_by_label(METRIC)).to_have_value("39")
@@ -163,7 +163,7 @@ def test_a_partner_answers_from_the_emailed_link_and_finds_the_answers_kept_on_r
 
 def test_a_word_for_a_number_is_marked_beside_the_box_and_nothing_is_saved_until_fixed(
         phone, settings, smtp_server, live_server, session):
-    campaign_id, links = invite(settings, smtp_server)
+    round_id, links = invite(settings, smtp_server)
     phone.goto(links[RAJ])
 
     box = phone.get_by_label(METRIC)
@@ -184,14 +184,14 @@ def test_a_word_for_a_number_is_marked_beside_the_box_and_nothing_is_saved_until
         "the error should sit right under its box", input_box, error_box)
     expect(box).to_have_value("forty")
     expect(phone.get_by_label("A win this round (optional)")).to_have_value(WIN)
-    assert revisions(session, campaign_id) == []
+    assert revisions(session, round_id) == []
 
     box.fill("38.5")
     assert save(phone) == 303
     expect(phone.locator(".recorded")).to_contain_text("38.5 µg/m³")
     expect(phone.locator(".recorded")).to_contain_text(WIN)
-    assert revisions(session, campaign_id) == [1]
-    stored = session.exec(select(Response).where(Response.campaign_id == campaign_id)).one()
+    assert revisions(session, round_id) == [1]
+    stored = session.exec(select(Response).where(Response.round_id == round_id)).one()
     assert list(stored.answers["readings"].values()) == [38.5]
     assert stored.answers["win"] == WIN
 

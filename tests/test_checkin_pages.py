@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from pipeline.db import session_scope
-from pipeline.merge import merge_campaign
+from pipeline.merge import merge_round
 from pipeline.models import (
-    Campaign,
     Invitation,
     Person,
     Response,
+    Round,
     Win,
     utcnow,
 )
@@ -24,10 +24,10 @@ from tests.helpers import commitment_field, link_for, load, metric_field, open_r
 
 @pytest.fixture
 def round_(settings):
-    """A loaded coalition with an open round; returns its campaign id."""
+    """A loaded coalition with an open round; returns its round id."""
     load(settings)
-    campaign_id, _ = open_round(settings)
-    return campaign_id
+    round_id, _ = open_round(settings)
+    return round_id
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def count(session, model) -> int:
 def snapshot(session) -> tuple[int, ...]:
     from pipeline.models import Delivery
 
-    return tuple(count(session, m) for m in (Response, Win, Invitation, Delivery, Campaign))
+    return tuple(count(session, m) for m in (Response, Win, Invitation, Delivery, Round))
 
 
 def test_the_form_shows_the_win_and_only_the_persons_own_commitments_and_metrics(
@@ -118,12 +118,12 @@ def test_a_token_from_another_secret_key_is_just_a_wrong_link(settings, session,
     assert client.get(f"/c/{derive_token('another-secret-key-entirely', salt)}").status_code == 404
 
 
-def _expire(settings, campaign_id, **changes):
+def _expire(settings, round_id, **changes):
     with session_scope(settings.database_url) as s:
-        campaign = s.get(Campaign, campaign_id)
+        round_ = s.get(Round, round_id)
         for key, value in changes.items():
-            setattr(campaign, key, value)
-        s.add(campaign)
+            setattr(round_, key, value)
+        s.add(round_)
 
 
 @pytest.mark.parametrize("how", ["closed", "past_closing_time", "revoked", "person_left"])
@@ -231,7 +231,7 @@ def test_html_in_answers_is_shown_escaped_in_the_page_and_the_digest(
         assert "<script>alert" not in html and "<b>bold</b>" not in html
         assert "&lt;script&gt;" in html
     with session_scope(settings.database_url) as s:
-        merge_campaign(s, round_)
+        merge_round(s, round_)
     with session_scope(settings.database_url) as s:
         digest = render_digest(s, settings, round_)
     assert "<script>alert" not in digest.html and "<b>bold</b>" not in digest.html
@@ -252,7 +252,7 @@ def test_an_answer_is_saved_and_the_partner_thanked_when_redis_is_down(
     stored = session.exec(select(Response)).one()
     assert stored.merged_at is None
 
-    from pipeline.work import reconcile
+    from pipeline.reconcile import reconcile
 
     report = reconcile(settings)
     assert report.merged == [round_]

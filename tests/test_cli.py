@@ -9,37 +9,37 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import Session, select
 
+from cos.cli import main
+from cos.processes import settings_env
 from pipeline.checkin import open_checkin, record_answers
-from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.models import Campaign, Coalition, Delivery, Person
+from pipeline.models import Coalition, Delivery, Person, Round
 from pipeline.schema import is_current
-from pipeline.services import settings_env
 from tests.helpers import DATA, cos, link_for, load, work
 
 PARTNERS = ["ana@harbourtrust.org", "dee@clinic.example", "kim@cyclists.example",
             "raj@schools.example"]
 
 
-def campaigns(session: Session) -> list[Campaign]:
-    """Return every stored campaign, fresh from the database."""
+def campaigns(session: Session) -> list[Round]:
+    """Return every stored round_, fresh from the database."""
     session.expire_all()
-    return list(session.exec(select(Campaign).order_by(Campaign.id)))  # type: ignore[arg-type]
+    return list(session.exec(select(Round).order_by(Round.id)))  # type: ignore[arg-type]
 
 
-def ledger(session: Session, campaign_id: int) -> list[tuple[str, str, int]]:
+def ledger(session: Session, round_id: int) -> list[tuple[str, str, int]]:
     """Return (email, status, attempts) of a round's invitation ledger rows."""
     session.expire_all()
     return sorted(session.exec(
         select(Person.email, Delivery.status, Delivery.attempts)
         .join(Person, Person.id == Delivery.person_id)  # type: ignore[arg-type]
-        .where(Delivery.campaign_id == campaign_id, Delivery.kind == "invitation")).all())
+        .where(Delivery.round_id == round_id, Delivery.kind == "invitation")).all())
 
 
-def answer_directly(settings: Settings, session: Session, email: str, campaign_id: int) -> None:
+def answer_directly(settings: Settings, session: Session, email: str, round_id: int) -> None:
     """Store a person's answers the way the check-in form does."""
-    token = link_for(settings, session, email, campaign_id).rsplit("/", 1)[1]
+    token = link_for(settings, session, email, round_id).rsplit("/", 1)[1]
     with session_scope(settings.database_url) as s:
         record_answers(s, open_checkin(s, token), {"pulse": "4"})
 
@@ -62,11 +62,11 @@ def test_campaign_start_prints_only_the_campaign_id_on_stdout(settings, session)
     load(settings)
     started = cos(settings, "campaign", "start", "harbour-air", "--closes-in", "90m")
     assert started.exit_code == 0, started.output
-    (campaign,) = campaigns(session)
-    assert started.stdout == f"{campaign.id}\n"
+    (round_,) = campaigns(session)
+    assert started.stdout == f"{round_.id}\n"
     assert "round 1 open, 4 invitation(s)" in started.stderr
-    assert (campaign.closes_at - campaign.opened_at).total_seconds() == 90 * 60
-    assert [status for _, status, _ in ledger(session, campaign.id or 0)] == ["queued"] * 4
+    assert (round_.closes_at - round_.opened_at).total_seconds() == 90 * 60
+    assert [status for _, status, _ in ledger(session, round_.id or 0)] == ["queued"] * 4
 
 
 def test_a_second_open_campaign_is_refused_unless_forced(settings, session):
@@ -75,7 +75,7 @@ def test_a_second_open_campaign_is_refused_unless_forced(settings, session):
     refused = cos(settings, "campaign", "start", "harbour-air")
     assert refused.exit_code == 1
     assert refused.stdout == ""
-    assert f"already has an open campaign (id {first}, round 1)" in refused.stderr
+    assert f"already has an open round (id {first}, round 1)" in refused.stderr
     assert f"cos campaign close {first}" in refused.stderr and "--force" in refused.stderr
     assert len(campaigns(session)) == 1
 
@@ -116,10 +116,10 @@ def test_with_redis_unreachable_the_round_opens_and_reconcile_later_sends_each_i
     down = settings.with_(redis_url="redis://127.0.0.1:1/0")
     started = cos(down, "campaign", "start", "harbour-air")
     assert started.exit_code == 0, started.output
-    campaign_id = int(started.stdout)
+    round_id = int(started.stdout)
     assert "warning: the invitations are saved but not queued" in started.stderr
     assert "cos reconcile" in started.stderr
-    assert ledger(session, campaign_id) == [(e, "queued", 0) for e in PARTNERS]
+    assert ledger(session, round_id) == [(e, "queued", 0) for e in PARTNERS]
 
     reconciled = cos(settings, "reconcile")
     assert reconciled.exit_code == 0, reconciled.output
@@ -131,18 +131,18 @@ def test_with_redis_unreachable_the_round_opens_and_reconcile_later_sends_each_i
     assert again.exit_code == 0 and "queued 0 email(s)" in again.output
     work(settings)
     assert len(smtp_server.messages) == 4
-    assert ledger(session, campaign_id) == [(e, "sent", 1) for e in PARTNERS]
+    assert ledger(session, round_id) == [(e, "sent", 1) for e in PARTNERS]
 
 
 def test_reconcile_while_invitations_are_still_queued_sends_each_only_once(
         settings, session, smtp_server):
     load(settings)
-    campaign_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
+    round_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
     assert "queued 4 email(s)" in cos(settings, "reconcile").output  # the same 4, again
     work(settings)
     assert sorted(r.rcpt_tos[0] for r in smtp_server.wait_for(4)) == PARTNERS
     assert len(smtp_server.messages) == 4
-    assert ledger(session, campaign_id) == [(e, "sent", 1) for e in PARTNERS]
+    assert ledger(session, round_id) == [(e, "sent", 1) for e in PARTNERS]
 
 
 def test_reconcile_with_redis_unreachable_fails_saying_how_many_emails_wait(settings):
@@ -165,15 +165,15 @@ def test_campaign_status_lists_who_was_invited_delivered_failed_answered_and_sil
                         "rex.reject@clinic.example,Rex Reject,Harbour Clinic,partner\n",
                         encoding="utf-8")
     assert cos(settings, "people", "import", "harbour-air", str(csv_file)).exit_code == 0
-    campaign_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
+    round_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
     work(settings)
     smtp_server.wait_for(4)
-    answer_directly(settings, session, "raj@schools.example", campaign_id)
+    answer_directly(settings, session, "raj@schools.example", round_id)
 
-    status = cos(settings, "campaign", "status", str(campaign_id))
+    status = cos(settings, "campaign", "status", str(round_id))
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert lines[0].startswith(f"harbour-air round 1 (campaign {campaign_id}), open until ")
+    assert lines[0].startswith(f"harbour-air round 1 (campaign {round_id}), open until ")
     assert lines[1] == "invited 5, delivered 4, failed 1, answered 1, silent 4"
     rows = {name: line for line in lines[2:]
             for name in ("Rex Reject", "Raj Patel", "Dee Brown", "Ana Silva", "Kim O'Neil")
@@ -189,7 +189,7 @@ def test_campaign_status_lists_who_was_invited_delivered_failed_answered_and_sil
 def test_campaign_status_of_an_unknown_campaign_says_so(settings):
     result = cos(settings, "campaign", "status", "404")
     assert result.exit_code == 1
-    assert "no campaign 404" in result.output
+    assert "no round 404" in result.output
 
 
 # --- cos digest -----------------------------------------------------------------------------
@@ -197,11 +197,11 @@ def test_campaign_status_of_an_unknown_campaign_says_so(settings):
 
 def test_digest_out_writes_the_rounds_html_digest_to_the_file(settings, tmp_path):
     load(settings)
-    campaign_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
+    round_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
     out = tmp_path / "digest.html"
     result = cos(settings, "digest", "harbour-air", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert f"digest for campaign {campaign_id} written to {out}" in result.output
+    assert f"digest for campaign {round_id} written to {out}" in result.output
     html = out.read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html")
     assert "Harbour Clean Air Alliance" in html and "Round 1" in html
@@ -302,8 +302,8 @@ def test_a_malformed_setting_is_named_with_an_example_before_anything_runs(
         settings, variable, value, message):
     from click.testing import CliRunner
 
-    from pipeline.cli import main
-    from pipeline.services import settings_env
+    from cos.cli import main
+    from cos.processes import settings_env
 
     env = {**settings_env(settings), variable: value}
     result = CliRunner().invoke(main, ["campaign", "status", "1"], env=env)

@@ -13,7 +13,7 @@ from emails import FileOutbox
 def test_the_demo_runs_a_round_on_embedded_defaults_and_cleans_up(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COS_")}
     env["COS_INSTANCE_DIR"] = str(tmp_path / "instance")
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--no-serve"],
+    done = subprocess.run([sys.executable, "-m", "cos.cli", "demo", "--no-serve"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout + done.stderr

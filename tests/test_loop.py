@@ -25,7 +25,7 @@ def test_a_round_runs_from_campaign_start_to_the_digest_in_the_leads_inbox(
     load(settings)
     started = cos(settings, "campaign", "start", "harbour-air", "--closes-in", "48h")
     assert started.exit_code == 0, started.output
-    campaign_id = int(started.stdout.split()[0])
+    round_id = int(started.stdout.split()[0])
 
     work(settings)
     invitations = smtp_server.wait_for(4)
@@ -61,11 +61,11 @@ def test_a_round_runs_from_campaign_start_to_the_digest_in_the_leads_inbox(
     assert session.exec(select(Response).where(Response.merged_at == None)).all() == []  # noqa: E711
     assert {r.value for r in session.exec(select(Reading))} == {41.5, 3.0}
 
-    status = cos(settings, "campaign", "status", str(campaign_id))
+    status = cos(settings, "campaign", "status", str(round_id))
     assert "invited 4, delivered 4, failed 0, answered 3, silent 1" in status.output
     assert "Dee Brown" in status.output
 
-    closed = cos(settings, "campaign", "close", str(campaign_id))
+    closed = cos(settings, "campaign", "close", str(round_id))
     assert closed.exit_code == 0, closed.output
     digest = smtp_server.wait_for(5)[4]
     assert digest.rcpt_tos == ["lee@harbourtrust.org"]
@@ -84,11 +84,11 @@ def test_a_round_runs_from_campaign_start_to_the_digest_in_the_leads_inbox(
 
 def test_closing_again_sends_no_second_digest(settings, smtp_server, session):
     load(settings)
-    campaign_id = int(cos(settings, "campaign", "start", "harbour-air",
+    round_id = int(cos(settings, "campaign", "start", "harbour-air",
                           "--send-now").stdout.split()[0])
     smtp_server.wait_for(4)
-    assert cos(settings, "campaign", "close", str(campaign_id)).exit_code == 0
-    again = cos(settings, "campaign", "close", str(campaign_id))
+    assert cos(settings, "campaign", "close", str(round_id)).exit_code == 0
+    again = cos(settings, "campaign", "close", str(round_id))
     assert again.exit_code == 0 and "already sent to 1 lead" in again.output
     resend = cos(settings, "digest", "harbour-air", "--send")
     assert "already sent to 1 lead" in resend.output
@@ -99,14 +99,14 @@ def test_closing_again_sends_no_second_digest(settings, smtp_server, session):
 
 def test_a_dead_mail_server_at_close_is_reported_and_the_digest_can_be_sent_later(
         settings, smtp_server, session):
-    from pipeline.redis_local import free_port
+    from cos.local_redis import free_port
 
     load(settings)
-    campaign_id = int(cos(settings, "campaign", "start", "harbour-air",
+    round_id = int(cos(settings, "campaign", "start", "harbour-air",
                           "--send-now").stdout.split()[0])
     smtp_server.wait_for(4)
     dead = settings.with_(mail_url=f"smtp://127.0.0.1:{free_port()}")
-    closed = cos(dead, "campaign", "close", str(campaign_id))
+    closed = cos(dead, "campaign", "close", str(round_id))
     assert closed.exit_code == 1
     assert "could not connect to SMTP server" in closed.output
     assert "cos digest SLUG --send" in closed.output

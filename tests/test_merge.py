@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
 from sqlmodel import select
 
-from pipeline.campaigns import fan_out
 from pipeline.checkin import open_checkin, record_answers
 from pipeline.db import session_scope
-from pipeline.merge import AnswerSet, current_status, merge_answers, merge_campaign
+from pipeline.merge import merge_round
 from pipeline.models import (
     Blocker,
     Commitment,
@@ -23,65 +22,9 @@ from pipeline.models import (
     Scoreboard,
     Win,
 )
+from pipeline.rounds import fan_out
 from pipeline.tokens import derive_token
 from tests.helpers import load, open_round, work
-
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-
-def answers(person: int, org: int, minutes: int, **data) -> AnswerSet:
-    return AnswerSet(person, org, T0 + timedelta(minutes=minutes), data)
-
-
-def test_the_later_submission_wins_when_two_people_report_the_same_thing():
-    merged = merge_answers([
-        answers(2, 10, 5, commitments={"7": {"status": "blocked", "note": "late"}},
-                readings={"3": 12}),
-        answers(1, 10, 1, commitments={"7": {"status": "on_track", "note": ""}},
-                readings={"3": 10}),
-    ])
-    assert merged.status_reports[7].status == "blocked"
-    assert merged.status_reports[7].person_id == 2
-    assert merged.readings[3] == (12.0, 2)
-
-
-def test_commitments_and_metrics_of_other_organisations_are_ignored():
-    merged = merge_answers(
-        [answers(1, 10, 0, commitments={"7": {"status": "done"}, "8": {"status": "done"}},
-                 readings={"3": 1, "4": 2})],
-        owned_commitments={10: {7}, 11: {8}}, owned_metrics={10: {3}},
-    )
-    assert set(merged.status_reports) == {7}
-    assert set(merged.readings) == {3}
-
-
-@pytest.mark.parametrize("pulse, kept", [(1, True), (5, True), (0, False), (6, False),
-                                         (None, False), ("4", False)])
-def test_only_a_pulse_from_1_to_5_counts(pulse, kept):
-    merged = merge_answers([answers(1, 10, 0, pulse=pulse)])
-    assert (1 in merged.pulses) is kept
-
-
-def test_help_runs_from_the_helper_to_the_reporting_organisation_and_never_to_itself():
-    merged = merge_answers([answers(1, 10, 0, helped_by=[11, 12, 10])])
-    assert merged.help_edges == {(11, 10, 1), (12, 10, 1)}
-
-
-def test_blank_texts_and_unknown_statuses_add_nothing():
-    merged = merge_answers([answers(1, 10, 0, win="  ", blocker="", commitments={
-        "7": {"status": "", "note": "just a note"}, "8": {"status": "bogus"}},
-        new_commitment={"text": " ", "due": None})])
-    assert not (merged.wins or merged.blockers or merged.status_reports or merged.new_commitments)
-
-
-@pytest.mark.parametrize("history, status", [
-    ([], "open"),
-    ([(1, "on_track")], "on_track"),
-    ([(2, "done"), (1, "slipping")], "done"),
-    ([(1, "done"), (3, "blocked"), (2, "on_track")], "blocked"),
-])
-def test_a_commitment_takes_the_status_of_its_latest_round(history, status):
-    assert current_status(history) == status
 
 
 def derived_state(url: str) -> dict:
@@ -101,13 +44,13 @@ def derived_state(url: str) -> dict:
         }
 
 
-def submit(settings, campaign_id: int, email: str, data: dict) -> None:
+def submit(settings, round_id: int, email: str, data: dict) -> None:
     """Store a revision of someone's answers, as the form does."""
     from pipeline.models import Person
 
     with session_scope(settings.database_url) as s:
         invitation = s.exec(select(Invitation).join(Person).where(
-            Person.email == email, Invitation.campaign_id == campaign_id)).one()
+            Person.email == email, Invitation.round_id == round_id)).one()
         checkin = open_checkin(s, derive_token(settings.secret_key, invitation.salt))
         record_answers(s, checkin, data)
 
@@ -115,28 +58,28 @@ def submit(settings, campaign_id: int, email: str, data: dict) -> None:
 @pytest.fixture
 def answered_round(settings, session):
     load(settings)
-    campaign_id, _ = open_round(settings)
+    round_id, _ = open_round(settings)
     sensors = session.exec(select(Commitment).where(Commitment.source_key == "file:sensors")).one()
-    submit(settings, campaign_id, "raj@schools.example", {
+    submit(settings, round_id, "raj@schools.example", {
         "commitments": {str(sensors.id): {"status": "slipping", "note": "first"}},
         "readings": {}, "win": "draft", "pulse": 2,
         "new_commitment": {"text": "Brief the head teachers", "due": "2027-01-10"}})
-    submit(settings, campaign_id, "raj@schools.example", {
+    submit(settings, round_id, "raj@schools.example", {
         "commitments": {str(sensors.id): {"status": "done", "note": "all five live"}},
         "win": "Sensors live", "pulse": 4, "helped_by": [],
         "new_commitment": {"text": "Brief the head teachers", "due": "2027-01-12"}})
-    submit(settings, campaign_id, "kim@cyclists.example", {
+    submit(settings, round_id, "kim@cyclists.example", {
         "blocker": "Council meeting moved", "help_wanted": True, "pulse": 3})
-    return campaign_id
+    return round_id
 
 
 def test_merging_twice_gives_the_same_state_and_keeps_only_the_latest_revision(
         settings, answered_round):
     with session_scope(settings.database_url) as s:
-        first = merge_campaign(s, answered_round)
+        first = merge_round(s, answered_round)
     once = derived_state(settings.database_url)
     with session_scope(settings.database_url) as s:
-        second = merge_campaign(s, answered_round)
+        second = merge_round(s, answered_round)
     assert derived_state(settings.database_url) == once
     assert (first.answers, first.newly_merged) == (2, 3)
     assert (second.answers, second.newly_merged) == (2, 0)
@@ -148,44 +91,40 @@ def test_merging_twice_gives_the_same_state_and_keeps_only_the_latest_revision(
 
 
 def test_a_merge_that_crashes_halfway_leaves_nothing_behind_and_the_rerun_completes(
-        settings, answered_round):
-    from pipeline import scoreboard
-
-    original = scoreboard.store_scoreboard
+        settings, answered_round, monkeypatch):
+    import pipeline.merge
 
     def crash(*_args, **_kwargs):
         raise RuntimeError("worker killed")
 
-    scoreboard.store_scoreboard = crash
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.merge, "store_scoreboard", crash)
         with pytest.raises(RuntimeError), session_scope(settings.database_url) as s:
-            merge_campaign(s, answered_round)
-    finally:
-        scoreboard.store_scoreboard = original
+            merge_round(s, answered_round)
     assert derived_state(settings.database_url)["wins"] == []
 
     with session_scope(settings.database_url) as s:
-        merge_campaign(s, answered_round)
+        merge_round(s, answered_round)
     after_crash = derived_state(settings.database_url)
     with session_scope(settings.database_url) as s:
-        merge_campaign(s, answered_round)
+        merge_round(s, answered_round)
     assert derived_state(settings.database_url) == after_crash
     assert after_crash["wins"] == ["Sensors live"]
 
 
 def test_taking_back_a_new_commitment_in_a_later_revision_removes_it(settings, answered_round):
     with session_scope(settings.database_url) as s:
-        merge_campaign(s, answered_round)
+        merge_round(s, answered_round)
     submit(settings, answered_round, "raj@schools.example", {"win": "Sensors live"})
     with session_scope(settings.database_url) as s:
-        merge_campaign(s, answered_round)
+        merge_round(s, answered_round)
     texts = [c[0] for c in derived_state(settings.database_url)["commitments"]]
     assert "Brief the head teachers" not in texts
 
 
 def test_the_merge_job_through_redis_merges_once_for_many_submissions(
         settings, answered_round, redis_conn):
-    from pipeline.jobs import MERGE_QUEUE, enqueue_merge
+    from pipeline.queues import MERGE_QUEUE, enqueue_merge
 
     for _ in range(5):
         enqueue_merge(settings, answered_round)
@@ -196,18 +135,18 @@ def test_the_merge_job_through_redis_merges_once_for_many_submissions(
 
 def test_fan_out_and_sending_twice_gives_each_partner_one_invitation(
         settings, session, smtp_server):
-    from pipeline.jobs import enqueue_sends
+    from pipeline.queues import enqueue_sends
 
     load(settings)
-    campaign_id, deliveries = open_round(settings)
+    round_id, deliveries = open_round(settings)
     with session_scope(settings.database_url) as s:
-        again = fan_out(s, settings.secret_key, campaign_id)
+        again = fan_out(s, settings.secret_key, round_id)
     assert sorted(again) == sorted(deliveries)
     for _ in range(2):
         enqueue_sends(settings, deliveries)
         work(settings)
     with session_scope(settings.database_url) as s:
-        assert fan_out(s, settings.secret_key, campaign_id) == []  # all sent: nothing to queue
+        assert fan_out(s, settings.secret_key, round_id) == []  # all sent: nothing to queue
     enqueue_sends(settings, deliveries)
     work(settings)
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
@@ -224,7 +163,7 @@ def test_merges_running_at_the_same_time_take_turns_and_agree(settings, answered
 
     def merge_once(_: int) -> int:
         with session_scope(settings.database_url) as s:
-            return merge_campaign(s, answered_round).answers
+            return merge_round(s, answered_round).answers
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(merge_once, range(8))) == [2] * 8

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from pipeline.scoreboard import (
+from pipeline.core.scoreboard import (
     CommitmentRow,
     InvitedPerson,
     MetricRow,

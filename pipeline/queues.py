@@ -1,20 +1,30 @@
-"""RQ wiring: queues named by purpose, enqueue helpers that survive a dead Redis, job entry points.
+"""Where work waits: the Redis connection, queues named by purpose, enqueue helpers that survive
+a dead Redis, and the job functions the workers run.
 
 Job arguments are ids only. Every job opens its own session and is safe to run twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+# The modules that register email kinds, so a worker can build every kind it is asked to send.
+import pipeline.digest  # noqa: F401
+import pipeline.invitations  # noqa: F401
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.redis_local import find_redis_url
+from pipeline.ledger import MAX_ATTEMPTS
+from pipeline.merge import merge_round
+from pipeline.sending import send_delivery
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +32,10 @@ MERGE_QUEUE = "cos-merge"
 MAIL_QUEUE = "cos-mail"
 QUEUES = (MERGE_QUEUE, MAIL_QUEUE)
 # Temporary mail failures (server down, 4xx) are retried after 30 s, 2 min and 10 min.
-SEND_RETRY = Retry(max=3, interval=[30, 120, 600])
+SEND_RETRY_INTERVALS = [30, 120, 600]
+assert len(SEND_RETRY_INTERVALS) == MAX_ATTEMPTS - 1, "the ledger's cap counts these retries"
+# The file a private Redis of this instance leaves behind, so other commands find it.
+REDIS_STATE_FILE = "redis.json"
 
 _settings: Settings | None = None
 
@@ -31,10 +44,21 @@ class QueueUnavailable(Exception):
     """Redis cannot be reached; the work is saved in the database and can be re-queued."""
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings | None) -> None:
     """Give jobs in this process the settings they run with (the worker calls this)."""
     global _settings
     _settings = settings
+
+
+@contextmanager
+def configured(settings: Settings) -> Iterator[Settings]:
+    """Run jobs in this block with these settings, then put back what was there."""
+    before = _settings
+    configure(settings)
+    try:
+        yield settings
+    finally:
+        configure(before)
 
 
 def current_settings() -> Settings:
@@ -43,6 +67,26 @@ def current_settings() -> Settings:
     if _settings is None:
         _settings = Settings.from_env()
     return _settings
+
+
+def ping(url: str, timeout: float = 1.0) -> bool:
+    """Say whether a Redis answers at this URL."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        return bool(client.ping())
+    except (redis.exceptions.RedisError, OSError):
+        return False
+
+
+def find_redis_url(configured_url: str | None, instance: Path) -> str | None:
+    """Return COS_REDIS_URL if set, else the URL of a live private Redis of this instance."""
+    if configured_url:
+        return configured_url
+    try:
+        url = json.loads((instance / REDIS_STATE_FILE).read_text())["url"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(url) if ping(url) else None
 
 
 def redis_url(settings: Settings) -> str:
@@ -66,30 +110,31 @@ def queue(name: str, connection: redis.Redis) -> Queue:
     return Queue(name, connection=connection)
 
 
-def enqueue_merge(settings: Settings, campaign_id: int) -> None:
+def enqueue_merge(settings: Settings, round_id: int) -> None:
     """Queue a merge of a round, unless one is already waiting (merges are coalesced per round)."""
     try:
         conn = connect(settings)
-        job_id = f"merge-{campaign_id}"
+        job_id = f"merge-{round_id}"
         try:
             if Job.fetch(job_id, connection=conn).get_status() == JobStatus.QUEUED:
                 return
         except NoSuchJobError:
             pass
-        queue(MERGE_QUEUE, conn).enqueue(merge_job, campaign_id, job_id=job_id,
+        queue(MERGE_QUEUE, conn).enqueue(merge_job, round_id, job_id=job_id,
                                          result_ttl=60, failure_ttl=7 * 86400)
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
 
 
 def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
-    """Queue one send job per delivery; return how many were queued."""
+    """Queue one send job per ledger row; return how many were queued."""
     if not delivery_ids:
         return 0
+    retry = Retry(max=len(SEND_RETRY_INTERVALS), interval=SEND_RETRY_INTERVALS)
     try:
         q = queue(MAIL_QUEUE, connect(settings))
         q.enqueue_many([
-            Queue.prepare_data(send_job, (d,), job_id=f"send-{d}", retry=SEND_RETRY,
+            Queue.prepare_data(send_job, (d,), job_id=f"send-{d}", retry=retry,
                                result_ttl=60, failure_ttl=7 * 86400)
             for d in delivery_ids
         ])
@@ -98,20 +143,16 @@ def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
     return len(delivery_ids)
 
 
-def merge_job(campaign_id: int) -> str:
+def merge_job(round_id: int) -> str:
     """Merge a round's answers (RQ job)."""
-    from pipeline.merge import merge_campaign
-
     settings = current_settings()
     with session_scope(settings.database_url, pooled=False) as session:
-        result = merge_campaign(session, campaign_id)
-    log.info("merged round %s: %s answers, %s new", campaign_id, result.answers,
+        result = merge_round(session, round_id)
+    log.info("merged round %s: %s answers, %s new", round_id, result.answers,
              result.newly_merged)
     return f"merged {result.answers} answers ({result.newly_merged} new)"
 
 
 def send_job(delivery_id: int) -> str:
     """Send one email of the ledger (RQ job)."""
-    from pipeline.deliveries import send_delivery
-
     return str(send_delivery(current_settings(), delivery_id, pooled=False))

@@ -13,9 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import redis
-
-STATE_FILE = "redis.json"
+from pipeline.queues import REDIS_STATE_FILE, ping
 
 
 class RedisUnavailable(Exception):
@@ -56,15 +54,6 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
         proc.wait()
 
 
-def ping(url: str, timeout: float = 1.0) -> bool:
-    """Say whether a Redis answers at this URL."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        return bool(client.ping())
-    except (redis.exceptions.RedisError, OSError):
-        return False
-
-
 @contextlib.contextmanager
 def private_redis(state_dir: Path | None = None) -> Iterator[str]:
     """Start redis-server on a free loopback port, yield its URL, stop it on exit.
@@ -82,7 +71,7 @@ def private_redis(state_dir: Path | None = None) -> Iterator[str]:
         start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    state = state_dir / STATE_FILE if state_dir else None
+    state = state_dir / REDIS_STATE_FILE if state_dir else None
     try:
         deadline = time.monotonic() + 10
         while not ping(url, timeout=0.2):
@@ -93,6 +82,7 @@ def private_redis(state_dir: Path | None = None) -> Iterator[str]:
                 raise RedisUnavailable(f"redis-server did not answer on port {port} within 10 s")
             time.sleep(0.05)
         if state:
+            state.parent.mkdir(parents=True, exist_ok=True)
             state.write_text(json.dumps({"url": url, "pid": proc.pid}))
         yield url
     finally:
@@ -102,15 +92,3 @@ def private_redis(state_dir: Path | None = None) -> Iterator[str]:
                     state.unlink()
         stop_process(proc, timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def find_redis_url(configured: str | None, instance: Path) -> str | None:
-    """Return COS_REDIS_URL if set, else the URL of a live private Redis of this instance."""
-    if configured:
-        return configured
-    state = instance / STATE_FILE
-    try:
-        url = json.loads(state.read_text())["url"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return str(url) if ping(url) else None

@@ -15,20 +15,20 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from pipeline import jobs
-from pipeline.campaigns import (
-    CampaignError,
-    campaign_status,
-    get_campaign,
-    get_coalition,
-    latest_campaign,
-    parse_duration,
-    start_campaign,
-)
+from cos.local_redis import RedisUnavailable
+from pipeline import queues
 from pipeline.coalitions import LoadError, import_people, load_coalition
 from pipeline.config import ConfigError, Settings
 from pipeline.db import session_scope
-from pipeline.redis_local import RedisUnavailable
+from pipeline.rounds import (
+    RoundError,
+    get_coalition,
+    get_round,
+    latest_round,
+    parse_duration,
+    round_status,
+    start_round,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,8 +40,8 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, LoadError, CampaignError, RedisUnavailable,
-                jobs.QueueUnavailable) as exc:
+        except (ConfigError, LoadError, RoundError, RedisUnavailable,
+                queues.QueueUnavailable) as exc:
             raise click.ClickException(str(exc)) from exc
         except OperationalError as exc:
             raise click.ClickException(
@@ -136,7 +136,7 @@ def campaign() -> None:
 
 def send_now(s: Settings, delivery_ids: list[int]) -> None:
     """Send ledger rows in this process, showing progress."""
-    from pipeline.deliveries import send_in_process
+    from pipeline.sending import send_in_process
 
     with click.progressbar(delivery_ids, label="sending", show_pos=True, file=sys.stderr) as bar:
         outcomes = send_in_process(s, bar)
@@ -161,32 +161,32 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool) 
     require_schema(s)
     duration = parse_duration(closes_in)
     with session_scope(s.database_url) as session:
-        opened, delivery_ids = start_campaign(session, s.secret_key, slug, duration, force=force)
-        campaign_id, number = opened.id or 0, opened.number
-    click.echo(campaign_id)
+        opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force)
+        round_id, number = opened.id or 0, opened.number
+    click.echo(round_id)
     click.echo(f"{slug}: round {number} open, {len(delivery_ids)} invitation(s)", err=True)
     if send_now_flag:
         send_now(s, delivery_ids)
         return
     try:
-        jobs.enqueue_sends(s, delivery_ids)
+        queues.enqueue_sends(s, delivery_ids)
         click.echo(f"{len(delivery_ids)} email(s) queued for the worker", err=True)
-    except jobs.QueueUnavailable as exc:
+    except queues.QueueUnavailable as exc:
         click.echo(f"warning: the invitations are saved but not queued: {exc}. Once a Redis "
                    "and worker run, `cos reconcile` queues them (or run this with --send-now).",
                    err=True)
 
 
 @campaign.command("status")
-@click.argument("campaign_id", type=int)
+@click.argument("round_id", type=int)
 @friendly
-def campaign_status_cmd(campaign_id: int) -> None:
+def campaign_status_cmd(round_id: int) -> None:
     """Show who was invited, reached, and who answered or is silent."""
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:
-        status = campaign_status(session, campaign_id)
-    c = status.campaign
+        status = round_status(session, round_id)
+    c = status.round_
     state = "closed" if c.closed_at else f"open until {c.closes_at:%Y-%m-%d %H:%M} UTC"
     click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
     rows = status.rows
@@ -204,16 +204,17 @@ def campaign_status_cmd(campaign_id: int) -> None:
 
 
 @campaign.command("close")
-@click.argument("campaign_id", type=int)
+@click.argument("round_id", type=int)
 @friendly
-def campaign_close(campaign_id: int) -> None:
+def campaign_close(round_id: int) -> None:
     """Close a round, merge every answer, then build and send the digest to the leads."""
-    from pipeline.closing import finish_round
+    from pipeline.rounds import finish_round
 
     s = settings(require_secret=True)
     require_schema(s)
-    report = finish_round(s, campaign_id)
-    click.echo(f"campaign {campaign_id} closed; {report.answers} answer(s) merged")
+    closed = finish_round(s, round_id)
+    report = closed.digest
+    click.echo(f"campaign {round_id} closed; {closed.answers} answer(s) merged")
     for to in report.sent:
         click.echo(f"digest sent to {to}")
     if report.skipped:
@@ -229,15 +230,14 @@ def campaign_close(campaign_id: int) -> None:
 
 @main.command()
 @click.argument("slug")
-@click.option("--campaign", "campaign_id", type=int, help="The round (default: the latest).")
+@click.option("--round_", "round_id", type=int, help="The round (default: the latest).")
 @click.option("--send", is_flag=True, help="Send it to the leads who have not had it.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the HTML version to this file.")
 @friendly
-def digest(slug: str, campaign_id: int | None, send: bool, out: Path | None) -> None:
+def digest(slug: str, round_id: int | None, send: bool, out: Path | None) -> None:
     """Build a round's digest again, to send or to look at."""
-    from pipeline.closing import CloseReport, send_digest
-    from pipeline.digest import render_digest
+    from pipeline.digest import render_digest, send_digest
 
     if send == bool(out):
         raise click.UsageError("give exactly one of --send or --out FILE.html")
@@ -245,7 +245,7 @@ def digest(slug: str, campaign_id: int | None, send: bool, out: Path | None) -> 
     require_schema(s)
     with session_scope(s.database_url) as session:
         coalition = get_coalition(session, slug)
-        chosen = get_campaign(session, campaign_id) if campaign_id else latest_campaign(
+        chosen = get_round(session, round_id) if round_id else latest_round(
             session, coalition)
         if chosen is None or chosen.coalition_id != coalition.id:
             raise click.ClickException(f"{slug} has no such campaign; start one first")
@@ -256,8 +256,7 @@ def digest(slug: str, campaign_id: int | None, send: bool, out: Path | None) -> 
         out.write_text(rendered.html, encoding="utf-8")
         click.echo(f"digest for campaign {target} written to {out}")
         return
-    report = CloseReport(target)
-    send_digest(s, target, report)
+    report = send_digest(s, target)
     for to in report.sent:
         click.echo(f"digest sent to {to}")
     if report.skipped:
@@ -272,7 +271,7 @@ def digest(slug: str, campaign_id: int | None, send: bool, out: Path | None) -> 
 @friendly
 def reconcile() -> None:
     """Merge answers left unmerged and re-queue emails not sent (after Redis was down)."""
-    from pipeline.work import reconcile as sweep
+    from pipeline.reconcile import reconcile as sweep
 
     s = settings(require_secret=True)
     require_schema(s)
@@ -291,7 +290,8 @@ def reconcile() -> None:
 @friendly
 def worker(burst: bool, simple: bool, quiet: bool) -> None:
     """Run an RQ worker on the project's queues."""
-    from pipeline.work import JobIdFilter, reconcile, run_worker
+    from pipeline.reconcile import reconcile
+    from pipeline.workers import JobIdFilter, run_worker
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
@@ -299,7 +299,7 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
         handler.addFilter(JobIdFilter())
     s = settings(require_secret=True)
     require_schema(s)
-    s = s.with_(redis_url=jobs.redis_url(s))
+    s = s.with_(redis_url=queues.redis_url(s))
     report = reconcile(s)
     if report.merged or report.queued_emails:
         click.echo(f"reconciled: merged rounds {report.merged}, queued "
@@ -314,8 +314,8 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
 @friendly
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the web app for development (production: gunicorn wsgi:app)."""
+    from cos.processes import redis_for, stop_on_signals, worker_process
     from forms import create_app
-    from pipeline.services import redis_for, stop_on_signals, worker_process
 
     s = settings(require_secret=True)
     require_schema(s)
@@ -343,7 +343,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 @friendly
 def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
     """Run one whole round on embedded defaults, then keep the app running to look around."""
-    from pipeline.demo import run_demo
+    from cos.demo import run_demo
 
     run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file)
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from cos.local_redis import private_redis, stop_process
 from pipeline.config import Settings
-from pipeline.redis_local import find_redis_url, private_redis, stop_process
+from pipeline.queues import find_redis_url
 
 
 def stop_on_signals() -> None:
@@ -55,7 +56,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def worker_process(settings: Settings, *, quiet: bool = False
                    ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `cos worker` in a child process for as long as the block lasts."""
-    args = [sys.executable, "-m", "pipeline.cli", "worker"] + (["--quiet"] if quiet else [])
+    args = [sys.executable, "-m", "cos.cli", "worker"] + (["--quiet"] if quiet else [])
     # Its own process group: a Ctrl-C in the terminal reaches the parent, which stops it.
     child = subprocess.Popen(args, env=settings_env(settings), start_new_session=True)
     try:

@@ -10,35 +10,30 @@ import secrets
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import click
-import lxml.html
-import requests
 from sqlmodel import col, select
 
+from cos.checkin_client import CheckinPage
+from cos.local_redis import free_port
+from cos.processes import redis_for, stop_on_signals, web_server, worker_process
 from emails import FileOutbox
-from pipeline import jobs
-from pipeline.campaigns import start_campaign
-from pipeline.closing import finish_round
+from pipeline import queues
 from pipeline.coalitions import load_coalition
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.digest import render_digest
-from pipeline.models import Campaign, Coalition
-from pipeline.redis_local import free_port
+from pipeline.models import Coalition, Round
+from pipeline.rounds import finish_round, start_round
 from pipeline.schema import upgrade
-from pipeline.services import redis_for, stop_on_signals, web_server, worker_process
-from pipeline.work import run_burst
+from pipeline.workers import run_burst
 
 DEMO_ROUND = timedelta(hours=72)
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/c/[A-Za-z0-9_-]{43}")
-HINT_RE = re.compile(
-    r"Baseline (-?\d+(?:\.\d+)?), target (-?\d+(?:\.\d+)?)(?:, last round (-?\d+(?:\.\d+)?))?")
 WINS = [
     "Our first Saturday lunch served 64 people, half of them new faces.",
     "The council agreed to share free-school-meal eligibility data with us.",
@@ -76,6 +71,7 @@ def demo_secret(instance: Path) -> str:
         return os.environ["COS_SECRET_KEY"]
     path = instance / "demo-secret.key"
     if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -86,12 +82,12 @@ def outbox_dir(settings: Settings) -> Path:
     return Path(url2pathname(urlsplit(settings.mail_url).path))
 
 
-def invitation_links(settings: Settings, campaign_id: int) -> dict[str, str]:
+def invitation_links(settings: Settings, round_id: int) -> dict[str, str]:
     """Read the invitations of a round back from the outbox: recipient -> link."""
     links: dict[str, str] = {}
     for path in FileOutbox(outbox_dir(settings)).list():
         message = FileOutbox.read_message(path)
-        if f"cos.{campaign_id}." not in str(message["Message-ID"]) or ".invitation." not in str(
+        if f"cos.{round_id}." not in str(message["Message-ID"]) or ".invitation." not in str(
                 message["Message-ID"]):
             continue
         body = message.get_body(preferencelist=("plain",))
@@ -101,46 +97,32 @@ def invitation_links(settings: Settings, campaign_id: int) -> dict[str, str]:
     return links
 
 
-@dataclass
-class Partner:
-    """A simulated partner answering over HTTP."""
-
-    who: str
-    link: str
-    rng: random.Random
-
-    def fill(self, html: str, *, bad_number: bool = False) -> list[tuple[str, str]]:
-        """Read the form on the page and answer it; return the fields to post."""
-        doc = lxml.html.fromstring(html)
-        form = doc.forms[0]
-        pairs: list[tuple[str, str]] = [("csrf_token", form.fields["csrf_token"])]
-        rng = self.rng
-        names = {el.name for el in form.inputs if el.name}
-        for name in sorted(n for n in names if re.fullmatch(r"c\d+_status", n)):
-            status = rng.choices(["on_track", "slipping", "blocked", "done"], [5, 2, 1, 2])[0]
-            pairs.append((name, status))
-            pairs.append((name.replace("_status", "_note"), rng.choice(NOTES)))
-        for field in doc.xpath("//input[@inputmode='decimal']"):
-            hint = field.getparent().find_class("hint")
-            base, target, last = HINT_RE.search(hint[0].text_content()).groups()  # type: ignore[union-attr]
-            start = float(last) if last else float(base)
-            value = round(start + (float(target) - float(base)) * rng.uniform(0.02, 0.08))
-            pairs.append((field.name, f"about {value:,}" if bad_number else f"{value:,}"))
-            bad_number = False
-        if rng.random() < 0.5:
-            pairs.append(("win", rng.choice(WINS)))
-        if rng.random() < 0.35:
-            text, help_wanted = rng.choice(BLOCKERS)
-            pairs.append(("blocker", text))
-            if help_wanted:
-                pairs.append(("help_wanted", "y"))
-        pairs.append(("pulse", str(rng.choices([2, 3, 4, 5], [1, 3, 5, 3])[0])))
-        helpers = [el.get("value") for el in doc.xpath("//input[@name='helped_by']")]
-        for helper in rng.sample(helpers, k=min(len(helpers), rng.choice([0, 1, 1, 2]))):
-            pairs.append(("helped_by", helper))
-        if rng.random() < 0.2:
-            pairs.append(("new_commitment", "Introduce two new volunteers to the kitchen rota"))
-        return pairs
+def partner_answers(page: CheckinPage, rng: random.Random, *,
+                    bad_number: bool = False) -> dict[str, str | list[str]]:
+    """Answer a check-in page as a partner might (with one malformed number if asked)."""
+    answers: dict[str, str | list[str]] = {}
+    for status_name, note_name in page.commitments():
+        answers[status_name] = rng.choices(["on_track", "slipping", "blocked", "done"],
+                                           [5, 2, 1, 2])[0]
+        answers[note_name] = rng.choice(NOTES)
+    for box in page.metrics():
+        start = box.last if box.last is not None else box.baseline
+        value = round(start + (box.target - box.baseline) * rng.uniform(0.02, 0.08))
+        answers[box.field] = f"about {value:,}" if bad_number else f"{value:,}"
+        bad_number = False
+    if rng.random() < 0.5:
+        answers["win"] = rng.choice(WINS)
+    if rng.random() < 0.35:
+        text, help_wanted = rng.choice(BLOCKERS)
+        answers["blocker"] = text
+        if help_wanted:
+            answers["help_wanted"] = "y"
+    answers["pulse"] = str(rng.choices([2, 3, 4, 5], [1, 3, 5, 3])[0])
+    helpers = page.organisations()
+    answers["helped_by"] = rng.sample(helpers, k=min(len(helpers), rng.choice([0, 1, 1, 2])))
+    if rng.random() < 0.2:
+        answers["new_commitment"] = "Introduce two new volunteers to the kitchen rota"
+    return answers
 
 
 def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[str]]:
@@ -153,21 +135,15 @@ def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[st
     for who in recipients:
         if who in silent:
             continue
-        rng = random.Random(f"{round_number}:{who}")
-        partner = Partner(who, links[who], rng)
-        http = requests.Session()
-        page = http.get(partner.link, timeout=10)
-        page.raise_for_status()
-        wants_mistake = not corrected and "inputmode=\"decimal\"" in page.text
-        pairs = partner.fill(page.text, bad_number=wants_mistake)
-        result = http.post(partner.link, data=pairs, timeout=10, allow_redirects=True)
+        page = CheckinPage.open(links[who])
+        wants_mistake = not corrected and bool(page.metrics())
+        result = page.submit(partner_answers(page, random.Random(f"{round_number}:{who}"),
+                                             bad_number=wants_mistake))
         if wants_mistake:
             if result.status_code != 400 or "is not a number" not in result.text:
                 raise click.ClickException("the form accepted a malformed number")
             say(f"  {who}: typed 'about ...' in a number box, got the error, corrected it")
-            pairs = Partner(who, links[who], random.Random(f"{round_number}:{who}")).fill(
-                result.text)
-            result = http.post(partner.link, data=pairs, timeout=10, allow_redirects=True)
+            result = page.submit(partner_answers(page, random.Random(f"{round_number}:{who}")))
             corrected = True
         if result.status_code != 200 or "Thank you" not in result.text:
             raise click.ClickException(f"{who}'s check-in was not accepted "
@@ -179,11 +155,11 @@ def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[st
 def open_and_invite(settings: Settings, slug: str) -> tuple[int, int]:
     """Open a round and send its invitations to the outbox; return its id and number."""
     with session_scope(settings.database_url) as session:
-        campaign, delivery_ids = start_campaign(session, settings.secret_key, slug, DEMO_ROUND)
-        campaign_id, number = campaign.id or 0, campaign.number
-    jobs.enqueue_sends(settings, delivery_ids)
+        round_, delivery_ids = start_round(session, settings.secret_key, slug, DEMO_ROUND)
+        round_id, number = round_.id or 0, round_.number
+    queues.enqueue_sends(settings, delivery_ids)
     run_burst(settings)
-    return campaign_id, number
+    return round_id, number
 
 
 def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
@@ -212,15 +188,15 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         say(f"3. web app on {settings.base_url}")
 
         with session_scope(settings.database_url) as session:
-            stale = session.exec(select(Campaign.id).join(
-                Coalition, col(Coalition.id) == col(Campaign.coalition_id)).where(
-                Coalition.slug == slug, col(Campaign.closed_at).is_(None))).all()
+            stale = session.exec(select(Round.id).join(
+                Coalition, col(Coalition.id) == col(Round.coalition_id)).where(
+                Coalition.slug == slug, col(Round.closed_at).is_(None))).all()
         for stale_id in stale:
             say(f"   closing campaign {stale_id}, left open by an earlier run")
             finish_round(settings, stale_id or 0)
-        campaign_id, number = open_and_invite(settings, slug)
-        links = invitation_links(settings, campaign_id)
-        say(f"4. round {number} opened (campaign {campaign_id}): {len(links)} invitations "
+        round_id, number = open_and_invite(settings, slug)
+        links = invitation_links(settings, round_id)
+        say(f"4. round {number} opened (campaign {round_id}): {len(links)} invitations "
             f"written to {outbox_dir(settings)}")
 
         answered, silent = answer_round(links, number)
@@ -228,12 +204,12 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         run_burst(settings)
         say("6. the worker merged the answers and recomputed the scoreboard")
 
-        report = finish_round(settings, campaign_id)
+        report = finish_round(settings, round_id)
         with session_scope(settings.database_url) as session:
             digest_path = settings.instance / f"digest-{slug}-round-{number}.html"
-            digest_path.write_text(render_digest(session, settings, campaign_id).html,
+            digest_path.write_text(render_digest(session, settings, round_id).html,
                                    encoding="utf-8")
-        say(f"7. round closed; digest sent to {', '.join(report.sent) or 'nobody new'}")
+        say(f"7. round closed; digest sent to {', '.join(report.digest.sent) or 'nobody new'}")
         say("")
         say(f"outbox: {outbox_dir(settings)}")
         say(f"digest: {digest_path}")

@@ -1,0 +1,5 @@
+"""Run the `cos` command as `python -m cos`."""
+
+from cos.cli import main
+
+main()

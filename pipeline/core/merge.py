@@ -1,0 +1,104 @@
+"""The merge rules: what a round's latest answers contribute, as plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pipeline.core.vocab import REPORTED_STATUSES, CommitmentStatus
+
+
+@dataclass(frozen=True)
+class AnswerSet:
+    """The latest answers of one person in one round."""
+
+    person_id: int
+    organisation_id: int
+    submitted_at: datetime
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What one person said about one commitment."""
+
+    status: str
+    note: str
+    person_id: int
+
+
+@dataclass(frozen=True)
+class NewCommitment:
+    """A commitment a person added in their check-in."""
+
+    organisation_id: int
+    text: str
+    due: date | None
+
+
+@dataclass
+class RoundMerge:
+    """Everything a round's answers contribute, keyed so that each thing appears once."""
+
+    status_reports: dict[int, StatusReport] = field(default_factory=dict)
+    new_commitments: dict[int, NewCommitment] = field(default_factory=dict)  # by person
+    readings: dict[int, tuple[float, int]] = field(default_factory=dict)  # metric -> value, person
+    wins: dict[int, tuple[int, str]] = field(default_factory=dict)  # person -> org, text
+    blockers: dict[int, tuple[int, str, bool]] = field(default_factory=dict)
+    pulses: dict[int, int] = field(default_factory=dict)  # person -> 1..5
+    help_edges: set[tuple[int, int, int]] = field(default_factory=set)  # helper, helped, reporter
+
+
+def _text(value: Any) -> str:
+    return str(value).strip() if value is not None else ""
+
+
+def merge_answers(
+    latest: Iterable[AnswerSet],
+    *,
+    owned_commitments: dict[int, set[int]] | None = None,
+    owned_metrics: dict[int, set[int]] | None = None,
+) -> RoundMerge:
+    """Combine the latest answers of a round; where two people report the same thing, the
+    later submission wins. Commitments and metrics a person's organisation does not own are
+    ignored when the ownership maps are given."""
+    merged = RoundMerge()
+    for answer in sorted(latest, key=lambda a: (a.submitted_at, a.person_id)):
+        data, org, person = answer.answers, answer.organisation_id, answer.person_id
+        for key, report in (data.get("commitments") or {}).items():
+            cid = int(key)
+            if owned_commitments is not None and cid not in owned_commitments.get(org, set()):
+                continue
+            status = _text(report.get("status"))
+            if status in REPORTED_STATUSES:
+                merged.status_reports[cid] = StatusReport(status, _text(report.get("note")), person)
+        new = data.get("new_commitment") or {}
+        if _text(new.get("text")):
+            due = date.fromisoformat(new["due"]) if new.get("due") else None
+            merged.new_commitments[person] = NewCommitment(org, _text(new["text"]), due)
+        for key, value in (data.get("readings") or {}).items():
+            mid = int(key)
+            if value is None:
+                continue
+            if owned_metrics is not None and mid not in owned_metrics.get(org, set()):
+                continue
+            merged.readings[mid] = (float(value), person)
+        if _text(data.get("win")):
+            merged.wins[person] = (org, _text(data["win"]))
+        if _text(data.get("blocker")):
+            merged.blockers[person] = (org, _text(data["blocker"]), bool(data.get("help_wanted")))
+        pulse = data.get("pulse")
+        if isinstance(pulse, int) and 1 <= pulse <= 5:
+            merged.pulses[person] = pulse
+        for helper in data.get("helped_by") or []:
+            if int(helper) != org:
+                merged.help_edges.add((int(helper), org, person))
+    return merged
+
+
+def current_status(history: Iterable[tuple[int, str]]) -> str:
+    """Return a commitment's status: the one reported in its latest round, else "open"."""
+    latest = max(history, default=None)
+    return latest[1] if latest else CommitmentStatus.OPEN

@@ -1,0 +1,51 @@
+"""The registry of email kinds: for each kind, the function that gathers what it says.
+
+A kind is one EmailKind member, one template triple in emails/templates, and one builder here,
+registered with @email_kind where its content lives (pipeline.invitations, pipeline.digest).
+`pipeline.queues` imports every such module, so a worker knows every kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from pipeline.config import Settings
+from pipeline.core.vocab import EmailKind
+from pipeline.models import Coalition, Person, Round
+
+# (session, settings, round, coalition, recipient) -> the template's context
+ContextBuilder = Callable[[Session, Settings, Round, Coalition, Person], dict[str, Any]]
+
+B = TypeVar("B", bound=ContextBuilder)
+
+_BUILDERS: dict[EmailKind, ContextBuilder] = {}
+
+
+def email_kind(kind: EmailKind) -> Callable[[B], B]:
+    """Register the function that builds an email kind's context."""
+
+    def register(builder: B) -> B:
+        if kind in _BUILDERS and _BUILDERS[kind] is not builder:
+            raise ValueError(f"email kind {kind!r} is registered twice")
+        _BUILDERS[kind] = builder
+        return builder
+
+    return register
+
+
+def builder_for(kind: str) -> ContextBuilder:
+    """Return the context builder of a kind, or say which kinds are known."""
+    try:
+        return _BUILDERS[EmailKind(kind)]
+    except (KeyError, ValueError):
+        raise LookupError(f"no email kind {kind!r} is registered (known: "
+                          f"{', '.join(sorted(_BUILDERS))}); is its module imported by "
+                          "pipeline.queues?") from None
+
+
+def registered() -> frozenset[EmailKind]:
+    """Return the kinds that have a builder."""
+    return frozenset(_BUILDERS)

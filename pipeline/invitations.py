@@ -1,0 +1,41 @@
+"""The invitation email: what it tells one partner about this round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from pipeline.config import Settings
+from pipeline.core.display import format_local, round_label
+from pipeline.core.vocab import CLOSED_STATUSES, EmailKind
+from pipeline.email_kinds import email_kind
+from pipeline.models import Coalition, Commitment, Invitation, Metric, Organisation, Person, Round
+from pipeline.tokens import checkin_link
+
+
+@email_kind(EmailKind.INVITATION)
+def invitation_context(session: Session, settings: Settings, round_: Round,
+                       coalition: Coalition, person: Person) -> dict[str, Any]:
+    """Gather what the invitation email says to one person."""
+    invitation = session.exec(select(Invitation).where(
+        Invitation.round_id == round_.id, Invitation.person_id == person.id)).one()
+    org = session.get(Organisation, person.organisation_id)
+    lead = session.get(Organisation, coalition.lead_organisation_id or 0)
+    commitments = session.exec(select(Commitment).where(
+        Commitment.organisation_id == person.organisation_id, col(Commitment.active).is_(True),
+        col(Commitment.status).not_in(CLOSED_STATUSES)).order_by(col(Commitment.due))).all()
+    metrics = session.exec(select(Metric).where(
+        Metric.owner_organisation_id == person.organisation_id, col(Metric.active).is_(True))).all()
+    return {
+        "coalition_name": coalition.name, "win": coalition.win,
+        "round_label": round_label(round_.number), "person_name": person.name,
+        "organisation_name": org.name if org else "",
+        "link": checkin_link(settings.base_url, settings.secret_key, invitation.salt),
+        "closes_at": format_local(round_.closes_at, coalition.timezone),
+        "commitments": [{"text": c.text, "due": c.due.isoformat() if c.due else None}
+                        for c in commitments],
+        "metrics": [{"name": m.name, "unit": m.unit} for m in metrics],
+        "lead_organisation": lead.name if lead else None,
+        "footer_reason": f"you are a partner of {coalition.name}",
+    }

@@ -1,0 +1,88 @@
+"""The delivery ledger: one row per person, round and email kind, so each is sent at most once.
+
+A sender claims a row with a conditional UPDATE before it sends, and records the outcome after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
+from pipeline.models import Delivery, utcnow
+
+# How many times one row is tried before it waits for an admin: the first send and the
+# retries of queues.SEND_RETRY_INTERVALS.
+MAX_ATTEMPTS = 4
+# A claim older than this belongs to a worker that stopped mid-send.
+STALE_CLAIM = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one ledger row's email."""
+
+    status: str  # sent, rejected (refused for good), failed (will be retried), skipped
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.detail}"
+
+
+def ensure_rows(session: Session, round_id: int, person_ids: list[int],
+                kind: EmailKind) -> list[int]:
+    """Create the ledger rows that do not exist yet; return the ids of those not sent yet."""
+    existing = {d.person_id: d for d in session.exec(
+        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind))}
+    for pid in person_ids:
+        if pid not in existing:
+            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind)
+            session.add(existing[pid])
+    session.flush()
+    return [d.id or 0 for pid, d in existing.items()
+            if pid in person_ids and d.status in SENDABLE_STATUSES]
+
+
+def claim(session: Session, delivery_id: int) -> bool:
+    """Claim a row for sending; False when it was sent or another sender holds it."""
+    claimed = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(SENDABLE_STATUSES))
+        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(),
+                attempts=Delivery.attempts + 1)
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def record(session: Session, delivery_id: int, status: DeliveryStatus, error: str = "",
+           *, message_id: str = "") -> None:
+    """Write down what became of a claimed row."""
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    delivery.status, delivery.last_error = status, error[:2000]
+    if status == DeliveryStatus.SENT:
+        delivery.sent_at, delivery.message_id = utcnow(), message_id
+    session.add(delivery)
+
+
+def sent_count(session: Session, round_id: int, kind: EmailKind) -> int:
+    """Count the round's rows of this kind that were sent."""
+    return len(session.exec(select(Delivery.id).where(
+        Delivery.round_id == round_id, Delivery.kind == kind,
+        Delivery.status == DeliveryStatus.SENT)).all())
+
+
+def pending_rows(session: Session) -> list[int]:
+    """Return rows still to send, releasing claims left by a worker that died mid-send."""
+    cutoff = utcnow() - STALE_CLAIM
+    for stuck in session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING,
+                                                     col(Delivery.claimed_at) < cutoff)):
+        stuck.status = DeliveryStatus.FAILED
+        stuck.last_error = "the worker stopped while sending; sending again"
+        session.add(stuck)
+    session.flush()
+    return [d or 0 for d in session.exec(select(Delivery.id).where(
+        col(Delivery.status).in_(SENDABLE_STATUSES), Delivery.attempts < MAX_ATTEMPTS)).all()]

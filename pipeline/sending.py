@@ -1,0 +1,88 @@
+"""Sending one ledger row's email: claim it, build it, hand it to the transport, record it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from email.message import EmailMessage
+
+from sqlmodel import Session
+
+from emails import Backend, DeliveryError, backend_from_url, build_message, render_email
+from pipeline import ledger
+from pipeline.config import Settings
+from pipeline.core.vocab import DeliveryStatus
+from pipeline.db import session_scope
+from pipeline.email_kinds import builder_for
+from pipeline.ledger import Outcome
+from pipeline.models import Coalition, Delivery, Person, Round
+
+log = logging.getLogger(__name__)
+
+
+def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMessage:
+    """Render the email a ledger row stands for, with the builder registered for its kind."""
+    round_ = session.get(Round, delivery.round_id)
+    person = session.get(Person, delivery.person_id)
+    assert round_ is not None and person is not None
+    coalition = session.get(Coalition, round_.coalition_id)
+    assert coalition is not None
+    context = builder_for(delivery.kind)(session, settings, round_, coalition, person)
+    rendered = render_email(delivery.kind, context)
+    message_id = (f"<cos.{round_.id}.{person.id}.{delivery.kind}.{delivery.id}"
+                  f"@{settings.mail_domain}>")
+    return build_message(rendered, sender=settings.mail_from, to_name=person.name,
+                         to_addr=person.email, message_id=message_id,
+                         headers={"Auto-Submitted": "auto-generated"})
+
+
+def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
+                  backend: Backend | None = None) -> Outcome:
+    """Send one ledger row's email unless it was sent or is being sent; return what happened.
+
+    The claim is committed before the send, so two workers (or a job run twice) cannot both
+    send it. A temporary failure is recorded and raised, for RQ to retry.
+    """
+    backend = backend or backend_from_url(settings.mail_url)  # a bad URL fails before the claim
+    with session_scope(settings.database_url, pooled=pooled) as session:
+        if not ledger.claim(session, delivery_id):
+            return Outcome("skipped", "already sent or being sent")
+    with session_scope(settings.database_url, pooled=pooled) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        try:
+            message = compose(session, settings, delivery)
+        except Exception as exc:
+            _record(settings, pooled, delivery_id, DeliveryStatus.FAILED,
+                    f"could not build the email: {exc}")
+            raise
+    try:
+        backend.send(message)
+    except DeliveryError as exc:
+        # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
+        status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
+        _record(settings, pooled, delivery_id, status, str(exc))
+        log.warning("delivery %s failed: %s", delivery_id, exc)
+        if exc.temporary:
+            raise
+        return Outcome(DeliveryStatus.REJECTED, str(exc))
+    _record(settings, pooled, delivery_id, DeliveryStatus.SENT,
+            message_id=str(message["Message-ID"]))
+    return Outcome(DeliveryStatus.SENT, str(message["To"]))
+
+
+def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Outcome]:
+    """Send ledger rows one after the other in this process (no worker, no retries)."""
+    outcomes = []
+    for delivery_id in delivery_ids:
+        try:
+            outcomes.append(send_delivery(settings, delivery_id))
+        except DeliveryError as exc:  # temporary: recorded as failed, reconcile re-queues it
+            outcomes.append(Outcome(DeliveryStatus.FAILED, str(exc)))
+    return outcomes
+
+
+def _record(settings: Settings, pooled: bool, delivery_id: int, status: DeliveryStatus,
+            error: str = "", *, message_id: str = "") -> None:
+    with session_scope(settings.database_url, pooled=pooled) as session:
+        ledger.record(session, delivery_id, status, error, message_id=message_id)

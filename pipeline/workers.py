@@ -1,0 +1,53 @@
+"""Running RQ workers on the project's queues."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from rq import SimpleWorker, Worker
+
+from pipeline import queues
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobIdFilter(logging.Filter):
+    """Stamp every log line a job writes with the job's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add job_id to the record (or '-' outside a job)."""
+        from rq import get_current_job
+
+        job = get_current_job()
+        record.job_id = job.id if job else "-"
+        return True
+
+
+def run_burst(settings: Settings) -> None:
+    """Run every queued job in this process until the queues are empty.
+
+    RQ installs its own SIGINT/SIGTERM handlers; they are put back afterwards so that Ctrl-C
+    in the calling program (the demo, a test run) still means what it meant before.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        queues.configure(settings)
+        connection = queues.connect(settings)
+        work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
+        SimpleWorker(work_queues, connection=connection).work(burst=True, logging_level="WARNING")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> bool:
+    """Work the project's queues until stopped (or until empty with burst)."""
+    queues.configure(settings)
+    connection = queues.connect(settings)
+    work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class(work_queues, connection=connection)
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))

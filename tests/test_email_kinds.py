@@ -1,0 +1,23 @@
+"""Every email kind is named once (EmailKind) and has a template triple and a registered builder."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipeline.queues  # noqa: F401  (a worker imports this; it must register every kind)
+from emails.render import KINDS
+from pipeline.core.vocab import EmailKind
+from pipeline.email_kinds import builder_for, registered
+
+
+def test_every_kind_has_a_builder_once_the_queue_module_is_imported():
+    assert registered() == frozenset(EmailKind)
+
+
+def test_every_kind_has_subject_text_and_html_templates_and_no_template_is_orphaned():
+    assert {kind.value for kind in EmailKind} == KINDS
+
+
+def test_asking_for_an_unknown_kind_names_the_known_ones():
+    with pytest.raises(LookupError, match="digest, invitation"):
+        builder_for("newsletter")
