@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from cos.local_redis import RedisUnavailable
 from pipeline import queues
 from pipeline.coalitions import LoadError, import_people, load_coalition
-from pipeline.config import ConfigError, Settings
+from pipeline.config import ConfigError, Settings, hide_password
+from pipeline.core.display import delivery_state
 from pipeline.db import session_scope
 from pipeline.rounds import (
     RoundError,
@@ -51,20 +51,31 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def settings(*, require_secret: bool = False) -> Settings:
-    """Read the settings, turning configuration problems into a clear CLI error."""
+def settings(*, require_secret: bool = False, require_mail: bool = False,
+             development: bool = False, announce: bool = True) -> Settings:
+    """Read the settings, turning configuration problems into a clear CLI error.
+
+    With announce, say on stderr which database, Redis and mail transport the command uses,
+    so a command run from another directory never quietly works on another database.
+    """
     try:
-        return Settings.from_env(require_secret=require_secret)
+        s = Settings.from_env(require_secret=require_secret, require_mail=require_mail,
+                              development=development)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    if announce:
+        say_settings(s)
+    return s
+
+
+def say_settings(s: Settings) -> None:
+    """Print the start-up line: where data, jobs and mail go."""
+    click.echo(f"using {s.describe()}", err=True)
 
 
 def safe_url(url: str) -> str:
     """Show a database URL without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for display
-        return url.split("@")[-1]
+    return hide_password(url)
 
 
 def require_schema(s: Settings) -> None:
@@ -145,6 +156,23 @@ def send_now(s: Settings, delivery_ids: list[int]) -> None:
             click.echo(f"  {outcome}", err=True)
     sent = sum(o.status == "sent" for o in outcomes)
     click.echo(f"sent {sent} of {len(outcomes)}", err=True)
+    if sent < len(outcomes):
+        raise click.ClickException(
+            f"{len(outcomes) - sent} of {len(outcomes)} email(s) were not sent (see above); "
+            "`cos campaign status` shows each one, and a running `cos worker` (or "
+            "`cos reconcile`) retries the temporary failures")
+
+
+def check_mail(s: Settings) -> None:
+    """Stop before anything is opened when mail cannot go out (connect and greet, no message)."""
+    from emails import DeliveryError, backend_from_url
+
+    backend = backend_from_url(s.mail_url)
+    try:
+        backend.check()
+    except DeliveryError as exc:
+        raise click.ClickException(
+            f"mail cannot go out, so nothing was opened: {exc}") from exc
 
 
 @campaign.command("start")
@@ -157,9 +185,10 @@ def send_now(s: Settings, delivery_ids: list[int]) -> None:
 @friendly
 def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool) -> None:
     """Open a round: one invitation per active partner, emails queued; prints the campaign id."""
-    s = settings(require_secret=True)
+    s = settings(require_secret=True, require_mail=True)
     require_schema(s)
     duration = parse_duration(closes_in)
+    check_mail(s)
     with session_scope(s.database_url) as session:
         opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force)
         round_id, number = opened.id or 0, opened.number
@@ -197,7 +226,10 @@ def campaign_status_cmd(round_id: int) -> None:
                f"silent {status.count('answered', False)}")
     for row in rows:
         answer = f"answered ({row['revisions']} revision(s))" if row["answered"] else "silent"
-        line = f"  {row['organisation']:<32} {row['name']:<24} {row['delivery']:<8} {answer}"
+        email = delivery_state(row["delivery"], attempts=row["attempts"],
+                               retry_at=row["retry_at"], via=row["via"],
+                               timezone=status.coalition.timezone)
+        line = f"  {row['organisation']:<32} {row['name']:<24} {answer:<28} {email}"
         if row["error"] and row["delivery"] != "sent":
             line += f"  [{row['error'][:300]}]"
         click.echo(line)
@@ -210,7 +242,7 @@ def campaign_close(round_id: int) -> None:
     """Close a round, merge every answer, then build and send the digest to the leads."""
     from pipeline.rounds import finish_round
 
-    s = settings(require_secret=True)
+    s = settings(require_secret=True, require_mail=True)
     require_schema(s)
     closed = finish_round(s, round_id)
     report = closed.digest
@@ -241,7 +273,7 @@ def digest(slug: str, round_id: int | None, send: bool, out: Path | None) -> Non
 
     if send == bool(out):
         raise click.UsageError("give exactly one of --send or --out FILE.html")
-    s = settings(require_secret=send)
+    s = settings(require_secret=send, require_mail=send)
     require_schema(s)
     with session_scope(s.database_url) as session:
         coalition = get_coalition(session, slug)
@@ -297,14 +329,29 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
                         format="%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(JobIdFilter())
-    s = settings(require_secret=True)
+    s = settings(require_secret=True, require_mail=True, announce=False)
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))
+    say_settings(s)
     report = reconcile(s)
     if report.merged or report.queued_emails:
         click.echo(f"reconciled: merged rounds {report.merged}, queued "
                    f"{report.queued_emails} email(s)", err=True)
     run_worker(s, burst=burst, simple=simple)
+
+
+def base_url_problem(base_url: str, host: str, port: int) -> str:
+    """Say why links built on COS_BASE_URL would not reach a development server, or ''."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    local = {"127.0.0.1", "localhost", "::1", host}
+    url_port = parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.hostname in local and url_port != port:
+        return (f"COS_BASE_URL={base_url} points at port {url_port} but this server listens "
+                f"on {port}: every emailed link would be dead. Use --port {url_port} or set "
+                f"COS_BASE_URL=http://{parts.hostname}:{port}")
+    return ""
 
 
 @main.command()
@@ -317,12 +364,15 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     from cos.processes import redis_for, stop_on_signals, worker_process
     from forms import create_app
 
-    s = settings(require_secret=True)
+    s = settings(require_secret=True, require_mail=True, development=True, announce=False)
     require_schema(s)
     if not os.environ.get("COS_BASE_URL"):
         s = s.with_(base_url=f"http://{host}:{port}")
+    elif problem := base_url_problem(s.base_url, host, port):
+        click.echo(f"warning: {problem}", err=True)
     with ExitStack() as stack:
         s = stack.enter_context(redis_for(s, say=lambda m: click.echo(m, err=True)))
+        say_settings(s)
         if not no_worker:
             stack.enter_context(worker_process(s))
         app = create_app(s, dev_outbox=s.mail_url.startswith("file://"))

@@ -51,6 +51,10 @@ class Backend(Protocol):
         """Say where messages go, for logs and admin pages (never a password)."""
         ...
 
+    def check(self) -> None:
+        """Make sure messages can be handed over now, sending none; raise DeliveryError."""
+        ...
+
 
 def _reply(code: int, reply: bytes | str) -> str:
     """Format an SMTP reply code and text for a person."""
@@ -106,27 +110,52 @@ class SMTPBackend:
         """Return the TLS context: the given one, or the system's verifying default."""
         return self.ssl_context or ssl.create_default_context()
 
-    def send(self, message: EmailMessage) -> None:
-        """Send the message, raising DeliveryError that says what went wrong."""
-        sender = _envelope_sender(message)
-        stage = "connecting"
-        client: smtplib.SMTP | None = None
+    def _open(self) -> tuple[smtplib.SMTP, list[str]]:
+        """Connect, start TLS and log in; `stage` (a one-item list) says how far it got."""
+        stage = ["connecting"]
+        # Connecting in the constructor also tells TLS which host name to verify.
+        if self.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self._context()
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            # Connecting in the constructor also tells TLS which host name to verify.
-            if self.security == "tls":
-                client = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=self._context()
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.security == "starttls":
-                stage = "starting TLS"
+                stage[0] = "starting TLS"
                 client.starttls(context=self._context())
             if self.username is not None and self.password is not None:
-                stage = "logging in"
+                stage[0] = "logging in"
                 client.login(self.username, self.password)
-            stage = "sending"
-            refused = client.send_message(message, from_addr=sender)
+            else:
+                stage[0] = "greeting"
+                client.ehlo_or_helo_if_needed()
+        except BaseException as exc:
+            self._close(client)
+            exc.add_note(stage[0])
+            raise
+        return client, stage
+
+    def _session(self, message: EmailMessage | None) -> None:
+        """Open a connection, send the message if one is given, and say QUIT."""
+        sender = _envelope_sender(message) if message is not None else ""
+        stage = "connecting"
+        client: smtplib.SMTP | None = None
+        refused: dict[str, tuple[int, bytes]] = {}
+        try:
+            try:
+                client, _ = self._open()
+            except (smtplib.SMTPException, OSError) as exc:
+                stage = (getattr(exc, "__notes__", None) or ["connecting"])[-1]
+                raise
+            if message is not None:
+                stage = "sending"
+                refused = client.send_message(message, from_addr=sender)
+            else:
+                stage = "checking"
+                code, reply = client.noop()
+                if code != 250:
+                    raise smtplib.SMTPResponseException(code, reply)
         except (smtplib.SMTPException, OSError) as exc:
             raise self._explain(exc, stage) from exc
         finally:
@@ -134,6 +163,14 @@ class SMTPBackend:
                 self._close(client)
         if refused:
             raise self._refused(refused)
+
+    def send(self, message: EmailMessage) -> None:
+        """Send the message, raising DeliveryError that says what went wrong."""
+        self._session(message)
+
+    def check(self) -> None:
+        """Connect, greet (and start TLS and log in, when asked) without sending anything."""
+        self._session(None)
 
     @staticmethod
     def _close(client: smtplib.SMTP) -> None:
@@ -274,6 +311,19 @@ class FileOutbox:
     def describe(self) -> str:
         """Say which directory messages go to."""
         return f"file outbox {self.path}"
+
+    def check(self) -> None:
+        """Make sure the outbox directory exists and can be written to."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path):
+                pass
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write to the file outbox {self.path} ({exc.strerror or exc}): "
+                "check that the directory in COS_MAIL_URL is writable",
+                temporary=False,
+            ) from exc
 
     def send(self, message: EmailMessage) -> None:
         """Write the message atomically, so a reader never sees half a file."""

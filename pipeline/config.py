@@ -18,6 +18,28 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
+ENVIRONMENTS = ("production", "development")
+
+
+def environment() -> str:
+    """Return COS_ENV: production (the default) or development."""
+    value = os.environ.get("COS_ENV", "").strip().lower() or "production"
+    if value not in ENVIRONMENTS:
+        raise ConfigError(f"COS_ENV={value!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
+def hide_password(url: str) -> str:
+    """Show a database or Redis URL with its password masked, for logs and start-up lines."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        parts = urlsplit(url)
+        if parts.password:
+            return url.replace(f":{parts.password}@", ":***@", 1)
+        return url
+
+
 def instance_dir() -> Path:
     """Return the folder for local state (SQLite file, outbox, private Redis); not created here.
 
@@ -37,11 +59,21 @@ class Settings:
     base_url: str
     secret_key: str
     instance: Path
+    # True when COS_MAIL_URL was not given and mail goes to the development outbox.
+    mail_is_default: bool = False
+    environment: str = "production"
 
     @classmethod
-    def from_env(cls, *, require_secret: bool = True) -> Settings:
-        """Read the settings from the environment, with development defaults under instance/."""
+    def from_env(cls, *, require_secret: bool = True, require_mail: bool = False,
+                 development: bool = False) -> Settings:
+        """Read the settings from the environment, with development defaults under instance/.
+
+        With require_mail, a missing COS_MAIL_URL is an error unless this is development
+        (COS_ENV=development, or a development command such as `cos serve`): the file outbox
+        must never be where a production worker quietly sends the partners' mail.
+        """
         inst = instance_dir()
+        env = "development" if development and "COS_ENV" not in os.environ else environment()
         secret = os.environ.get("COS_SECRET_KEY", "")
         if require_secret and len(secret) < 16:
             raise ConfigError(
@@ -58,13 +90,31 @@ class Settings:
             database_url=os.environ.get("COS_DATABASE_URL") or f"sqlite:///{inst / 'cos.db'}",
             redis_url=os.environ.get("COS_REDIS_URL") or None,
             mail_url=os.environ.get("COS_MAIL_URL") or (inst / "outbox").as_uri(),
+            mail_is_default=not os.environ.get("COS_MAIL_URL"),
+            environment=env,
             mail_from=os.environ.get("COS_MAIL_FROM", "COS Cadence <cos@localhost>"),
             base_url=base_url,
             secret_key=secret,
             instance=inst,
         )
         settings.check_urls()
+        if require_mail and settings.mail_is_default and env != "development":
+            raise ConfigError(
+                "COS_MAIL_URL is not set, so every email would only be written to the file "
+                f"outbox {inst / 'outbox'} and nobody would receive it. Set it to your SMTP "
+                "server, e.g. COS_MAIL_URL=smtp+starttls://user:password@smtp.example.org:587 "
+                "(see the README), or on a development machine set COS_ENV=development to use "
+                "the outbox on purpose")
         return settings
+
+    def describe(self) -> str:
+        """Say which database, Redis, mail transport and instance folder these settings use."""
+        redis = hide_password(self.redis_url) if self.redis_url else "not set"
+        mail = backend_from_url(self.mail_url).describe()
+        if self.mail_is_default:
+            mail += " (COS_MAIL_URL not set: nothing leaves this machine)"
+        return (f"database {hide_password(self.database_url)}; Redis {redis}; mail {mail}; "
+                f"instance {self.instance}; {self.environment}")
 
     def check_urls(self) -> None:
         """Refuse malformed database, Redis and mail URLs now, not halfway through a job."""

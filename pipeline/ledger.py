@@ -12,11 +12,15 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
-from pipeline.models import Delivery, utcnow
+from pipeline.models import Delivery, Round, utcnow
 
-# How many times one row is tried before it waits for an admin: the first send and the
-# retries of queues.SEND_RETRY_INTERVALS.
-MAX_ATTEMPTS = 4
+# Waits between tries after a temporary failure (server down, a 4xx): they grow, then stay at
+# the last one; an invitation is tried for as long as its round is open, other kinds for
+# RETRY_WINDOW after they were queued.
+RETRY_INTERVALS = (30, 120, 600, 1800, 3600)
+RETRY_WINDOW = timedelta(days=2)
+# Enough retries to cover a round of several weeks at the last interval.
+MAX_RETRIES = 24 * 7 * 4
 # A claim older than this belongs to a worker that stopped mid-send.
 STALE_CLAIM = timedelta(minutes=15)
 
@@ -57,14 +61,39 @@ def claim(session: Session, delivery_id: int) -> bool:
     return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """Return how long to wait after the given number of tries before the next one."""
+    return timedelta(seconds=RETRY_INTERVALS[min(max(attempts, 1), len(RETRY_INTERVALS)) - 1])
+
+
+def reason_not_to_send(session: Session, delivery: Delivery) -> str:
+    """Return why a row should no longer be sent ('' while it should): a closed round's
+    invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
+    if delivery.kind == EmailKind.INVITATION:
+        round_ = session.get(Round, delivery.round_id)
+        if round_ is None or round_.closed_at is not None or round_.closes_at <= utcnow():
+            return "the round closed before it could be sent"
+    elif delivery.created_at < utcnow() - RETRY_WINDOW:
+        return f"not sent within {RETRY_WINDOW.days} days of being queued"
+    return ""
+
+
 def record(session: Session, delivery_id: int, status: DeliveryStatus, error: str = "",
-           *, message_id: str = "") -> None:
-    """Write down what became of a claimed row."""
+           *, message_id: str = "", via: str = "") -> None:
+    """Write down what became of a claimed row; a temporary failure gets its retry time."""
     delivery = session.get(Delivery, delivery_id)
     assert delivery is not None
     delivery.status, delivery.last_error = status, error[:2000]
+    delivery.via = via[:300] or delivery.via
+    delivery.retry_at = None
     if status == DeliveryStatus.SENT:
         delivery.sent_at, delivery.message_id = utcnow(), message_id
+    elif status == DeliveryStatus.FAILED:
+        if stale := reason_not_to_send(session, delivery):
+            delivery.status = DeliveryStatus.EXPIRED
+            delivery.last_error = f"{error[:1000]}; gave up: {stale}"
+        else:
+            delivery.retry_at = utcnow() + retry_delay(delivery.attempts)
     session.add(delivery)
 
 
@@ -84,5 +113,13 @@ def pending_rows(session: Session) -> list[int]:
         stuck.last_error = "the worker stopped while sending; sending again"
         session.add(stuck)
     session.flush()
-    return [d or 0 for d in session.exec(select(Delivery.id).where(
-        col(Delivery.status).in_(SENDABLE_STATUSES), Delivery.attempts < MAX_ATTEMPTS)).all()]
+    pending = []
+    for row in session.exec(select(Delivery).where(col(Delivery.status).in_(SENDABLE_STATUSES))):
+        if stale := reason_not_to_send(session, row):
+            row.status, row.retry_at = DeliveryStatus.EXPIRED, None
+            row.last_error = f"{row.last_error}; gave up: {stale}".lstrip("; ")
+            session.add(row)
+        else:
+            pending.append(row.id or 0)
+    session.flush()
+    return pending

@@ -222,3 +222,8 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
+    # Where the message went ("SMTP smtp.example.org:587", "file outbox /path"): a file
+    # outbox is not an inbox, and status must say which it was.
+    via: str = Field(default="", max_length=300)
+    # When a temporary failure will be tried again (None when no retry is waiting).
+    retry_at: datetime | None = None

@@ -22,7 +22,7 @@ import pipeline.digest  # noqa: F401
 import pipeline.invitations  # noqa: F401
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.ledger import MAX_ATTEMPTS
+from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
 from pipeline.merge import merge_round
 from pipeline.sending import send_delivery
 
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 MERGE_QUEUE = "cos-merge"
 MAIL_QUEUE = "cos-mail"
 QUEUES = (MERGE_QUEUE, MAIL_QUEUE)
-# Temporary mail failures (server down, 4xx) are retried after 30 s, 2 min and 10 min.
-SEND_RETRY_INTERVALS = [30, 120, 600]
-assert len(SEND_RETRY_INTERVALS) == MAX_ATTEMPTS - 1, "the ledger's cap counts these retries"
 # The file a private Redis of this instance leaves behind, so other commands find it.
 REDIS_STATE_FILE = "redis.json"
 
@@ -130,7 +127,9 @@ def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
     """Queue one send job per ledger row; return how many were queued."""
     if not delivery_ids:
         return 0
-    retry = Retry(max=len(SEND_RETRY_INTERVALS), interval=SEND_RETRY_INTERVALS)
+    # Temporary failures raise, and RQ tries again after the ledger's growing intervals;
+    # a row no longer worth sending (its round closed) ends the retries quietly.
+    retry = Retry(max=MAX_RETRIES, interval=list(RETRY_INTERVALS))
     try:
         q = queue(MAIL_QUEUE, connect(settings))
         q.enqueue_many([

@@ -162,6 +162,10 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "name": person.name, "email": person.email, "organisation": org.name,
             "delivery": delivery.status if delivery else "none",
             "error": delivery.last_error if delivery else "",
+            "via": delivery.via if delivery else "",
+            "attempts": delivery.attempts if delivery else 0,
+            "retry_at": delivery.retry_at if delivery else None,
+            "sent_at": delivery.sent_at if delivery else None,
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
         })

@@ -50,6 +50,9 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
     with session_scope(settings.database_url, pooled=pooled) as session:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
+        if stale := ledger.reason_not_to_send(session, delivery):
+            ledger.record(session, delivery_id, DeliveryStatus.EXPIRED, f"not sent: {stale}")
+            return Outcome(DeliveryStatus.EXPIRED, stale)
         try:
             message = compose(session, settings, delivery)
         except Exception as exc:
@@ -61,13 +64,14 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
     except DeliveryError as exc:
         # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
         status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
-        _record(settings, pooled, delivery_id, status, str(exc))
-        log.warning("delivery %s failed: %s", delivery_id, exc)
+        _record(settings, pooled, delivery_id, status, str(exc), via=backend.describe())
+        log.warning("delivery %s %s: %s", delivery_id,
+                    "failed, will retry" if exc.temporary else "refused", exc)
         if exc.temporary:
             raise
         return Outcome(DeliveryStatus.REJECTED, str(exc))
     _record(settings, pooled, delivery_id, DeliveryStatus.SENT,
-            message_id=str(message["Message-ID"]))
+            message_id=str(message["Message-ID"]), via=backend.describe())
     return Outcome(DeliveryStatus.SENT, str(message["To"]))
 
 
@@ -83,6 +87,6 @@ def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Out
 
 
 def _record(settings: Settings, pooled: bool, delivery_id: int, status: DeliveryStatus,
-            error: str = "", *, message_id: str = "") -> None:
+            error: str = "", *, message_id: str = "", via: str = "") -> None:
     with session_scope(settings.database_url, pooled=pooled) as session:
-        ledger.record(session, delivery_id, status, error, message_id=message_id)
+        ledger.record(session, delivery_id, status, error, message_id=message_id, via=via)

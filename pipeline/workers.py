@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 
 from rq import SimpleWorker, Worker
 
+from emails import DeliveryError
 from pipeline import queues
 from pipeline.config import Settings
 
@@ -25,6 +27,23 @@ class JobIdFilter(logging.Filter):
         return True
 
 
+class ExpectedFailureFilter(logging.Filter):
+    """Drop RQ's traceback for a temporary mail failure: the sender already logged it in one
+    line ("delivery 12 failed, will retry: ..."), and RQ retries it; real bugs keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return False for RQ's "exception raised while executing" record of a DeliveryError."""
+        current = sys.exc_info()[1]
+        return not (isinstance(current, DeliveryError) and "exception raised" in str(record.msg))
+
+
+def quiet_expected_failures() -> None:
+    """Install ExpectedFailureFilter on RQ's worker logger once."""
+    rq_log = logging.getLogger("rq.worker")
+    if not any(isinstance(f, ExpectedFailureFilter) for f in rq_log.filters):
+        rq_log.addFilter(ExpectedFailureFilter())
+
+
 def run_burst(settings: Settings) -> None:
     """Run every queued job in this process until the queues are empty.
 
@@ -32,6 +51,7 @@ def run_burst(settings: Settings) -> None:
     in the calling program (the demo, a test run) still means what it meant before.
     """
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    quiet_expected_failures()
     try:
         queues.configure(settings)
         connection = queues.connect(settings)
@@ -45,6 +65,7 @@ def run_burst(settings: Settings) -> None:
 def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> bool:
     """Work the project's queues until stopped (or until empty with burst)."""
     queues.configure(settings)
+    quiet_expected_failures()
     connection = queues.connect(settings)
     work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
     worker_class = SimpleWorker if simple else Worker

@@ -91,7 +91,7 @@ def test_loading_a_file_creates_the_coalition_with_its_people_metrics_and_commit
         settings, session):
     result = cos(settings, "load", str(DATA / "harbour.toml"))
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("harbour-air: created: 1 coalition, 3 commitments, "
+    assert result.stdout.startswith("harbour-air: created: 1 coalition, 3 commitments, "
                                     "2 metrics, 5 organisations, 6 people")
     coalition = session.exec(select(Coalition)).one()
     assert (coalition.slug, coalition.name, coalition.timezone, coalition.stage) == (
@@ -115,7 +115,7 @@ def test_loading_the_same_file_again_changes_nothing_and_duplicates_nothing(sett
     before = snapshot(session)
     again = cos(settings, "load", str(DATA / "harbour.toml"))
     assert again.exit_code == 0, again.output
-    assert again.output.strip() == "harbour-air: nothing changed"
+    assert again.stdout.strip() == "harbour-air: nothing changed"
     assert snapshot(session) == before
 
 
@@ -353,7 +353,7 @@ def test_the_riverside_example_loads_cleanly_as_a_realistic_coalition(settings, 
     leads = session.exec(select(Person).where(Person.role == "lead")).all()
     assert leads, "the example needs a lead to receive the digest"
     again = cos(settings, "load", str(EXAMPLE))
-    assert again.output.strip() == "riverside-food: nothing changed"
+    assert again.stdout.strip() == "riverside-food: nothing changed"
 
 
 # --- cos people import ----------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_importing_a_csv_adds_new_people_and_updates_existing_ones(settings, ses
     ))
     result = cos(settings, "people", "import", "harbour-air", str(csv_file))
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (
+    assert result.stdout.strip() == (
         "harbour-air: created: 1 organisations, 2 people; updated: 1 people")
     everyone = people(session)
     assert len(everyone) == 8

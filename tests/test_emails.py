@@ -27,6 +27,7 @@ from emails import (
     render_email,
 )
 from emails.format import num, quantity, signed, text_bar
+from tests.conftest_smtp import free_port
 
 if TYPE_CHECKING:
     from tests.conftest_smtp import SMTPSink
@@ -537,6 +538,35 @@ def test_a_wrong_password_is_a_permanent_error_naming_the_setting(
 
     assert err.value.temporary is False
     assert "wrong" not in str(err.value)
+
+
+def test_a_check_greets_the_server_and_sends_nothing(smtp_server: SMTPSink) -> None:
+    backend_from_url(smtp_server.url).check()
+    assert smtp_server.messages == []
+
+
+@pytest.mark.usefixtures("trusted_cert")
+def test_a_check_logs_in_so_a_wrong_password_shows_before_anything_is_sent(
+    smtp_tls_servers: dict[str, SMTPSink],
+) -> None:
+    port = smtp_tls_servers["starttls"].port
+    backend_from_url(f"smtp+starttls://cos%40example.org:p%40ss%3Aword@127.0.0.1:{port}").check()
+    with pytest.raises(DeliveryError, match="refused the login"):
+        backend_from_url(f"smtp+starttls://cos%40example.org:wrong@127.0.0.1:{port}").check()
+
+
+def test_a_check_of_a_server_that_is_not_running_says_so() -> None:
+    port = free_port()
+    with pytest.raises(DeliveryError, match=f"could not connect to SMTP server 127.0.0.1:{port}"):
+        backend_from_url(f"smtp://127.0.0.1:{port}").check()
+
+
+def test_a_check_of_an_outbox_that_cannot_be_written_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    backend_from_url(f"file://{tmp_path}/outbox").check()
+    with pytest.raises(DeliveryError, match="cannot write to the file outbox"):
+        backend_from_url(f"file://{blocker}/outbox").check()
 
 
 def test_an_untrusted_certificate_is_a_permanent_error(

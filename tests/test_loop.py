@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from sqlmodel import select
 
+from pipeline.ledger import MAX_RETRIES
 from pipeline.models import Delivery, Reading, Response
 from tests.helpers import (
     answer,
@@ -121,7 +125,7 @@ def test_a_dead_mail_server_at_close_is_reported_and_the_digest_can_be_sent_late
 
 
 def test_a_temporary_mail_failure_is_recorded_and_scheduled_for_a_retry(
-        settings, smtp_server, session, redis_conn, tmp_path):
+        settings, smtp_server, session, redis_conn, tmp_path, caplog):
     from rq.job import Job, JobStatus
 
     load(settings)
@@ -135,6 +139,17 @@ def test_a_temporary_mail_failure_is_recorded_and_scheduled_for_a_retry(
     deferred = session.exec(select(Delivery).where(Delivery.status != "sent")).one()
     assert (deferred.status, deferred.attempts) == ("failed", 1)
     assert "451" in deferred.last_error
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(":")[0] for r in logged] == [
+        f"delivery {deferred.id} failed, will retry"]  # one line, no RQ traceback
+    assert not any(r.exc_info or "Traceback" in r.getMessage() for r in logged)
     job = Job.fetch(f"send-{deferred.id}", connection=redis_conn)
     assert job.get_status() == JobStatus.SCHEDULED
-    assert job.retries_left == 2
+    assert job.retries_left == MAX_RETRIES - 1
+    assert deferred.retry_at is not None
+    wait = deferred.retry_at - (deferred.claimed_at or deferred.created_at)
+    assert timedelta(seconds=25) < wait < timedelta(seconds=40)
+
+    status = cos(settings, "campaign", "status", "1")
+    line = next(x for x in status.stdout.splitlines() if "Sam Later" in x)
+    assert "retrying at" in line and "attempt 1" in line and "failed" not in line

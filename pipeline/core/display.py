@@ -20,3 +20,24 @@ def local_date(moment: datetime, timezone: str) -> date:
 def round_label(number: int) -> str:
     """Name a round the way people say it."""
     return f"Round {number}"
+
+
+def short_local(moment: datetime, timezone: str) -> str:
+    """Format a UTC moment briefly in the coalition's zone, e.g. '3 Dec 17:05 GMT'."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def delivery_state(status: str, *, attempts: int = 0, retry_at: datetime | None = None,
+                   via: str = "", timezone: str = "UTC") -> str:
+    """Say where one email stands, e.g. 'accepted by SMTP smtp.example.org:587',
+    'written to file outbox /srv/outbox' or 'retrying at 3 Dec 17:05 GMT (attempt 2)'."""
+    if status == "sent":
+        if via.startswith("file outbox"):
+            return f"written to {via} (not delivered to an inbox)"
+        return f"accepted by {via}" if via else "sent"
+    if status == "failed" and retry_at is not None:
+        return f"retrying at {short_local(retry_at, timezone)} (attempt {attempts})"
+    words = {"queued": "queued", "sending": "being sent", "failed": "failed, waiting for a retry",
+             "rejected": "rejected, not retried", "expired": "not sent (too late)", "none": "no email"}
+    return words.get(status, status)

@@ -67,6 +67,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # temporarily: will be tried again
     REJECTED = "rejected"  # refused for good (a bad address): not retried
+    EXPIRED = "expired"  # no longer worth sending (its round closed): not retried
 
 
 # Rows a sender may claim.
