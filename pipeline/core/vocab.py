@@ -1,0 +1,80 @@
+"""The coalition's vocabularies, each spelled out once.
+
+They are StrEnums, so a member compares equal to its text: the database, the JSON answers and
+the templates keep plain strings, and the code names each value once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a person does at the table."""
+
+    PARTNER = "partner"  # checks in every round
+    LEAD = "lead"  # receives the digest
+    OBSERVER = "observer"  # reads the scoreboard, is never counted as silent
+
+
+class Stage(StrEnum):
+    """Where the coalition is in its life; reset sends the loop back to Ready."""
+
+    LAUNCH = "launch"
+    GROWTH = "growth"
+    MATURITY = "maturity"
+    RESET = "reset"
+
+
+class Direction(StrEnum):
+    """Which way a metric should move."""
+
+    UP = "up"
+    DOWN = "down"  # less is better
+
+
+class CommitmentStatus(StrEnum):
+    """What a partner can say about a commitment; OPEN means nobody has reported on it yet."""
+
+    OPEN = "open"
+    ON_TRACK = "on_track"
+    SLIPPING = "slipping"
+    BLOCKED = "blocked"
+    DONE = "done"
+    DROPPED = "dropped"
+
+    @property
+    def closed(self) -> bool:
+        """Say whether the commitment is finished, one way or the other."""
+        return self in CLOSED_STATUSES
+
+    @property
+    def label(self) -> str:
+        """Return the words people read for this status."""
+        return self.value.replace("_", " ").capitalize()
+
+
+# The statuses a partner can report (every status but OPEN), in the order the form shows them.
+REPORTED_STATUSES = tuple(s for s in CommitmentStatus if s is not CommitmentStatus.OPEN)
+CLOSED_STATUSES = frozenset({CommitmentStatus.DONE, CommitmentStatus.DROPPED})
+
+
+class DeliveryStatus(StrEnum):
+    """Where one ledger row's email stands."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"  # temporarily: will be tried again
+    REJECTED = "rejected"  # refused for good (a bad address): not retried
+
+
+# Rows a sender may claim.
+SENDABLE_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.FAILED)
+
+
+class EmailKind(StrEnum):
+    """The emails the ledger sends; each has a template triple in emails/templates."""
+
+    INVITATION = "invitation"
+    DIGEST = "digest"
