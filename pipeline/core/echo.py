@@ -291,7 +291,7 @@ def echo(win: WinSentence, answer: str) -> Echo:
     )
 
 
-def echo_rate(marks: Iterable[EchoMark]) -> float | None:
+def echo_rate(marks: Iterable[EchoMark | str]) -> float | None:
     """Return the echo rate in percent (match 1, partial 0.5, off 0), or None with no answers."""
     credits = [EchoMark(m).credit for m in marks]
     if not credits:
