@@ -430,26 +430,36 @@ class TieMismatch:
 def tie_mismatches(
     ties: Iterable[Tie], today: date, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> tuple[TieMismatch, ...]:
-    """Return the window's ties the other side has not confirmed, or rated differently.
+    """Return the recent ties the other side has not confirmed, or rates differently.
 
-    A tie is unconfirmed once ``tie_confirm_days`` have passed since it was reported without a
-    report from the other side; a pair reported both ways is listed once when the levels differ.
+    A tie counts while its latest report is younger than ``window_days + tie_confirm_days``. It
+    is unconfirmed once ``tie_confirm_days`` have passed with no report from the other side
+    within that many days of it (before then the other side still has time); a pair reported
+    both ways is listed once, by its first name in order, when the two levels differ.
     """
-    every = [t for t in ties if t.on <= today]
+    every = [t for t in ties if t.on <= today and t.reporter != t.partner]
     latest: dict[tuple[str, str], Tie] = {}
     for t in every:
         key = (t.reporter, t.partner)
         if key not in latest or t.on >= latest[key].on:
             latest[key] = t
+    horizon = thresholds.window_days + thresholds.tie_confirm_days
+    confirm = thresholds.tie_confirm_days
     out: list[TieMismatch] = []
     for (a, b), t in sorted(latest.items()):
-        if not in_window(t.on, today, thresholds.window_days):
+        if (today - t.on).days >= horizon:
             continue
-        other = latest.get((b, a))
-        if other is None or abs((other.on - t.on).days) > thresholds.tie_confirm_days:
-            if (today - t.on).days >= thresholds.tie_confirm_days:
+        answers = [
+            o
+            for o in every
+            if (o.reporter, o.partner) == (b, a) and abs((o.on - t.on).days) <= confirm
+        ]
+        if not answers:
+            if (today - t.on).days >= confirm:
                 out.append(TieMismatch(a, b, t.level, None))
-        elif other.level != t.level and a < b:
+            continue
+        other = max(answers, key=lambda o: o.on)
+        if other.level != t.level and (a < b or latest.get((b, a)) is not other):
             out.append(TieMismatch(a, b, t.level, other.level))
     return tuple(out)
 
