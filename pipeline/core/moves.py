@@ -29,6 +29,7 @@ from pipeline.core.phases import (
     STAGE_PHASES,
     Band,
     Phase,
+    PhaseState,
     Thresholds,
     TieMismatch,
     round_half_up,
@@ -108,6 +109,16 @@ class Move:
 
 
 Rule = Callable[[Situation, Thresholds], Move | None]
+
+
+def item_splits(state: PhaseState) -> tuple[ItemSplit, ...]:
+    """Return every scored agreement item of a phase state as an ``ItemSplit``, in loop order."""
+    return tuple(
+        ItemSplit(item=s.item, agree=s.agree, disagree=s.disagree, answers=s.scored)
+        for result in state.phases.values()
+        for s in result.items
+        if s.scored
+    )
 
 
 def _pct(share: float) -> str:

@@ -589,7 +589,11 @@ def _result(
 
 
 def ready_phase(inputs: PhaseInputs, w: _Window) -> PhaseResult:
-    """Ready: mean of R1-R3, capped while fewer than half offer >= 2 hours a month (R4)."""
+    """Ready: mean of R1-R3, capped while fewer than half offer >= 2 hours a month (R4).
+
+    The share offering hours is taken over the R4 answers in the window; with no R4 answer
+    nobody has offered hours yet, so the cap holds.
+    """
     t = w.t
     stats = [w.stat(i) for i in ("R1", "R2", "R3")]
     components = [_item_component(s, 1 / 3, t) for s in stats]

@@ -9,11 +9,12 @@ from pipeline.core.moves import (
     MetricHistory,
     Move,
     NewPartner,
+    item_splits,
     next_moves,
 )
-from pipeline.core.phases import Band, Phase, TieMismatch, thresholds_from
+from pipeline.core.phases import Band, Phase, TieMismatch, assess, thresholds_from
 from pipeline.core.vocab import Stage
-from tests.core.situations import HEALTHY, situation
+from tests.core.situations import HEALTHY, TODAY, answers, inputs, situation
 
 
 def ids(moves: tuple[Move, ...]) -> list[str]:
@@ -351,3 +352,13 @@ def test_the_same_situation_gives_the_same_moves_whatever_the_order_of_names() -
 def test_every_move_carries_a_reason_a_script_and_evidence() -> None:
     for move in next_moves(TROUBLED, thresholds_from({"move_limit": 20})):
         assert move.reason and move.script and move.evidence and move.move
+
+
+def test_item_splits_come_from_a_phase_state_and_feed_the_split_rule() -> None:
+    state = assess(
+        inputs(answers("A3", [1, 2, 4, 5]), answers("A2", [4, 4, 4])), Stage.GROWTH, TODAY
+    )
+    splits = item_splits(state)
+    assert splits == (ItemSplit("A2", 1.0, 0.0, 3), ItemSplit("A3", 0.5, 0.5, 4))
+    move = only(next_moves(situation(item_splits=splits)))
+    assert move.concerns == ("A3",)
