@@ -1,0 +1,496 @@
+"""The next right moves: the playbook's triggers as rules over a plain ``Situation``.
+
+Each rule looks at one thing (response, silence, echo, splits, completion, convener load, value,
+wins, ties, metrics, new partners, funding) and returns at most one ``Move`` naming the people,
+organisations, items or measures concerned and the numbers that fired it. ``next_moves`` runs
+every rule and keeps at most ``move_limit`` (5) moves, in this documented priority:
+
+1. Moves that keep partners answering come first at every stage: falling response, then silent
+   partners (without answers, nothing else on the page can be trusted).
+2. Then the moves whose phase is one the coalition's stage works on (``STAGE_PHASES``: launch
+   and reset Ready and Win; growth Align, Score and Trust; maturity Momentum).
+3. Then the rest.
+
+Within a group, moves keep the order of ``RULES`` below: the funding deadline, convener load
+and low value (people leaving) before echo, completion and wins, then data, then
+relationships. Histories are oldest first, latest last; shares are 0-1 fractions; echo rate
+and completion are percent (0-100), as ``pipeline.core.phases`` reports them. Everything is
+deterministic: names are listed sorted, ties in severity broken by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pipeline.core.phases import (
+    DEFAULT_THRESHOLDS,
+    ITEM_PHASE,
+    STAGE_PHASES,
+    Band,
+    Phase,
+    PhaseState,
+    Thresholds,
+    TieMismatch,
+    round_half_up,
+)
+from pipeline.core.vocab import Stage
+
+
+@dataclass(frozen=True)
+class ItemSplit:
+    """How partners answered one agreement item: shares agreeing (4-5) and disagreeing (1-2)."""
+
+    item: str
+    agree: float
+    disagree: float
+    answers: int
+
+
+@dataclass(frozen=True)
+class MetricHistory:
+    """A headline metric's recent record, oldest first.
+
+    ``updated`` has one entry per round it was due (True: its owner reported); ``below_forecast``
+    one per reading (True: the reading fell short of its forecast, by the metric's polarity).
+    """
+
+    name: str
+    owner: str | None = None
+    updated: tuple[bool, ...] = ()
+    below_forecast: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    """An organisation that joined recently, and whether it has engaged yet."""
+
+    name: str
+    weeks_since_joining: int
+    engaged: bool
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the move rules look at, as plain data gathered by the caller."""
+
+    stage: Stage
+    response_rates: tuple[float, ...] = ()  # per round, 0-1
+    silent_streaks: Mapping[str, int] = field(default_factory=dict)  # partner -> check-ins
+    echo_rate: float | None = None  # percent
+    win_band: Band | None = None
+    item_splits: tuple[ItemSplit, ...] = ()
+    completion_rates: tuple[float, ...] = ()  # per round, percent
+    convener: str = "the convener"
+    convener_load: float | None = None  # share of open commitments the lead organisation holds
+    convener_open_commitments: tuple[str, ...] = ()  # their texts, to name three to hand off
+    overload_reports: int = 0  # times the convener reported overload lately
+    m2_ratings: Mapping[str, int] = field(default_factory=dict)  # partner -> latest M2 (1-5)
+    weeks_since_last_win: int | None = None  # since the start when no win was ever logged
+    tie_mismatches: tuple[TieMismatch, ...] = ()
+    convener_tie_share: float | None = None  # share of ties running through the convener
+    metrics: tuple[MetricHistory, ...] = ()
+    new_partners: tuple[NewPartner, ...] = ()
+    months_to_funding_end: float | None = None
+    sustainability_plan: bool = False
+
+
+@dataclass(frozen=True)
+class Move:
+    """One next right move, with why it fired."""
+
+    id: str
+    phase: Phase
+    move: str  # the one-line action
+    reason: str  # the playbook's reason, shown to the leads
+    script: str  # what the convener can say
+    evidence: str  # the numbers and names that fired it
+    concerns: tuple[str, ...] = ()  # who or what it is about, named
+
+
+Rule = Callable[[Situation, Thresholds], Move | None]
+
+
+def item_splits(state: PhaseState) -> tuple[ItemSplit, ...]:
+    """Return every scored agreement item of a phase state as an ``ItemSplit``, in loop order."""
+    return tuple(
+        ItemSplit(item=s.item, agree=s.agree, disagree=s.disagree, answers=s.scored)
+        for result in state.phases.values()
+        for s in result.items
+        if s.scored
+    )
+
+
+def _pct(share: float) -> str:
+    return f"{round_half_up(share * 100)}%"
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    shown = list(names[:limit])
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def response_falling(s: Situation, t: Thresholds) -> Move | None:
+    """Response < 50% for 2 rounds, or 20 points under the average of the 4 rounds before."""
+    rates = s.response_rates
+    if not rates:
+        return None
+    latest = rates[-1]
+    n = t.response_low_rounds
+    evidence = ""
+    if len(rates) >= n and all(r < t.response_low for r in rates[-n:]):
+        shown = ", ".join(_pct(r) for r in rates[-n:])
+        evidence = f"response {shown} in the last {n} rounds, under {_pct(t.response_low)}"
+    else:
+        before = rates[-1 - t.response_drop_history : -1]
+        if len(before) >= 2:
+            average = sum(before) / len(before)
+            drop = (average - latest) * 100
+            if drop >= t.response_drop_points - 1e-9:
+                evidence = (
+                    f"response {_pct(latest)} this round, {round_half_up(drop)} points under "
+                    f"its {len(before)}-round average of {_pct(average)}"
+                )
+    if not evidence:
+        return None
+    return Move(
+        id="response-low",
+        phase=Phase.READY,
+        move="Ask only the two anchor questions for two weeks, and send a personal note.",
+        reason="Frequent asks lose answers; short asks and personal follow-up win them back.",
+        script="We're asking too much. For two weeks it's two questions, under a minute, "
+        "and I read every answer.",
+        evidence=evidence,
+    )
+
+
+def silent_partners(s: Situation, t: Thresholds) -> Move | None:
+    """A partner silent for 3 check-ins in a row: phone, don't email."""
+    silent = sorted(
+        ((name, n) for name, n in s.silent_streaks.items() if n >= t.silent_rounds),
+        key=lambda p: (-p[1], p[0]),
+    )
+    if not silent:
+        return None
+    names = tuple(name for name, _ in silent)
+    detail = "; ".join(f"{name} silent for {n} check-ins" for name, n in silent)
+    return Move(
+        id="silent-partner",
+        phase=Phase.READY,
+        move=f"Phone {_names(names)}; don't email.",
+        reason="The balance of benefit and cost is what separates members who stay.",
+        script="We haven't heard from you. No guilt: is this still worth your time, "
+        "and what would make it so?",
+        evidence=detail,
+        concerns=names,
+    )
+
+
+def echo_low(s: Situation, t: Thresholds) -> Move | None:
+    """Echo rate under 60%, or Win in the concern band."""
+    low = s.echo_rate is not None and s.echo_rate < t.echo_low
+    if not low and s.win_band is not Band.CONCERN:
+        return None
+    parts = []
+    if s.echo_rate is not None:
+        under = f", under {round_half_up(t.echo_low)}%" if low else ""
+        parts.append(f"echo rate {round_half_up(s.echo_rate)}%{under}")
+    if s.win_band is Band.CONCERN:
+        parts.append("Win is in the concern band")
+    return Move(
+        id="restate-win",
+        phase=Phase.WIN,
+        move="Restate the win at the next meeting; everyone says it back.",
+        reason="Partners who can state the shared agenda are the first sign a backbone works.",
+        script="Before anything else, each of us says our win in one breath. If we can't, "
+        "that's today's work.",
+        evidence="; ".join(parts),
+    )
+
+
+def split_items(s: Situation, t: Thresholds) -> Move | None:
+    """An item with at least 25% agreeing and at least 25% disagreeing."""
+    split = sorted(
+        (
+            x
+            for x in s.item_splits
+            if x.answers >= t.min_respondents
+            and x.agree >= t.split_share
+            and x.disagree >= t.split_share
+        ),
+        key=lambda x: (-min(x.agree, x.disagree), x.item),
+    )
+    if not split:
+        return None
+    first = split[0]
+    detail = "; ".join(
+        f"{x.item}: {_pct(x.agree)} agree, {_pct(x.disagree)} disagree of {x.answers}"
+        for x in split
+    )
+    return Move(
+        id="where-we-differ",
+        phase=ITEM_PHASE.get(first.item, Phase.ALIGN),
+        move=f'Put a 15-minute "where we differ" item on the agenda ({first.item}).',
+        reason="Different views are a finding.",
+        script="We see this differently. Better to hear why now than in six months.",
+        evidence=detail,
+        concerns=tuple(x.item for x in split),
+    )
+
+
+def completion_low(s: Situation, t: Thresholds) -> Move | None:
+    """Commitment completion under 60% for 2 rounds."""
+    n = t.completion_low_rounds
+    rates = s.completion_rates[-n:]
+    if len(rates) < n or not all(r < t.completion_low for r in rates):
+        return None
+    shown = ", ".join(f"{round_half_up(r)}%" for r in rates)
+    return Move(
+        id="one-small-task",
+        phase=Phase.ALIGN,
+        move="Cut to one small task per partner.",
+        reason="Promises made in a meeting's enthusiasm shrink at the desk.",
+        script="We promised more than our calendars allow. Let's each keep one thing we will "
+        "finish.",
+        evidence=f"commitment completion {shown} in the last {n} rounds, under "
+        f"{round_half_up(t.completion_low)}%",
+    )
+
+
+def convener_overload(s: Situation, t: Thresholds) -> Move | None:
+    """The lead organisation holds over 50% of open commitments, or reported overload twice."""
+    heavy = s.convener_load is not None and s.convener_load > t.convener_load_high
+    tired = s.overload_reports >= t.overload_reports
+    if not heavy and not tired:
+        return None
+    parts = []
+    if s.convener_load is not None and heavy:
+        parts.append(f"{s.convener} holds {_pct(s.convener_load)} of open commitments")
+    if tired:
+        parts.append(f"{s.convener} reported overload {s.overload_reports} times")
+    handoff = tuple(sorted(s.convener_open_commitments)[:3])
+    return Move(
+        id="convener-load",
+        phase=Phase.ALIGN,
+        move="Hand off three commitments and rotate the chair."
+        + (f" Candidates: {'; '.join(handoff)}." if handoff else ""),
+        reason="Convener burnout, and a backbone that became the engine.",
+        script="I'm holding too much, which makes this my project, not ours. Who takes one of "
+        "these three?",
+        evidence="; ".join(parts),
+        concerns=(s.convener, *handoff),
+    )
+
+
+def low_value(s: Situation, t: Thresholds) -> Move | None:
+    """A partner rates "worth the time it costs" (M2) at 2 or lower."""
+    low = sorted((name for name, r in s.m2_ratings.items() if r <= t.m2_low))
+    if not low:
+        return None
+    return Move(
+        id="value-talk",
+        phase=Phase.MOMENTUM,
+        move=f"Have a one-to-one about value with {_names(low)}.",
+        reason="Members stay when benefits clearly outweigh costs (about 1.6 to 1).",
+        script="Tell me straight what this costs you, and what you'd need from it to keep coming.",
+        evidence="; ".join(f"{name} rated worth-the-time {s.m2_ratings[name]}" for name in low),
+        concerns=tuple(low),
+    )
+
+
+def no_recent_win(s: Situation, t: Thresholds) -> Move | None:
+    """No win logged for 6 weeks, at launch or growth."""
+    if s.stage not in (Stage.LAUNCH, Stage.GROWTH) or s.weeks_since_last_win is None:
+        return None
+    if s.weeks_since_last_win < t.no_win_weeks:
+        return None
+    return Move(
+        id="quick-win",
+        phase=Phase.MOMENTUM,
+        move="Pick a no-cost win doable in 30 days; celebrate it in public.",
+        reason="Early visible wins keep people at the table.",
+        script="One thing we can finish in 30 days that someone outside this room will notice.",
+        evidence=f"no win logged for {s.weeks_since_last_win} weeks",
+    )
+
+
+def tie_mismatch(s: Situation, t: Thresholds) -> Move | None:
+    """A tie one side reported that the other has not confirmed, or rates differently."""
+    if not s.tie_mismatches:
+        return None
+    pairs = sorted(s.tie_mismatches, key=lambda m: (m.reporter, m.partner))
+    details = []
+    for m in pairs:
+        if m.partner_level is None:
+            details.append(f"{m.reporter} reported working with {m.partner}, not confirmed")
+        else:
+            details.append(
+                f"{m.reporter} rates its work with {m.partner} {m.reported_level}, "
+                f"{m.partner} rates it {m.partner_level}"
+            )
+    first = pairs[0]
+    return Move(
+        id="pair-call",
+        phase=Phase.TRUST,
+        move=f"Set up a 20-minute call for {first.reporter} and {first.partner}"
+        + (f" (and {len(pairs) - 1} more pairs)" if len(pairs) > 1 else "")
+        + ".",
+        reason="Mismatched views of a relationship are worth a talk.",
+        script="You two see your work together differently. Worth a quick call to compare notes?",
+        evidence="; ".join(details),
+        concerns=tuple(sorted({org for m in pairs for org in (m.reporter, m.partner)})),
+    )
+
+
+def hub_and_spoke(s: Situation, t: Thresholds) -> Move | None:
+    """More than 60% of ties run through the convener."""
+    if s.convener_tie_share is None or s.convener_tie_share <= t.convener_ties_high:
+        return None
+    return Move(
+        id="introduce-pairs",
+        phase=Phase.TRUST,
+        move="Introduce three pairs of partners directly this week.",
+        reason="Hub-and-spoke is an early stage to grow out of.",
+        script="Everything goes through me. Let me introduce you directly: you'll move faster "
+        "without me in the middle.",
+        evidence=f"{_pct(s.convener_tie_share)} of ties run through {s.convener}",
+        concerns=(s.convener,),
+    )
+
+
+def stale_metrics(s: Situation, t: Thresholds) -> Move | None:
+    """A headline metric not updated for 2 rounds."""
+    n = t.metric_stale_rounds
+    stale = sorted(
+        (m for m in s.metrics if n and len(m.updated) >= n and not any(m.updated[-n:])),
+        key=lambda m: m.name,
+    )
+    if not stale:
+        return None
+    return Move(
+        id="stale-metric",
+        phase=Phase.SCORE,
+        move=f"Name an owner for {_names([m.name for m in stale])}, or move it to the "
+        "data-development list.",
+        reason="Use the data you have; name the data you lack.",
+        script="If we can't get this number, let's say so and track one we can see meanwhile.",
+        evidence="; ".join(
+            f"{m.name} not updated for {_streak(m.updated, False)} rounds"
+            + (f" (owner: {m.owner})" if m.owner else " (no owner)")
+            for m in stale
+        ),
+        concerns=tuple(m.name for m in stale),
+    )
+
+
+def below_forecast(s: Situation, t: Thresholds) -> Move | None:
+    """A headline metric below its forecast for 2 readings in a row."""
+    n = t.metric_below_forecast_readings
+    below = sorted(
+        (m for m in s.metrics if n and len(m.below_forecast) >= n and all(m.below_forecast[-n:])),
+        key=lambda m: m.name,
+    )
+    if not below:
+        return None
+    return Move(
+        id="turn-the-curve",
+        phase=Phase.SCORE,
+        move=f"Hold a 20-minute turn-the-curve session on {_names([m.name for m in below])}.",
+        reason="The story behind the curve, who else matters, a no-cost idea.",
+        script="We're below forecast. Twenty minutes: the story, who else matters, one idea "
+        "that costs nothing.",
+        evidence="; ".join(
+            f"{m.name} below forecast for {_streak(m.below_forecast, True)} readings" for m in below
+        ),
+        concerns=tuple(m.name for m in below),
+    )
+
+
+def new_partner_idle(s: Situation, t: Thresholds) -> Move | None:
+    """A new partner not engaged within 4 weeks of joining."""
+    idle = sorted(
+        (
+            p
+            for p in s.new_partners
+            if not p.engaged and p.weeks_since_joining >= t.new_partner_weeks
+        ),
+        key=lambda p: (-p.weeks_since_joining, p.name),
+    )
+    if not idle:
+        return None
+    return Move(
+        id="buddy",
+        phase=Phase.READY,
+        move=f"Pair {_names([p.name for p in idle])} with a buddy partner.",
+        reason="New members who never engage are a warning sign.",
+        script="Would you walk our newest partner through how things really work here? One coffee.",
+        evidence="; ".join(
+            f"{p.name} joined {p.weeks_since_joining} weeks ago, not engaged yet" for p in idle
+        ),
+        concerns=tuple(p.name for p in idle),
+    )
+
+
+def funding_ending(s: Situation, t: Thresholds) -> Move | None:
+    """Main funding ends within 6 months and no sustainability plan is logged."""
+    months = s.months_to_funding_end
+    if months is None or months > t.funding_months or s.sustainability_plan:
+        return None
+    when = "has ended" if months <= 0 else f"ends in {months:g} months"
+    return Move(
+        id="sustainability-plan",
+        phase=Phase.MOMENTUM,
+        move="Start the sustainability plan.",
+        reason="Planning for sustainability predicts survival.",
+        script="Our funding has a date on it. What must outlive it, and who could carry it?",
+        evidence=f"main funding {when}; no sustainability plan logged",
+    )
+
+
+def _streak(history: Sequence[bool], value: bool) -> int:
+    """Count how many entries at the end of a history equal ``value``."""
+    n = 0
+    for v in reversed(history):
+        if v is not value:
+            break
+        n += 1
+    return n
+
+
+# The rules in their order within a priority group (see the module docstring).
+RULES: tuple[Rule, ...] = (
+    response_falling,
+    silent_partners,
+    funding_ending,
+    convener_overload,
+    low_value,
+    echo_low,
+    completion_low,
+    no_recent_win,
+    stale_metrics,
+    below_forecast,
+    split_items,
+    new_partner_idle,
+    tie_mismatch,
+    hub_and_spoke,
+)
+
+# Moves that come first at every stage.
+ALWAYS_FIRST = frozenset({"response-low", "silent-partner"})
+
+
+def next_moves(
+    situation: Situation, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> tuple[Move, ...]:
+    """Return at most ``move_limit`` moves, in the priority the module docstring documents."""
+    fired = [m for rule in RULES if (m := rule(situation, thresholds)) is not None]
+    focus = STAGE_PHASES[Stage(situation.stage)]
+
+    def group(m: Move) -> int:
+        if m.id in ALWAYS_FIRST:
+            return 0
+        return 1 if m.phase in focus else 2
+
+    ranked = sorted(enumerate(fired), key=lambda p: (group(p[1]), p[0]))
+    return tuple(m for _, m in ranked[: thresholds.move_limit])
