@@ -20,9 +20,10 @@ admin moves the open day within the week, so a round is never opened twice for o
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -242,25 +243,36 @@ def periods_between(cadence: Cadence, start: datetime, end: datetime) -> list[Pe
     return out
 
 
-def due_steps(cadence: Cadence, now: datetime, last_tick: datetime) -> list[Step]:
+def due_steps(
+    cadence: Cadence,
+    now: datetime,
+    last_tick: datetime,
+    opened: Collection[str] | None = None,
+) -> list[Step]:
     """Return what is due at `now`, given that every tick up to `last_tick` has been done.
 
     Steps falling in (last_tick, now] are due, with the catch-up rules for a scheduler that
     was down in between:
 
     - open: only while the round's close is still ahead; a period already past is not opened.
-    - reminders: only for a round opened by an earlier tick, only before the close, only the
-      latest one missed (never a burst), and not while in quiet hours (a reminder missed
-      during an outage that ends in quiet hours is dropped: the next one or the close follows).
-    - close and digest: only for a round opened by an earlier tick.
+    - reminders: only for an open round, only before the close, only the latest one missed
+      (never a burst), and not while in quiet hours (a reminder missed during an outage that
+      ends in quiet hours is dropped: the next one or the close follows).
+    - close and digest: only for an open round.
 
-    Skipped periods give nothing. For the first tick after a cadence is switched on, pass the
-    moment it was switched on as `last_tick`. The result depends only on the arguments, so a
-    tick run twice gives the same step keys, which the scheduler claims once each.
+    `opened` holds the keys of the periods whose round exists (opened by the scheduler or by
+    hand); without it, a round counts as open when its open was due by `last_tick`. Skipped
+    periods give nothing. For the first tick after a cadence is switched on, pass the moment it
+    was switched on as `last_tick`. The result depends only on the arguments, so a tick run
+    twice gives the same step keys, which the scheduler claims once each.
     """
     now, last_tick = _utc(now, "now"), _utc(last_tick, "last_tick")
     if last_tick > now:
         raise ValueError(f"last_tick {last_tick.isoformat()} is after now {now.isoformat()}")
+
+    def is_open(period: Period) -> bool:
+        return period.opens_at <= last_tick if opened is None else period.key in opened
+
     due: list[Step] = []
     first = _index_at(cadence, last_tick)
     while _period(cadence, first - 1).digest_at > last_tick:
@@ -270,10 +282,13 @@ def due_steps(cadence: Cadence, now: datetime, last_tick: datetime) -> list[Step
         period = _period(cadence, n)
         if period.skipped:
             continue
-        if last_tick < period.opens_at <= now < period.closes_at:
+        if is_open(period):
+            pass
+        elif last_tick < period.opens_at <= now < period.closes_at:
             due.append(Step(period.key, OPEN, period.opens_at))
-        if period.opens_at > last_tick:
-            continue  # not opened by an earlier tick: nothing to remind, close or digest
+            continue  # opening now: its earlier reminders are older than its invitation
+        else:
+            continue  # no round: nothing to remind, close or digest
         if now < period.closes_at and not _in_quiet_hours(cadence, now):
             missed = [(k, at) for k, at in period.reminders if last_tick < at <= now]
             if missed:
@@ -326,7 +341,9 @@ def format_duration(delta: timedelta) -> str:
 # --- periods ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def _period(cadence: Cadence, n: int) -> Period:
+    # Cached because a scheduler asks about the same few periods every minute; both are frozen.
     zone = cadence.zone
     open_local = _open_local(cadence, n)
     close_local = open_local + cadence.round_length
@@ -340,8 +357,6 @@ def _period(cadence: Cadence, n: int) -> Period:
     # Keep the reminders nearest the close: the last one is the one that gets answers.
     kept: list[tuple[int, datetime]] = []
     for k, at in reversed(candidates):
-        if len(kept) >= cadence.max_reminders:
-            break
         if kept and kept[-1][1] - at < cadence.min_reminder_gap:
             continue
         kept.append((k, at))
@@ -511,6 +526,8 @@ def _parse_open(text: str, frequency: Frequency | None) -> tuple[int, int, time]
     nth = 1
     if len(words) == 3:
         ordinal = words[0].lower()
+        if ordinal in ("fifth", "5th"):
+            raise ValueError(f"{text!r}: not every month has a fifth {words[1]}; use 'last'")
         if ordinal not in ORDINALS:
             raise ValueError(
                 f"{words[0]!r} is not one of first, second, third, fourth, last"
