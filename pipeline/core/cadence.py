@@ -244,35 +244,31 @@ def periods_between(cadence: Cadence, start: datetime, end: datetime) -> list[Pe
 
 
 def due_steps(
-    cadence: Cadence,
-    now: datetime,
-    last_tick: datetime,
-    opened: Collection[str] | None = None,
+    cadence: Cadence, now: datetime, last_tick: datetime, opened: Collection[str]
 ) -> list[Step]:
     """Return what is due at `now`, given that every tick up to `last_tick` has been done.
 
+    `opened` holds the keys of the periods whose round exists, opened by the scheduler or by
+    hand (a cancelled round's key may be left out to stop its reminders, close and digest).
     Steps falling in (last_tick, now] are due, with the catch-up rules for a scheduler that
     was down in between:
 
-    - open: only while the round's close is still ahead; a period already past is not opened.
-    - reminders: only for an open round, only before the close, only the latest one missed
-      (never a burst), and not while in quiet hours (a reminder missed during an outage that
-      ends in quiet hours is dropped: the next one or the close follows).
-    - close and digest: only for an open round.
+    - open: only for a period with no round yet, only while its close is still ahead: a
+      period already past is never opened, and a round opened late gets no reminder in the
+      same tick (its invitation is newer than any reminder missed).
+    - reminders: only for a round in `opened`, only before the close, only the latest one
+      missed (never a burst), and not during quiet hours (a reminder missed in an outage that
+      ends in quiet hours is dropped: the next reminder or the close follows).
+    - close and digest: only for a round in `opened`.
 
-    `opened` holds the keys of the periods whose round exists (opened by the scheduler or by
-    hand); without it, a round counts as open when its open was due by `last_tick`. Skipped
-    periods give nothing. For the first tick after a cadence is switched on, pass the moment it
-    was switched on as `last_tick`. The result depends only on the arguments, so a tick run
-    twice gives the same step keys, which the scheduler claims once each.
+    Skipped periods give nothing. For the first tick after a cadence is switched on, pass the
+    moment it was switched on as `last_tick`. The result depends only on the arguments, so a
+    tick run twice gives the same step keys, which the scheduler claims once each.
     """
     now, last_tick = _utc(now, "now"), _utc(last_tick, "last_tick")
     if last_tick > now:
         raise ValueError(f"last_tick {last_tick.isoformat()} is after now {now.isoformat()}")
-
-    def is_open(period: Period) -> bool:
-        return period.opens_at <= last_tick if opened is None else period.key in opened
-
+    opened = frozenset(opened)
     due: list[Step] = []
     first = _index_at(cadence, last_tick)
     while _period(cadence, first - 1).digest_at > last_tick:
@@ -282,13 +278,10 @@ def due_steps(
         period = _period(cadence, n)
         if period.skipped:
             continue
-        if is_open(period):
-            pass
-        elif last_tick < period.opens_at <= now < period.closes_at:
-            due.append(Step(period.key, OPEN, period.opens_at))
-            continue  # opening now: its earlier reminders are older than its invitation
-        else:
-            continue  # no round: nothing to remind, close or digest
+        if period.key not in opened:
+            if last_tick < period.opens_at <= now < period.closes_at:
+                due.append(Step(period.key, OPEN, period.opens_at))
+            continue  # no round yet: nothing to remind, close or digest
         if now < period.closes_at and not _in_quiet_hours(cadence, now):
             missed = [(k, at) for k, at in period.reminders if last_tick < at <= now]
             if missed:

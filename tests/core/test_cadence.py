@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,6 @@ from pipeline.core.cadence import (
     Cadence,
     CadenceError,
     Frequency,
-    Period,
     Step,
     due_steps,
     format_duration,
@@ -242,7 +242,7 @@ def test_a_tick_every_minute_across_both_london_changes_opens_each_round_once() 
         last = start
         for minute in range(1, 6 * 60):
             now = start + timedelta(minutes=minute)
-            seen += keys(due_steps(weekly, now, last))
+            seen += keys(due_steps(weekly, now, last, {k.split(":")[0] for k in seen}))
             last = now
     assert seen == ["2026-W13:open", "2026-W43:open"]
 
@@ -325,7 +325,7 @@ def test_a_skipped_week_keeps_its_place_but_has_no_steps() -> None:
 
 def test_a_skipped_week_produces_nothing_due_and_is_left_out_of_the_upcoming_steps() -> None:
     holiday = cadence(skip=["2026-W52"])
-    assert due_steps(holiday, utc(2026, 12, 26), utc(2026, 12, 21)) == []
+    assert due_steps(holiday, utc(2026, 12, 26), utc(2026, 12, 21), NONE) == []
     upcoming = next_steps(holiday, utc(2026, 12, 19), 3)
     assert keys(upcoming) == ["2026-W53:open", "2026-W53:remind:1", "2026-W53:remind:2"]
 
@@ -375,56 +375,66 @@ def test_reminders_that_quiet_hours_bring_too_close_together_keep_the_later_one(
 # --- catch-up after downtime --------------------------------------------------------------------
 
 
+NONE: frozenset[str] = frozenset()
+W47, W48 = frozenset({"2026-W47"}), frozenset({"2026-W48"})
+
+
 def test_a_tick_after_the_open_opens_the_round() -> None:
-    steps = due_steps(cadence(), utc(2026, 11, 24, 9), utc(2026, 11, 24, 8, 59))
+    steps = due_steps(cadence(), utc(2026, 11, 24, 9), utc(2026, 11, 24, 8, 59), NONE)
     assert [(s.key, s.due_at) for s in steps] == [("2026-W48:open", utc(2026, 11, 24, 9))]
 
 
 def test_a_tick_run_twice_gives_the_same_step_keys() -> None:
     weekly = cadence()
     now, last = utc(2026, 11, 24, 12), utc(2026, 11, 20)
-    first, second = due_steps(weekly, now, last), due_steps(weekly, now, last)
+    first, second = due_steps(weekly, now, last, W47), due_steps(weekly, now, last, W47)
     assert keys(first) == keys(second) == ["2026-W47:close", "2026-W47:digest", "2026-W48:open"]
 
 
 def test_the_next_tick_after_one_that_ran_finds_nothing_new() -> None:
     weekly = cadence()
-    first = due_steps(weekly, utc(2026, 11, 24, 9, 1), utc(2026, 11, 24, 8, 59))
+    first = due_steps(weekly, utc(2026, 11, 24, 9, 1), utc(2026, 11, 24, 8, 59), NONE)
     assert keys(first) == ["2026-W48:open"]
-    assert due_steps(weekly, utc(2026, 11, 24, 9, 2), utc(2026, 11, 24, 9, 1)) == []
+    assert due_steps(weekly, utc(2026, 11, 24, 9, 2), utc(2026, 11, 24, 9, 1), W48) == []
 
 
 def test_after_three_hours_down_across_the_open_the_round_still_opens() -> None:
-    steps = due_steps(cadence(), utc(2026, 11, 24, 11), utc(2026, 11, 24, 8))
+    steps = due_steps(cadence(), utc(2026, 11, 24, 11), utc(2026, 11, 24, 8), NONE)
     assert [(s.key, s.due_at) for s in steps] == [("2026-W48:open", utc(2026, 11, 24, 9))]
 
 
-def test_after_hours_down_across_two_reminders_only_the_latest_is_sent() -> None:
-    tight = cadence(reminders=["6h", "3h"], min_reminder_gap="2h")
-    steps = due_steps(tight, utc(2026, 11, 27, 15), utc(2026, 11, 27, 10))
-    assert keys(steps) == ["2026-W48:remind:2"]
+def test_after_three_hours_down_across_two_reminders_only_the_latest_is_sent() -> None:
+    tight = cadence(reminders=["6h", "4h"], min_reminder_gap="2h")
+    steps = due_steps(tight, utc(2026, 11, 27, 14), utc(2026, 11, 27, 11), W48)
+    assert [(s.key, s.due_at) for s in steps] == [("2026-W48:remind:2", utc(2026, 11, 27, 13))]
+
+
+def test_a_round_opened_late_gets_no_reminder_in_the_same_tick() -> None:
+    steps = due_steps(cadence(), utc(2026, 11, 26, 18), utc(2026, 11, 23), NONE)
+    assert keys(steps) == ["2026-W48:open"]
+    assert due_steps(cadence(), utc(2026, 11, 26, 18, 1), utc(2026, 11, 26, 18), W48) == []
 
 
 def test_after_three_hours_down_across_the_close_the_round_closes_and_the_digest_goes() -> None:
-    steps = due_steps(cadence(), utc(2026, 11, 27, 19), utc(2026, 11, 27, 16))
+    steps = due_steps(cadence(), utc(2026, 11, 27, 19), utc(2026, 11, 27, 16), W48)
     assert keys(steps) == ["2026-W48:close", "2026-W48:digest"]
 
 
 def test_a_missed_reminder_is_not_sent_once_the_close_has_passed() -> None:
-    steps = due_steps(cadence(), utc(2026, 11, 27, 17, 30), utc(2026, 11, 26, 12))
+    steps = due_steps(cadence(), utc(2026, 11, 27, 17, 30), utc(2026, 11, 26, 12), W48)
     assert keys(steps) == ["2026-W48:close"]
 
 
 def test_a_missed_reminder_is_not_sent_in_the_middle_of_quiet_hours() -> None:
     quiet = cadence(quiet_hours="21:00-08:00")
-    assert due_steps(quiet, utc(2026, 11, 26, 23), utc(2026, 11, 26, 16)) == []
-    assert keys(due_steps(quiet, utc(2026, 11, 26, 20), utc(2026, 11, 26, 16))) == [
+    assert due_steps(quiet, utc(2026, 11, 26, 23), utc(2026, 11, 26, 16), W48) == []
+    assert keys(due_steps(quiet, utc(2026, 11, 26, 20), utc(2026, 11, 26, 16), W48)) == [
         "2026-W48:remind:2"
     ]
 
 
 def test_after_nine_days_down_last_weeks_round_closes_and_this_weeks_opens() -> None:
-    steps = due_steps(cadence(), utc(2026, 12, 3, 10), utc(2026, 11, 24, 10))
+    steps = due_steps(cadence(), utc(2026, 12, 3, 10), utc(2026, 11, 24, 10), W48)
     assert [(s.key, s.due_at) for s in steps] == [
         ("2026-W48:close", utc(2026, 11, 27, 17)),
         ("2026-W48:digest", utc(2026, 11, 27, 18)),
@@ -433,60 +443,57 @@ def test_after_nine_days_down_last_weeks_round_closes_and_this_weeks_opens() -> 
 
 
 def test_after_nine_days_down_a_round_whose_week_has_passed_is_never_opened() -> None:
-    steps = due_steps(cadence(), utc(2026, 12, 5, 18), utc(2026, 11, 26, 18))
+    steps = due_steps(cadence(), utc(2026, 12, 5, 18), utc(2026, 11, 26, 18), W48)
     assert keys(steps) == ["2026-W48:close", "2026-W48:digest"]
+    # Nor is it closed or digested later: it has no round.
+    assert due_steps(cadence(), utc(2026, 12, 12), utc(2026, 12, 5, 18), W48) == []
 
 
 def test_a_cadence_switched_on_after_this_weeks_open_waits_for_next_week() -> None:
     weekly = cadence()
     switched_on = utc(2026, 11, 25, 12)
-    assert due_steps(weekly, switched_on + timedelta(minutes=1), switched_on, opened=[]) == []
-    assert due_steps(weekly, utc(2026, 11, 27, 18), switched_on, opened=[]) == []
-    assert keys(due_steps(weekly, utc(2026, 12, 1, 9), utc(2026, 12, 1, 8), opened=[])) == [
+    assert due_steps(weekly, switched_on + timedelta(minutes=1), switched_on, NONE) == []
+    assert due_steps(weekly, utc(2026, 11, 27, 18), switched_on, NONE) == []
+    assert keys(due_steps(weekly, utc(2026, 12, 1, 9), utc(2026, 12, 1, 8), NONE)) == [
         "2026-W49:open"
-    ]
-
-
-def test_without_the_open_rounds_a_round_counts_as_open_once_its_open_was_due() -> None:
-    switched_on = utc(2026, 11, 25, 12)
-    assert keys(due_steps(cadence(), utc(2026, 11, 27, 18), switched_on)) == [
-        "2026-W48:close",
-        "2026-W48:digest",
     ]
 
 
 def test_a_round_started_by_hand_gets_its_reminders_close_and_digest_but_no_second_open() -> None:
     weekly = cadence()
-    hand = ["2026-W48"]
-    assert due_steps(weekly, utc(2026, 11, 24, 9, 1), utc(2026, 11, 24, 8, 59), hand) == []
-    assert keys(due_steps(weekly, utc(2026, 11, 27, 18), utc(2026, 11, 25, 16), hand)) == [
+    assert due_steps(weekly, utc(2026, 11, 24, 9, 1), utc(2026, 11, 24, 8, 59), W48) == []
+    assert keys(due_steps(weekly, utc(2026, 11, 25, 17), utc(2026, 11, 25, 16), W48)) == [
+        "2026-W48:remind:1"
+    ]
+    assert keys(due_steps(weekly, utc(2026, 11, 27, 18), utc(2026, 11, 26, 18), W48)) == [
         "2026-W48:close",
         "2026-W48:digest",
     ]
-    assert keys(due_steps(weekly, utc(2026, 11, 25, 17), utc(2026, 11, 25, 16), hand)) == [
-        "2026-W48:remind:1"
-    ]
+
+
+def test_a_round_left_out_of_the_open_rounds_is_neither_reminded_nor_closed() -> None:
+    assert due_steps(cadence(), utc(2026, 11, 27, 19), utc(2026, 11, 25, 16), NONE) == []
 
 
 def test_a_digest_later_than_the_close_comes_on_its_own_tick() -> None:
     slow = cadence(digest_after="14h")
-    assert keys(due_steps(slow, utc(2026, 11, 27, 17, 1), utc(2026, 11, 27, 16))) == [
+    assert keys(due_steps(slow, utc(2026, 11, 27, 17, 1), utc(2026, 11, 27, 16), W48)) == [
         "2026-W48:close"
     ]
-    assert keys(due_steps(slow, utc(2026, 11, 28, 7, 1), utc(2026, 11, 28, 6))) == [
+    assert keys(due_steps(slow, utc(2026, 11, 28, 7, 1), utc(2026, 11, 28, 6), W48)) == [
         "2026-W48:digest"
     ]
 
 
 def test_due_steps_refuses_naive_datetimes_and_a_last_tick_after_now() -> None:
     with pytest.raises(ValueError, match="aware"):
-        due_steps(cadence(), datetime(2026, 11, 24, 9), utc(2026, 11, 24, 8))
+        due_steps(cadence(), datetime(2026, 11, 24, 9), utc(2026, 11, 24, 8), NONE)
     with pytest.raises(ValueError, match="after now"):
-        due_steps(cadence(), utc(2026, 11, 24, 8), utc(2026, 11, 24, 9))
+        due_steps(cadence(), utc(2026, 11, 24, 8), utc(2026, 11, 24, 9), NONE)
 
 
 def test_a_tick_window_with_no_length_finds_nothing() -> None:
-    assert due_steps(cadence(), utc(2026, 11, 24, 9), utc(2026, 11, 24, 9)) == []
+    assert due_steps(cadence(), utc(2026, 11, 24, 9), utc(2026, 11, 24, 9), NONE) == []
 
 
 # --- upcoming schedule --------------------------------------------------------------------------
@@ -774,29 +781,32 @@ def test_the_period_at_an_instant_contains_it_and_its_steps_run_in_order(
 
 @settings(max_examples=25, deadline=None)
 @given(cadences, instants, st.lists(st.integers(1, 60 * 30), min_size=20, max_size=60))
-def test_ticks_at_any_pace_never_give_a_step_twice_nor_close_a_round_they_never_opened(
+def test_ticks_at_any_pace_do_each_step_once_and_only_while_it_means_something(
     weekly: Cadence, start: datetime, gaps: list[int]
 ) -> None:
-    last, seen, opened = start, set[str](), set[str]()
-    for gap in gaps:
-        now = last + timedelta(minutes=gap * 7)
-        for step in due_steps(weekly, now, last):
-            assert step.key not in seen
+    # A scheduler that records a round for each open it claims, ticking with random outages.
+    ticks = list(itertools.accumulate([start] + [timedelta(minutes=7 * g) for g in gaps]))
+    opened: set[str] = set()
+    seen: list[Step] = []
+    for last, now in itertools.pairwise(ticks):
+        for step in due_steps(weekly, now, last, opened):
             assert last < step.due_at <= now
-            seen.add(step.key)
-            period = find_period(weekly, step.period, step.due_at)
-            if step.kind == "open":
-                opened.add(step.period)
-            else:
-                assert step.period in opened or period.opens_at <= start
-            if step.kind == "open" or step.kind.startswith("remind"):
-                assert now < period.closes_at
-        last = now
-
-
-def find_period(weekly: Cadence, key: str, around: datetime) -> Period:
-    window = periods_between(weekly, around - timedelta(days=70), around + timedelta(minutes=1))
-    return next(p for p in window if p.key == key)
+            seen.append(step)
+        opened |= {s.period for s in seen if s.kind == "open"}
+    by_key = {s.key: s for s in seen}
+    assert len(by_key) == len(seen)
+    for period in periods_between(weekly, start + timedelta(microseconds=1), ticks[-1]):
+        # The tick that saw the open decides: it opens the round only if the close is ahead.
+        seen_at = next(t for t in ticks if t >= period.opens_at)
+        if period.skipped or seen_at >= period.closes_at:
+            assert not [k for k in by_key if k.startswith(period.key + ":")]
+            continue
+        assert f"{period.key}:open" in by_key
+        assert (f"{period.key}:close" in by_key) == (period.closes_at <= ticks[-1])
+        assert (f"{period.key}:digest" in by_key) == (period.digest_at <= ticks[-1])
+        for k, at in period.reminders:
+            if f"{period.key}:remind:{k}" in by_key:
+                assert seen_at < at < period.closes_at
 
 
 def test_ticking_every_ten_minutes_for_five_weeks_gives_every_step_exactly_once() -> None:
@@ -813,7 +823,7 @@ def test_ticking_every_ten_minutes_for_five_weeks_gives_every_step_exactly_once(
     last = start
     while last < end:
         now = last + timedelta(minutes=10)
-        seen += keys(due_steps(weekly, now, last))
+        seen += keys(due_steps(weekly, now, last, {k.split(":")[0] for k in seen}))
         last = now
     expected = [
         s.key for p in periods_between(weekly, start, end) for s in p.steps() if s.due_at <= end
