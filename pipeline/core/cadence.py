@@ -69,6 +69,9 @@ SHORTEST_PERIOD = {
 SHORTEST_ROUND = timedelta(hours=1)
 LONGEST_DIGEST_DELAY = timedelta(days=7)
 MOST_REMINDERS = 10
+# A reminder sent this late is on time, even if quiet hours began meanwhile: a slow tick just
+# before quiet hours must not lose it. Later than this it is a catch-up, and waits for no one.
+PUNCTUAL = timedelta(minutes=15)
 DEFAULT_REMINDERS = (timedelta(hours=48), timedelta(hours=24))
 
 MAPPING_KEYS = (
@@ -248,22 +251,24 @@ def due_steps(
 ) -> list[Step]:
     """Return what is due at `now`, given that every tick up to `last_tick` has been done.
 
-    `opened` holds the keys of the periods whose round exists, opened by the scheduler or by
-    hand (a cancelled round's key may be left out to stop its reminders, close and digest).
+    `opened` holds the keys of the periods that have a round, whatever its state now (opened
+    by the scheduler or by hand, closed, even cancelled): none of them is opened again.
     Steps falling in (last_tick, now] are due, with the catch-up rules for a scheduler that
     was down in between:
 
-    - open: only for a period with no round yet, only while its close is still ahead: a
-      period already past is never opened, and a round opened late gets no reminder in the
-      same tick (its invitation is newer than any reminder missed).
+    - open: only for a period with no round, not skipped, only while its close is still
+      ahead: a period already past is never opened, and a round opened late gets no reminder
+      in the same tick (its invitation is newer than any reminder missed).
     - reminders: only for a round in `opened`, only before the close, only the latest one
-      missed (never a burst), and not during quiet hours (a reminder missed in an outage that
-      ends in quiet hours is dropped: the next reminder or the close follows).
-    - close and digest: only for a round in `opened`.
+      missed (never a burst), and not during quiet hours unless at most PUNCTUAL late (a
+      reminder missed in an outage that ends in quiet hours is dropped: the next reminder or
+      the close follows).
+    - close and digest: only for a round in `opened`, even in a skipped week (a round an
+      admin started by hand in a holiday week still closes).
 
-    Skipped periods give nothing. For the first tick after a cadence is switched on, pass the
-    moment it was switched on as `last_tick`. The result depends only on the arguments, so a
-    tick run twice gives the same step keys, which the scheduler claims once each.
+    For the first tick after a cadence is switched on, pass the moment it was switched on as
+    `last_tick`. The result depends only on the arguments, so a tick run twice gives the same
+    step keys, which the scheduler claims once each.
     """
     now, last_tick = _utc(now, "now"), _utc(last_tick, "last_tick")
     if last_tick > now:
@@ -276,16 +281,14 @@ def due_steps(
     last = _index_at(cadence, now)
     for n in range(first, last + 1):
         period = _period(cadence, n)
-        if period.skipped:
-            continue
         if period.key not in opened:
-            if last_tick < period.opens_at <= now < period.closes_at:
+            if not period.skipped and last_tick < period.opens_at <= now < period.closes_at:
                 due.append(Step(period.key, OPEN, period.opens_at))
             continue  # no round yet: nothing to remind, close or digest
-        if now < period.closes_at and not _in_quiet_hours(cadence, now):
-            missed = [(k, at) for k, at in period.reminders if last_tick < at <= now]
-            if missed:
-                k, at = missed[-1]
+        missed = [(k, at) for k, at in period.reminders if last_tick < at <= now]
+        if missed and now < period.closes_at:
+            k, at = missed[-1]
+            if now - at <= PUNCTUAL or not _in_quiet_hours(cadence, now):
                 due.append(Step(period.key, f"{REMIND}:{k}", at))
         if last_tick < period.closes_at <= now:
             due.append(Step(period.key, CLOSE, period.closes_at))
@@ -303,7 +306,7 @@ def next_steps(cadence: Cadence, now: datetime, n: int) -> list[Step]:
     while _period(cadence, index - 1).digest_at > now:
         index -= 1
     found: list[Step] = []
-    for number in _indexes_from(cadence, index):
+    for number in _indexes_from(cadence, index, n):
         period = _period(cadence, number)
         # Every step of this period and the ones after it comes after its open.
         if len(found) >= n and period.opens_at > found[n - 1].due_at:
@@ -394,9 +397,10 @@ def _index_at(cadence: Cadence, instant: datetime) -> int:
     return n
 
 
-def _indexes_from(cadence: Cadence, n: int) -> range:
-    # Skipped weeks are finite, so any walk forward meets a real round within this many periods.
-    return range(n, n + len(cadence.skip) * 5 + 60)
+def _indexes_from(cadence: Cadence, index: int, steps: int) -> range:
+    """Return enough period numbers from index on to hold that many steps, whatever is skipped."""
+    # Each round has at least 3 steps; a skipped month takes up to 5 weekly periods.
+    return range(index, index + steps + len(cadence.skip) * 5 + 2)
 
 
 def _anchor_monday(cadence: Cadence) -> date:
@@ -568,6 +572,8 @@ def _text(raw: Mapping[str, Any], key: str, where: str, problems: list[str]) -> 
     value = raw.get(key)
     if value is None:
         return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()  # TOML reads an unquoted 2026-01-06 as a date
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{where}.{key}: should be text, got {value!r}")
         return None

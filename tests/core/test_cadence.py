@@ -433,6 +433,12 @@ def test_a_missed_reminder_is_not_sent_in_the_middle_of_quiet_hours() -> None:
     ]
 
 
+def test_a_reminder_a_slow_tick_finds_just_after_quiet_hours_began_is_still_sent() -> None:
+    quiet = cadence(close="Friday 20:50", reminders=["24h"], quiet_hours="21:00-08:00")
+    steps = due_steps(quiet, utc(2026, 11, 26, 21, 2), utc(2026, 11, 26, 20, 49), W48)
+    assert [(s.key, s.due_at) for s in steps] == [("2026-W48:remind:1", utc(2026, 11, 26, 20, 50))]
+
+
 def test_after_nine_days_down_last_weeks_round_closes_and_this_weeks_opens() -> None:
     steps = due_steps(cadence(), utc(2026, 12, 3, 10), utc(2026, 11, 24, 10), W48)
     assert [(s.key, s.due_at) for s in steps] == [
@@ -466,6 +472,14 @@ def test_a_round_started_by_hand_gets_its_reminders_close_and_digest_but_no_seco
         "2026-W48:remind:1"
     ]
     assert keys(due_steps(weekly, utc(2026, 11, 27, 18), utc(2026, 11, 26, 18), W48)) == [
+        "2026-W48:close",
+        "2026-W48:digest",
+    ]
+
+
+def test_a_round_started_by_hand_in_a_skipped_week_still_closes() -> None:
+    holiday = cadence(skip=["2026-W48"])
+    assert keys(due_steps(holiday, utc(2026, 11, 27, 19), utc(2026, 11, 27, 16), W48)) == [
         "2026-W48:close",
         "2026-W48:digest",
     ]
@@ -682,6 +696,20 @@ def test_building_a_cadence_directly_checks_the_same_rules() -> None:
             frequency=Frequency.FORTNIGHTLY,
             close_after=timedelta(days=2),
         )
+
+
+def test_dates_written_unquoted_in_toml_are_read_as_dates() -> None:
+    fortnightly = cadence(
+        frequency="fortnightly", anchor=date(2026, 1, 6), skip=[date(2026, 12, 24)]
+    )
+    assert (fortnightly.anchor, fortnightly.skip) == (date(2026, 1, 6), frozenset({"2026-W52"}))
+
+
+def test_next_steps_can_look_far_ahead() -> None:
+    upcoming = next_steps(cadence(skip=["2027-01"]), utc(2026, 11, 25), 400)
+    assert len(upcoming) == 400
+    assert [s.due_at for s in upcoming] == sorted(s.due_at for s in upcoming)
+    assert not [s for s in upcoming if s.period in {"2027-W01", "2027-W02", "2027-W03", "2027-W04"}]
 
 
 def test_skip_entries_are_kept_as_the_iso_weeks_and_months_they_name() -> None:
