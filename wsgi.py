@@ -1,5 +1,5 @@
-"""The WSGI entry point for production: `gunicorn wsgi:app` (settings come from COS_* variables)."""
+"""The WSGI entry point from the checkout: `gunicorn wsgi:app` (anywhere else: `cos.wsgi:app`)."""
 
-from forms import create_app
+from cos.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

@@ -31,6 +31,7 @@ KINDS = template_kinds()
 
 # Keys a template may read that the caller is allowed to leave out.
 OPTIONAL_KEYS: Mapping[str, Any] = {
+    "contact": None,  # {"name": ..., "email": ...}: whom to write to with questions
     "footer_reason": None,
     "lead_organisation": None,
     "web_link": None,

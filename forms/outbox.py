@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -37,6 +39,25 @@ def part(message: EmailMessage, subtype: str) -> str:
     return body.get_content() if body is not None else ""
 
 
+# Message-IDs the app writes: <cos.ROUND.PERSON.KIND.DELIVERY@domain>
+KIND_RE = re.compile(r"<cos\.\d+\.\d+\.([a-z_-]+)\.\d+@")
+
+
+def kind_of(message: EmailMessage) -> str:
+    """Return the email kind an outbox message was sent as (from its Message-ID), or ''."""
+    found = KIND_RE.match(str(message["Message-ID"] or ""))
+    return found.group(1) if found else ""
+
+
+def sent_on(message: EmailMessage) -> str:
+    """Return the message's Date as '27 Nov 2026 09:05 UTC', or '' when it has none."""
+    try:
+        moment = parsedate_to_datetime(str(message["Date"]))
+    except (TypeError, ValueError):
+        return ""
+    return f"{moment.day} {moment:%b %Y %H:%M} {moment.tzname() or ''}".strip()
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """List the emails in the outbox, newest first."""
@@ -44,7 +65,7 @@ def index() -> ResponseReturnValue:
     for path in reversed(outbox().list()):
         message = FileOutbox.read_message(path)
         rows.append({"name": path.name, "to": message["To"], "subject": message["Subject"],
-                     "date": message["Date"]})
+                     "date": sent_on(message), "kind": kind_of(message)})
     return render_template("outbox/index.html", rows=rows)
 
 

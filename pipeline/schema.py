@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -27,6 +28,10 @@ def upgrade(database_url: str) -> None:
     url = make_url(normalise_url(database_url))
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    # Alembic's INFO lines ("Context impl SQLiteImpl", one per migration) say nothing an
+    # admin needs; they show with debug logging.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     command.upgrade(alembic_config(database_url), "head")
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from email.message import EmailMessage
+from email.utils import formataddr
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from emails import Backend, DeliveryError, backend_from_url, build_message, render_email
 from pipeline import ledger
 from pipeline.config import Settings
-from pipeline.core.vocab import DeliveryStatus
+from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import session_scope
 from pipeline.email_kinds import builder_for
 from pipeline.ledger import Outcome
@@ -28,12 +29,24 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     context = builder_for(delivery.kind)(session, settings, round_, coalition, person)
+    contact = contact_for(session, coalition)
+    headers = {"Auto-Submitted": "auto-generated"}
+    if contact is not None and contact.id != person.id:
+        context.setdefault("contact", {"name": contact.name, "email": contact.email})
+        headers["Reply-To"] = formataddr((contact.name, contact.email))
     rendered = render_email(delivery.kind, context)
     message_id = (f"<cos.{round_.id}.{person.id}.{delivery.kind}.{delivery.id}"
                   f"@{settings.mail_domain}>")
     return build_message(rendered, sender=settings.mail_from, to_name=person.name,
                          to_addr=person.email, message_id=message_id,
-                         headers={"Auto-Submitted": "auto-generated"})
+                         headers=headers)
+
+
+def contact_for(session: Session, coalition: Coalition) -> Person | None:
+    """Return whom partners write to with questions: the coalition's first active lead."""
+    return session.exec(select(Person).where(
+        Person.coalition_id == coalition.id, Person.role == Role.LEAD,
+        col(Person.active).is_(True)).order_by(col(Person.id))).first()
 
 
 def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,

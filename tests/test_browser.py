@@ -251,3 +251,41 @@ def test_a_wrong_or_cut_short_link_shows_this_link_does_not_work_with_status_404
         expect(phone.locator("main")).to_contain_text("Open the link from your latest")
         expect(phone.locator("form")).to_have_count(0)
         no_sideways_scroll(phone, "the problem page")
+
+
+ONE_LINE_HEADERS = """() => [...document.querySelectorAll('th')].map(th => {
+    const range = document.createRange(); range.selectNodeContents(th);
+    return [th.textContent, range.getClientRects().length];
+})"""
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_local_outbox_lists_date_kind_and_keeps_header_words_whole(
+        browser, db_settings, width):
+    from cos.processes import web_server
+    from forms import create_app
+    from tests.helpers import cos
+
+    load(db_settings)
+    assert cos(db_settings, "campaign", "start", "harbour-air", "--send-now").exit_code == 0
+    app = create_app(db_settings, dev_outbox=True)
+    port = int(db_settings.base_url.rsplit(":", 1)[1])
+    context = browser.new_context(viewport={"width": width, "height": 800},
+                                  java_script_enabled=True)
+    page = context.new_page()
+    try:
+        with web_server(app, "127.0.0.1", port):
+            page.goto(f"{db_settings.base_url}/dev/outbox/")
+            headers = dict(page.evaluate(ONE_LINE_HEADERS))
+            assert headers == {"Sent": 1, "Kind": 1, "To": 1, "Subject": 1}
+            rows = page.locator("tbody tr")
+            expect(rows).to_have_count(4)
+            expect(rows.first.locator("td").nth(1)).to_have_text("invitation")
+            expect(rows.first.locator("td").first).to_contain_text(" 20")  # a year: a date
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            rows.first.locator("a").click()
+            shown = dict(page.evaluate(ONE_LINE_HEADERS))
+            assert shown == {"From": 1, "To": 1, "Subject": 1, "Date": 1}
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        context.close()

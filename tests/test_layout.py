@@ -17,12 +17,14 @@ FORBIDDEN = {
     "emails": ("cos", "forms", "pipeline", "sqlalchemy", "sqlmodel", "redis", "rq", "flask",
                "werkzeug"),
     "pipeline": ("cos", "forms", "flask", "werkzeug", "wtforms", "click", "requests", "lxml"),
-    "pipeline/core": ("cos", "forms", "emails", "pipeline.db", "pipeline.models",
-                      "pipeline.queues", "sqlalchemy", "sqlmodel", "redis", "rq", "flask",
+    "pipeline/core": ("cos", "forms", "emails", "pipeline", "sqlalchemy", "sqlmodel", "redis",
+                      "rq", "flask",
                       "werkzeug", "alembic", "smtplib", "socket", "requests", "urllib",
                       "subprocess", "http"),
     "forms": ("cos",),
 }
+# Exceptions to the rules above: the core may import itself.
+ALLOWED = {"pipeline/core": ("pipeline.core",)}
 
 
 def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
@@ -56,6 +58,7 @@ def test_each_package_imports_only_what_lies_below_it(folder):
         for line, module in imports_of(path)
         for rule in FORBIDDEN[folder]
         if breaks(module, rule)
+        and not any(breaks(module, ok) for ok in ALLOWED.get(folder, ()))
     ]
     assert problems == [], "imports against the direction cos -> forms -> pipeline -> emails"
 

@@ -95,3 +95,28 @@ def test_serve_warns_when_the_base_url_does_not_reach_its_port(base_url, port, w
     assert bool(problem) is warned
     if warned:
         assert "every emailed link would be dead" in problem and "--port 5000" in problem
+
+
+def test_the_wsgi_app_imports_from_any_directory_and_says_what_it_uses(db_settings, tmp_path):
+    import subprocess
+    import sys
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = "from cos.wsgi import app; print(app.test_client().get('/c/nope').status_code)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, capture_output=True,
+                          text=True, env=settings_env(db_settings), timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "404"
+    assert f"COS Cadence web app using database {db_settings.database_url}" in done.stderr
+
+
+def test_invitations_reply_to_the_coalitions_lead_and_name_them(settings, smtp_server):
+    load(settings)
+    assert cos(settings, "campaign", "start", "harbour-air", "--send-now").exit_code == 0
+    received = smtp_server.wait_for(4)
+    for mail in received:
+        assert mail.message["Reply-To"] == "Lee Park <lee@harbourtrust.org>"
+        text = mail.message.get_body(preferencelist=("plain",)).get_content()
+        assert "Reply to this email, or write to Lee Park" in " ".join(text.split())
+        assert "lee@harbourtrust.org" in text

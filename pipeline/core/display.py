@@ -39,5 +39,6 @@ def delivery_state(status: str, *, attempts: int = 0, retry_at: datetime | None 
     if status == "failed" and retry_at is not None:
         return f"retrying at {short_local(retry_at, timezone)} (attempt {attempts})"
     words = {"queued": "queued", "sending": "being sent", "failed": "failed, waiting for a retry",
-             "rejected": "rejected, not retried", "expired": "not sent (too late)", "none": "no email"}
+             "rejected": "rejected, not retried", "expired": "not sent (too late)",
+             "none": "no email"}
     return words.get(status, status)
