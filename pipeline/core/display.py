@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 
@@ -20,3 +20,14 @@ def local_date(moment: datetime, timezone: str) -> date:
 def round_label(number: int) -> str:
     """Name a round the way people say it."""
     return f"Round {number}"
+
+
+def format_local_short(moment: datetime, timezone: str, *, with_date: bool = True) -> str:
+    """Format a UTC moment for a terminal in the coalition's zone, e.g. '2026-12-03 17:00 EST'."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M %Z}" if with_date else f"{local:%H:%M %Z}"
+
+
+def iso_utc(moment: datetime) -> str:
+    """Write a moment in UTC ISO 8601 with a Z, as machines read it: '2026-12-03T22:00:00Z'."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
