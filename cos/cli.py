@@ -481,7 +481,7 @@ def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
 @json_option
 @friendly
 def coalitions_cmd(as_json: bool) -> None:
-    """List the coalitions, with their active partners and leads and any open round."""
+    """List the coalitions, their people and open rounds."""
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
@@ -521,7 +521,7 @@ def people_list(slug: str, as_json: bool) -> None:
 @json_option
 @friendly
 def campaigns_cmd(slug: str, as_json: bool) -> None:
-    """List a coalition's rounds: ids, when they opened and close, invited and answered."""
+    """List a coalition's rounds with their ids, times and counts."""
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:

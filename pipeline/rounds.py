@@ -113,14 +113,16 @@ class RoundSummary:
 
 
 def list_rounds(session: Session, coalition: Coalition) -> list[RoundSummary]:
-    """Return a coalition's rounds, oldest first, with how many were invited and answered."""
+    """Return a coalition's rounds, oldest first, with how many were invited and answered.
+
+    Invited counts every invitation, revoked ones too, as `cos campaign status` does.
+    """
     rounds = session.exec(select(Round).where(Round.coalition_id == coalition.id)
                           .order_by(col(Round.number))).all()
     ids = [r.id for r in rounds]
     invited = dict(session.exec(
         select(Invitation.round_id, func.count())
-        .where(col(Invitation.round_id).in_(ids), col(Invitation.revoked_at).is_(None))
-        .group_by(col(Invitation.round_id))).all())
+        .where(col(Invitation.round_id).in_(ids)).group_by(col(Invitation.round_id))).all())
     answered = dict(session.exec(
         select(Response.round_id, func.count(func.distinct(Response.person_id)))
         .where(col(Response.round_id).in_(ids)).group_by(col(Response.round_id))).all())
