@@ -81,7 +81,7 @@ def latest_round(session: Session, coalition: Coalition) -> Round | None:
 def resolve_round(session: Session, ref: str) -> Round:
     """Return the round a command names: a round id, or a coalition slug for its open round."""
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit() and int(ref) < 2**31:  # the range of an id column
         found = session.get(Round, int(ref))
         # A slug may be all digits; an id wins, and the slug is tried only when no id matches.
         if found is not None or session.exec(

@@ -188,6 +188,17 @@ def test_an_unknown_slug_is_a_clear_error_listing_the_known_ones(settings, comma
     assert "no coalition 'harbour-aer' (known: harbour-air)" in result.output
 
 
+@pytest.mark.parametrize(("ref", "message"), [
+    ("404", "no round 404"),
+    ("99999999999999999999", "no coalition '99999999999999999999' (known: harbour-air)"),
+])
+def test_an_unknown_campaign_id_is_a_clear_error(db_settings, ref, message):
+    load(db_settings)
+    result = cos(db_settings, "campaign", "status", ref)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
 def test_a_coalition_without_rounds_says_how_to_start_one(settings):
     load(settings)
     result = cos(settings, "campaign", "status", "harbour-air")
