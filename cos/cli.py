@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import date, datetime
 from functools import wraps
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,14 +22,20 @@ from cos.local_redis import RedisUnavailable
 from pipeline import queues
 from pipeline.coalitions import LoadError, import_people, load_coalition
 from pipeline.config import ConfigError, Settings, hide_password
-from pipeline.core.display import delivery_state
+from pipeline.core.display import delivery_state, format_local_short, iso_utc
 from pipeline.db import session_scope
+from pipeline.listing import list_coalitions, list_people
+from pipeline.models import Coalition
 from pipeline.rounds import (
     RoundError,
     get_coalition,
     get_round,
+    invite_people,
     latest_round,
+    list_rounds,
     parse_duration,
+    resolve_round,
+    revoke_invitation,
     round_status,
     start_round,
 )
@@ -87,12 +97,47 @@ def require_schema(s: Settings) -> None:
             f"the database at {safe_url(s.database_url)} has no COS tables yet: run `cos init`")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def echo_json(data: Any) -> None:
+    """Print one JSON document on stdout, every time in UTC ISO 8601 with a Z."""
+    click.echo(json.dumps(data, default=_json_value, ensure_ascii=False, indent=2))
+
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON document (times in UTC) instead of text.")
+ROUND_REF = "ID|SLUG"  # a campaign id, or a coalition's slug for its open round
+
+
+class PeopleGroup(click.Group):
+    """`cos people SLUG` lists a coalition's people; `cos people import ...` and others act."""
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "list", self.commands["list"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens underneath.")
-def main(verbose: bool) -> None:
+@click.version_option(version("cos-cadence"), "-V", "--version", prog_name="cos")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """COS Cadence: run a coalition's weekly check-in loop."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @main.command()
@@ -118,7 +163,7 @@ def load(file: Path) -> None:
     click.echo(f"{summary.coalition}: " + "; ".join(summary.lines()))
 
 
-@main.group()
+@main.group(cls=PeopleGroup)
 def people() -> None:
     """Manage a coalition's people."""
 
@@ -145,8 +190,8 @@ def campaign() -> None:
     """Open, watch and close rounds of check-ins."""
 
 
-def send_now(s: Settings, delivery_ids: list[int]) -> None:
-    """Send ledger rows in this process, showing progress."""
+def send_now(s: Settings, delivery_ids: list[int]) -> int:
+    """Send ledger rows in this process, showing progress; return how many were sent."""
     from pipeline.sending import send_in_process
 
     with click.progressbar(delivery_ids, label="sending", show_pos=True, file=sys.stderr) as bar:
@@ -156,9 +201,31 @@ def send_now(s: Settings, delivery_ids: list[int]) -> None:
             click.echo(f"  {outcome}", err=True)
     sent = sum(o.status == "sent" for o in outcomes)
     click.echo(f"sent {sent} of {len(outcomes)}", err=True)
-    if sent < len(outcomes):
+    return sent
+
+
+def deliver(s: Settings, delivery_ids: list[int], send_now_flag: bool) -> dict[str, int]:
+    """Send the emails now or queue them for a worker; return how many went each way."""
+    if send_now_flag:
+        sent = send_now(s, delivery_ids)
+        return {"sent": sent, "not_sent": len(delivery_ids) - sent}
+    try:
+        queued = queues.enqueue_sends(s, delivery_ids)
+        click.echo(f"{queued} email(s) queued for the worker", err=True)
+        return {"queued": queued}
+    except queues.QueueUnavailable as exc:
+        click.echo(f"warning: the invitations are saved but not queued: {exc}. Once a Redis "
+                   "and worker run, `cos reconcile` queues them (or run this with --send-now).",
+                   err=True)
+        return {"queued": 0, "waiting": len(delivery_ids)}
+
+
+def refuse_unsent(emails: dict[str, int]) -> None:
+    """Exit non-zero when --send-now left emails unsent, saying how to finish the job."""
+    if emails.get("not_sent"):
+        total = emails["not_sent"] + emails.get("sent", 0)
         raise click.ClickException(
-            f"{len(outcomes) - sent} of {len(outcomes)} email(s) were not sent (see above); "
+            f"{emails['not_sent']} of {total} email(s) were not sent (see above); "
             "`cos campaign status` shows each one, and a running `cos worker` (or "
             "`cos reconcile`) retries the temporary failures")
 
@@ -182,8 +249,10 @@ def check_mail(s: Settings) -> None:
 @click.option("--force", is_flag=True, help="Open another round even if one is open.")
 @click.option("--send-now", "send_now_flag", is_flag=True,
               help="Send the emails from this process instead of a worker.")
+@json_option
 @friendly
-def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool) -> None:
+def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
+                   as_json: bool) -> None:
     """Open a round: one invitation per active partner, emails queued; prints the campaign id."""
     s = settings(require_secret=True, require_mail=True)
     require_schema(s)
@@ -192,103 +261,144 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool) 
     with session_scope(s.database_url) as session:
         opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force)
         round_id, number = opened.id or 0, opened.number
-    click.echo(round_id)
+        result = {"campaign": round_id, "coalition": slug, "round": number,
+                  "opened_at": opened.opened_at, "closes_at": opened.closes_at,
+                  "invitations": len(delivery_ids)}
+    if not as_json:
+        click.echo(round_id)
     click.echo(f"{slug}: round {number} open, {len(delivery_ids)} invitation(s)", err=True)
-    if send_now_flag:
-        send_now(s, delivery_ids)
-        return
-    try:
-        queues.enqueue_sends(s, delivery_ids)
-        click.echo(f"{len(delivery_ids)} email(s) queued for the worker", err=True)
-    except queues.QueueUnavailable as exc:
-        click.echo(f"warning: the invitations are saved but not queued: {exc}. Once a Redis "
-                   "and worker run, `cos reconcile` queues them (or run this with --send-now).",
-                   err=True)
+    emails = deliver(s, delivery_ids, send_now_flag)
+    if as_json:
+        echo_json({**result, "emails": emails})
+    refuse_unsent(emails)
 
 
 @campaign.command("status")
-@click.argument("round_id", type=int)
+@click.argument("round_ref", metavar=ROUND_REF)
+@json_option
 @friendly
-def campaign_status_cmd(round_id: int) -> None:
-    """Show who was invited, reached, and who answered or is silent."""
+def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
+    """Show who was invited, reached, and who answered or is silent (ID, or SLUG's open round)."""
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:
-        status = round_status(session, round_id)
-    c = status.round_
-    state = "closed" if c.closed_at else f"open until {c.closes_at:%Y-%m-%d %H:%M} UTC"
-    click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
+        status = round_status(session, resolve_round(session, round_ref).id or 0)
+    c, tz = status.round_, status.coalition.timezone
     rows = status.rows
     failed = status.count("delivery", "failed") + status.count("delivery", "rejected")
-    click.echo(f"invited {len(rows)}, delivered {status.count('delivery', 'sent')}, "
-               f"failed {failed}, "
-               f"answered {status.count('answered')}, "
-               f"silent {status.count('answered', False)}")
+    counts = {"invited": len(rows), "delivered": status.count("delivery", "sent"),
+              "failed": failed, "answered": status.count("answered"),
+              "silent": status.count("answered", False), "revoked": status.count("revoked")}
+    if as_json:
+        echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
+                   "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
+                   "closed_at": c.closed_at, "counts": counts, "people": rows})
+        return
+    state = (f"closed {format_local_short(c.closed_at, tz)}" if c.closed_at
+             else f"open until {format_local_short(c.closes_at, tz)}")
+    click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
+    click.echo(f"invited {len(rows)}, delivered {counts['delivered']}, failed {failed}, "
+               f"answered {counts['answered']}, silent {counts['silent']}"
+               + (f", revoked {counts['revoked']}" if counts["revoked"] else ""))
     for row in rows:
         answer = f"answered ({row['revisions']} revision(s))" if row["answered"] else "silent"
-        email = delivery_state(row["delivery"], attempts=row["attempts"],
-                               retry_at=row["retry_at"], via=row["via"],
-                               timezone=status.coalition.timezone)
+        email = "link revoked" if row.get("revoked") else delivery_state(
+            row["delivery"], attempts=row["attempts"], retry_at=row["retry_at"],
+            via=row["via"], timezone=tz)
         line = f"  {row['organisation']:<32} {row['name']:<24} {answer:<28} {email}"
-        if row["error"] and row["delivery"] != "sent":
+        if row["error"] and row["delivery"] != "sent" and not row.get("revoked"):
             line += f"  [{row['error'][:300]}]"
         click.echo(line)
 
 
 @campaign.command("close")
-@click.argument("round_id", type=int)
+@click.argument("round_ref", metavar=ROUND_REF)
+@json_option
 @friendly
-def campaign_close(round_id: int) -> None:
-    """Close a round, merge every answer, then build and send the digest to the leads."""
+def campaign_close(round_ref: str, as_json: bool) -> None:
+    """Close a round (ID, or SLUG's open round), merge every answer, send the digest to leads."""
     from pipeline.rounds import finish_round
 
     s = settings(require_secret=True, require_mail=True)
     require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        round_id = resolve_round(session, round_ref).id or 0
     closed = finish_round(s, round_id)
     report = closed.digest
-    click.echo(f"campaign {round_id} closed; {closed.answers} answer(s) merged")
-    for to in report.sent:
-        click.echo(f"digest sent to {to}")
-    if report.skipped:
-        click.echo(f"digest already sent to {report.skipped} lead(s) before")
-    if not (report.sent or report.skipped or report.failed):
-        click.echo("no active lead to send the digest to: add people with role lead")
-    if report.failed:
+    with session_scope(s.database_url, read_only=True) as session:
+        round_ = get_round(session, round_id)
+        coalition = session.get(Coalition, round_.coalition_id)
+        assert coalition is not None
+    if as_json:
+        echo_json({"campaign": round_id, "coalition": coalition.slug, "round": round_.number,
+                   "closed_at": round_.closed_at, "answers": closed.answers,
+                   "digest": {"sent": report.sent, "skipped": report.skipped,
+                              "failed": report.failed}})
+    else:
+        at = format_local_short(round_.closed_at or round_.closes_at, coalition.timezone)
+        click.echo(f"campaign {round_id} ({coalition.slug} round {round_.number}) closed "
+                   f"{at}; {closed.answers} answer(s) merged")
+        for to in report.sent:
+            click.echo(f"digest sent to {to}")
+        if report.skipped:
+            click.echo(f"digest already sent to {report.skipped} lead(s) before")
+        if not (report.sent or report.skipped or report.failed):
+            click.echo("no active lead to send the digest to: add people with role lead")
         for problem in report.failed:
             click.echo(f"digest not sent: {problem}", err=True)
+    if report.failed:
         raise click.ClickException("some digests were not sent; fix the problem and run "
                                    "`cos digest SLUG --send` to send the rest")
 
 
 @main.command()
 @click.argument("slug")
-@click.option("--round_", "round_id", type=int, help="The round (default: the latest).")
+@click.option("--round", "round_ref", metavar=ROUND_REF,
+              help="The round: a campaign id (default: the latest round).")
+@click.option("--campaign", "campaign_ref", hidden=True)  # the README's first spelling
 @click.option("--send", is_flag=True, help="Send it to the leads who have not had it.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the HTML version to this file.")
+@json_option
 @friendly
-def digest(slug: str, round_id: int | None, send: bool, out: Path | None) -> None:
+def digest(slug: str, round_ref: str | None, campaign_ref: str | None, send: bool,
+           out: Path | None, as_json: bool) -> None:
     """Build a round's digest again, to send or to look at."""
     from pipeline.digest import render_digest, send_digest
 
     if send == bool(out):
         raise click.UsageError("give exactly one of --send or --out FILE.html")
+    if round_ref and campaign_ref:
+        raise click.UsageError("give the round once, with --round")
+    round_ref = round_ref or campaign_ref
     s = settings(require_secret=send, require_mail=send)
     require_schema(s)
     with session_scope(s.database_url) as session:
         coalition = get_coalition(session, slug)
-        chosen = get_round(session, round_id) if round_id else latest_round(
+        chosen = resolve_round(session, round_ref) if round_ref else latest_round(
             session, coalition)
-        if chosen is None or chosen.coalition_id != coalition.id:
+        if chosen is None:
             raise click.ClickException(f"{slug} has no such campaign; start one first")
+        if chosen.coalition_id != coalition.id:
+            raise click.ClickException(f"campaign {chosen.id} is not a round of {slug} "
+                                       f"(`cos campaigns {slug}` lists its rounds)")
         target = chosen.id or 0
         if out:
             rendered = render_digest(session, s, target)
     if out:
         out.write_text(rendered.html, encoding="utf-8")
-        click.echo(f"digest for campaign {target} written to {out}")
+        if as_json:
+            echo_json({"campaign": target, "coalition": slug, "out": str(out)})
+        else:
+            click.echo(f"digest for campaign {target} written to {out}")
         return
     report = send_digest(s, target)
+    if as_json:
+        echo_json({"campaign": target, "coalition": slug, "sent": report.sent,
+                   "skipped": report.skipped, "failed": report.failed})
+        if report.failed:
+            raise click.ClickException("some digests were not sent")
+        return
     for to in report.sent:
         click.echo(f"digest sent to {to}")
     if report.skipped:
@@ -300,14 +410,21 @@ def digest(slug: str, round_id: int | None, send: bool, out: Path | None) -> Non
 
 
 @main.command()
+@json_option
 @friendly
-def reconcile() -> None:
+def reconcile(as_json: bool) -> None:
     """Merge answers left unmerged and re-queue emails not sent (after Redis was down)."""
     from pipeline.reconcile import reconcile as sweep
 
     s = settings(require_secret=True)
     require_schema(s)
     report = sweep(s)
+    if as_json:
+        echo_json({"merged": report.merged, "queued_emails": report.queued_emails,
+                   "queue_problem": report.queue_problem or None})
+        if report.queue_problem:
+            raise click.ClickException(report.queue_problem)
+        return
     click.echo(f"merged {len(report.merged)} round(s) with unmerged answers"
                + (f": {', '.join(map(str, report.merged))}" if report.merged else ""))
     click.echo(f"queued {report.queued_emails} email(s)")
@@ -396,6 +513,132 @@ def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
     from cos.demo import run_demo
 
     run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file)
+
+
+# --- listing: what is in the database -------------------------------------------------------
+
+
+@main.command("coalitions")
+@json_option
+@friendly
+def coalitions_cmd(as_json: bool) -> None:
+    """List the coalitions, their people and open rounds."""
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        found = list_coalitions(session)
+    if as_json:
+        echo_json({"coalitions": found})
+        return
+    if not found:
+        click.echo("no coalitions yet: create one with `cos load FILE.toml`")
+    for c in found:
+        now = f"open round: campaign {c.open_campaign}" if c.open_campaign else "no open round"
+        click.echo(f"{c.slug:<24} {c.name} ({c.timezone}, {c.stage}): {c.partners} "
+                   f"partner(s), {c.leads} lead(s); {now}")
+
+
+@people.command("list")
+@click.argument("slug")
+@json_option
+@friendly
+def people_list(slug: str, as_json: bool) -> None:
+    """List a coalition's people (also `cos people SLUG`), deactivated ones included."""
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        found = list_people(session, get_coalition(session, slug))
+    if as_json:
+        echo_json({"coalition": slug, "people": found})
+        return
+    click.echo(f"{slug}: {len(found)} people, {sum(p.active for p in found)} active")
+    for p in found:
+        click.echo(f"  {p.name:<24} {p.email:<32} {p.organisation:<32} {p.role:<9} "
+                   f"{'active' if p.active else 'deactivated'}")
+
+
+@main.command("campaigns")
+@click.argument("slug")
+@json_option
+@friendly
+def campaigns_cmd(slug: str, as_json: bool) -> None:
+    """List a coalition's rounds with their ids, times and counts."""
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        coalition = get_coalition(session, slug)
+        rounds, tz = list_rounds(session, coalition), coalition.timezone
+    if as_json:
+        echo_json({"coalition": slug, "timezone": tz, "rounds": rounds})
+        return
+    if not rounds:
+        click.echo(f"{slug} has no rounds yet: start one with `cos campaign start {slug}`")
+        return
+    click.echo(f"{slug}: {len(rounds)} round(s), times in {tz}")
+    click.echo(f"  {'round':>5} {'id':>5}  {'opened':<22} {'closes / closed':<29} "
+               "invited answered")
+    for r in rounds:
+        end = (f"closed {format_local_short(r.closed_at, tz)}" if r.closed_at
+               else f"closes {format_local_short(r.closes_at, tz)}")
+        click.echo(f"  {r.number:>5} {r.campaign:>5}  {format_local_short(r.opened_at, tz):<22} "
+                   f"{end:<29} {r.invited:>7} {r.answered:>8}")
+
+
+# --- late changes to an open round ----------------------------------------------------------
+
+
+@campaign.command("invite")
+@click.argument("round_ref", metavar=ROUND_REF)
+@click.argument("emails", nargs=-1, metavar="[EMAIL]...")
+@click.option("--send-now", "send_now_flag", is_flag=True,
+              help="Send the emails from this process instead of a worker.")
+@json_option
+@friendly
+def campaign_invite(round_ref: str, emails: tuple[str, ...], send_now_flag: bool,
+                    as_json: bool) -> None:
+    """Invite to an open round the active partners who have no invitation yet (or those named)."""
+    s = settings(require_secret=True)
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        done = invite_people(session, s.secret_key, round_ref, list(emails))
+        invited = [{"name": p.name, "email": p.email} for p in done.invited]
+        result = {"campaign": done.round_.id, "coalition": done.coalition.slug,
+                  "round": done.round_.number, "invited": invited}
+    if not as_json:
+        click.echo(f"{result['coalition']} round {result['round']} (campaign "
+                   f"{result['campaign']}): invited {len(invited)}")
+        for person in invited:
+            click.echo(f"  {person['name']} <{person['email']}>")
+    emails_done = deliver(s, done.delivery_ids, send_now_flag)
+    if as_json:
+        echo_json({**result, "emails": emails_done})
+    refuse_unsent(emails_done)
+
+
+@campaign.command("revoke")
+@click.argument("round_ref", metavar=ROUND_REF)
+@click.argument("email")
+@json_option
+@friendly
+def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
+    """End one person's link to an open round (it then says the link no longer works)."""
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        done = revoke_invitation(session, round_ref, email)
+        result = {"campaign": done.round_.id, "coalition": done.coalition.slug,
+                  "round": done.round_.number, "name": done.person.name,
+                  "email": done.person.email, "revoked_at": done.revoked_at,
+                  "email_stopped": done.email_stopped}
+        tz = done.coalition.timezone
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"revoked {result['name']}'s link to {result['coalition']} round "
+               f"{result['round']} (campaign {result['campaign']}) at "
+               f"{format_local_short(done.revoked_at, tz)}")
+    if done.email_stopped:
+        click.echo("their invitation email had not gone yet and will not be sent")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from pipeline import ledger
 from pipeline.config import Settings
-from pipeline.core.vocab import EmailKind, Role
+from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind, Role
 from pipeline.db import session_scope
 from pipeline.digest import DigestReport, send_digest
 from pipeline.merge import merge_round
@@ -78,6 +78,59 @@ def latest_round(session: Session, coalition: Coalition) -> Round | None:
                         .order_by(col(Round.number).desc())).first()
 
 
+def resolve_round(session: Session, ref: str) -> Round:
+    """Return the round a command names: a round id, or a coalition slug for its open round."""
+    ref = ref.strip()
+    if ref.isascii() and ref.isdigit() and int(ref) < 2**31:  # the range of an id column
+        found = session.get(Round, int(ref))
+        # A slug may be all digits; an id wins, and the slug is tried only when no id matches.
+        if found is not None or session.exec(
+                select(Coalition.id).where(Coalition.slug == ref)).first() is None:
+            return get_round(session, int(ref))
+    coalition = get_coalition(session, ref)
+    open_round = current_round(session, coalition)
+    if open_round is None:
+        latest = latest_round(session, coalition)
+        before = (f" (the latest, round {latest.number}, is campaign {latest.id}, closed)"
+                  if latest else "")
+        raise RoundError(f"{ref} has no open round{before}: give a campaign id "
+                         f"(`cos campaigns {ref}` lists them), or start one with "
+                         f"`cos campaign start {ref}`")
+    return open_round
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """One line of a coalition's history of rounds."""
+
+    campaign: int
+    number: int
+    opened_at: datetime
+    closes_at: datetime
+    closed_at: datetime | None
+    invited: int
+    answered: int
+
+
+def list_rounds(session: Session, coalition: Coalition) -> list[RoundSummary]:
+    """Return a coalition's rounds, oldest first, with how many were invited and answered.
+
+    Invited counts every invitation, revoked ones too, as `cos campaign status` does.
+    """
+    rounds = session.exec(select(Round).where(Round.coalition_id == coalition.id)
+                          .order_by(col(Round.number))).all()
+    ids = [r.id for r in rounds]
+    invited = dict(session.exec(
+        select(Invitation.round_id, func.count())
+        .where(col(Invitation.round_id).in_(ids)).group_by(col(Invitation.round_id))).all())
+    answered = dict(session.exec(
+        select(Response.round_id, func.count(func.distinct(Response.person_id)))
+        .where(col(Response.round_id).in_(ids)).group_by(col(Response.round_id))).all())
+    return [RoundSummary(r.id or 0, r.number, r.opened_at, r.closes_at, r.closed_at,
+                         invited.get(r.id or 0, 0), answered.get(r.id or 0, 0))
+            for r in rounds]
+
+
 def active_partners(session: Session, coalition_id: int) -> list[Person]:
     """Return the people asked to check in: active partners of active organisations."""
     return list(session.exec(
@@ -111,19 +164,158 @@ def start_round(session: Session, secret_key: str, slug: str, closes_in: timedel
 def fan_out(session: Session, secret_key: str, round_id: int) -> list[int]:
     """Give every active partner one invitation and one ledger row; safe to run again."""
     round_ = get_round(session, round_id)
-    invited = set(session.exec(select(Invitation.person_id)
-                               .where(Invitation.round_id == round_id)).all())
-    partners = active_partners(session, round_.coalition_id)
-    for person in partners:
-        if person.id not in invited:
-            salt = new_salt()
-            session.add(Invitation(round_id=round_id, person_id=person.id or 0, salt=salt,
-                                   token_hash=hash_token(derive_token(secret_key, salt))))
-    session.flush()
+    issue_invitations(session, secret_key, round_id, active_partners(session, round_.coalition_id))
     everyone = list(session.exec(select(Invitation.person_id)
                                  .where(Invitation.round_id == round_id,
                                         col(Invitation.revoked_at).is_(None))).all())
     return ledger.ensure_rows(session, round_id, everyone, EmailKind.INVITATION)
+
+
+def issue_invitations(session: Session, secret_key: str, round_id: int,
+                      people: list[Person]) -> list[Person]:
+    """Give each of these people without an invitation to the round one; return them."""
+    invited = set(session.exec(select(Invitation.person_id)
+                               .where(Invitation.round_id == round_id)).all())
+    new = [person for person in people if person.id not in invited]
+    for person in new:
+        salt = new_salt()
+        session.add(Invitation(round_id=round_id, person_id=person.id or 0, salt=salt,
+                               token_hash=hash_token(derive_token(secret_key, salt))))
+    session.flush()
+    return new
+
+
+def open_for_changes(session: Session, ref: str) -> tuple[Round, Coalition]:
+    """Return a round that still takes answers, and its coalition, or say why it does not."""
+    round_ = resolve_round(session, ref)
+    coalition = session.get(Coalition, round_.coalition_id)
+    assert coalition is not None
+    name = f"{coalition.slug} round {round_.number} (campaign {round_.id})"
+    if round_.closed_at is not None:
+        raise RoundError(f"{name} is closed: its links no longer work")
+    if round_.closes_at <= utcnow():
+        raise RoundError(f"{name} is past its closing time, so its links no longer work: "
+                         f"close it with `cos campaign close {round_.id}`")
+    return round_, coalition
+
+
+def _person_problem(person: Person | None, org: Organisation | None, email: str,
+                    slug: str) -> str:
+    """Say why someone is not asked to check in, or '' when they are."""
+    if person is None or org is None:
+        return f"{email}: nobody in {slug} has this address (`cos people {slug}` lists them)"
+    if person.role != Role.PARTNER:
+        return f"{email}: {person.name} is a {person.role}, and only partners check in"
+    if not person.active:
+        return f"{email}: {person.name} is deactivated in {slug}"
+    if not org.active:
+        return f"{email}: {person.name}'s organisation {org.name} is deactivated in {slug}"
+    return ""
+
+
+def find_person(session: Session, coalition: Coalition,
+                email: str) -> tuple[Person | None, Organisation | None]:
+    """Return a coalition's person by email (any case) and their organisation."""
+    found = session.exec(
+        select(Person, Organisation)
+        .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+        .where(Person.coalition_id == coalition.id,
+               func.lower(Person.email) == email.strip().lower())).first()
+    return (found[0], found[1]) if found else (None, None)
+
+
+@dataclass
+class InviteResult:
+    """Who a late invitation reached, and the ledger rows of their emails."""
+
+    round_: Round
+    coalition: Coalition
+    invited: list[Person]
+    delivery_ids: list[int]
+
+
+def invite_people(session: Session, secret_key: str, ref: str,
+                  emails: list[str]) -> InviteResult:
+    """Invite to an open round the active partners not invited yet (all, or those named).
+
+    Every named address is checked first; if one cannot be invited nobody is.
+    """
+    round_, coalition = open_for_changes(session, ref)
+    invitations = {i.person_id: i for i in session.exec(
+        select(Invitation).where(Invitation.round_id == round_.id))}
+    resend = f"`cos campaign resend {round_.id} EMAIL` sends an invitation again"
+    if emails:
+        problems, chosen = [], []
+        for email in dict.fromkeys(e.strip().lower() for e in emails):
+            person, org = find_person(session, coalition, email)
+            problem = _person_problem(person, org, email, coalition.slug)
+            if not problem and person is not None:
+                held = invitations.get(person.id or 0)
+                if held is None:
+                    chosen.append(person)
+                elif held.revoked_at is not None:
+                    problem = (f"{email}: {person.name}'s link to round {round_.number} was "
+                               "revoked and cannot be given again in this round")
+                else:
+                    problem = (f"{email}: {person.name} already has an invitation to round "
+                               f"{round_.number}; {resend}")
+            if problem:
+                problems.append(problem)
+        if problems:
+            raise RoundError("nobody was invited:\n  " + "\n  ".join(problems))
+    else:
+        chosen = [p for p in active_partners(session, coalition.id or 0)
+                  if p.id not in invitations]
+        if not chosen:
+            raise RoundError(f"every active partner of {coalition.slug} already has an "
+                             f"invitation to round {round_.number}: add people first, or "
+                             f"{resend}")
+    new = issue_invitations(session, secret_key, round_.id or 0, chosen)
+    delivery_ids = ledger.ensure_rows(session, round_.id or 0, [p.id or 0 for p in new],
+                                      EmailKind.INVITATION)
+    return InviteResult(round_, coalition, new, delivery_ids)
+
+
+@dataclass
+class RevokeResult:
+    """Whose link was ended, and whether their invitation email was stopped before it went."""
+
+    round_: Round
+    coalition: Coalition
+    person: Person
+    revoked_at: datetime
+    email_stopped: bool
+
+
+def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
+    """End one person's link to an open round; an invitation email not sent yet is not sent."""
+    round_, coalition = open_for_changes(session, ref)
+    person, _ = find_person(session, coalition, email)
+    if person is None:
+        raise RoundError(f"{email}: nobody in {coalition.slug} has this address "
+                         f"(`cos people {coalition.slug}` lists them)")
+    invitation = session.exec(select(Invitation).where(
+        Invitation.round_id == round_.id, Invitation.person_id == person.id)).first()
+    if invitation is None:
+        raise RoundError(f"{email}: {person.name} has no invitation to round {round_.number}; "
+                         "there is no link to revoke")
+    if invitation.revoked_at is not None:
+        raise RoundError(f"{email}: {person.name}'s link to round {round_.number} was already "
+                         "revoked")
+    invitation.revoked_at = utcnow()
+    session.add(invitation)
+    # An email still waiting would carry a dead link: stop it (a sender claims only
+    # sendable rows, so a queued job then skips it).
+    delivery = session.exec(select(Delivery).where(
+        Delivery.round_id == round_.id, Delivery.person_id == person.id,
+        Delivery.kind == EmailKind.INVITATION)).first()
+    stopped = delivery is not None and delivery.status in SENDABLE_STATUSES
+    if delivery is not None and stopped:
+        delivery.status = DeliveryStatus.REJECTED
+        delivery.last_error = "not sent: the link was revoked"
+        session.add(delivery)
+    session.flush()
+    return RevokeResult(round_, coalition, person, invitation.revoked_at, stopped)
 
 
 @dataclass

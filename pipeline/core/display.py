@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 
@@ -22,22 +22,27 @@ def round_label(number: int) -> str:
     return f"Round {number}"
 
 
-def short_local(moment: datetime, timezone: str) -> str:
-    """Format a UTC moment briefly in the coalition's zone, e.g. '3 Dec 17:05 GMT'."""
+def format_local_short(moment: datetime, timezone: str, *, with_date: bool = True) -> str:
+    """Format a UTC moment for a terminal in the coalition's zone, e.g. '2026-12-03 17:00 EST'."""
     local = moment.astimezone(ZoneInfo(timezone))
-    return f"{local.day} {local:%b %H:%M} {local.tzname()}"
+    return f"{local:%Y-%m-%d %H:%M %Z}" if with_date else f"{local:%H:%M %Z}"
+
+
+def iso_utc(moment: datetime) -> str:
+    """Write a moment in UTC ISO 8601 with a Z, as machines read it: '2026-12-03T22:00:00Z'."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def delivery_state(status: str, *, attempts: int = 0, retry_at: datetime | None = None,
                    via: str = "", timezone: str = "UTC") -> str:
     """Say where one email stands, e.g. 'accepted by SMTP smtp.example.org:587',
-    'written to file outbox /srv/outbox' or 'retrying at 3 Dec 17:05 GMT (attempt 2)'."""
+    'written to file outbox /srv/outbox' or 'retrying at 2026-12-03 17:05 GMT (attempt 2)'."""
     if status == "sent":
         if via.startswith("file outbox"):
             return f"written to {via} (not delivered to an inbox)"
         return f"accepted by {via}" if via else "sent"
     if status == "failed" and retry_at is not None:
-        return f"retrying at {short_local(retry_at, timezone)} (attempt {attempts})"
+        return f"retrying at {format_local_short(retry_at, timezone)} (attempt {attempts})"
     words = {"queued": "queued", "sending": "being sent", "failed": "failed, waiting for a retry",
              "rejected": "rejected, not retried", "expired": "not sent (too late)",
              "none": "no email"}
