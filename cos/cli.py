@@ -309,6 +309,17 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
         if row["error"] and row["delivery"] != "sent" and not row.get("revoked"):
             line += f"  [{row['error'][:300]}]"
         click.echo(line)
+    if status.conflicts:
+        from emails.format import quantity, status_label
+
+        click.echo("partners disagree (the scoreboard shows the latest answer):")
+        for conflict in status.conflicts:
+            click.echo(f"  {conflict['owner']}: {conflict['subject']}")
+            for said in conflict["answers"]:
+                value = (status_label(said["status"]) if said["status"]
+                         else quantity(said["value"], conflict["unit"]))
+                shown = "  (shown)" if said["kept"] else ""
+                click.echo(f"    {said['person']:<24} {value:<16} {said['submitted_at']}{shown}")
 
 
 @campaign.command("close")

@@ -16,6 +16,7 @@ from pipeline.models import (
     Blocker,
     Commitment,
     CommitmentUpdate,
+    ConflictAnswer,
     HelpEdge,
     Metric,
     Person,
@@ -82,7 +83,7 @@ def merge_round(session: Session, round_id: int) -> MergeResult:
         owned_metrics=owned_metrics,
     )
 
-    for table in (CommitmentUpdate, Reading, Win, Blocker, Pulse, HelpEdge):
+    for table in (CommitmentUpdate, Reading, Win, Blocker, Pulse, HelpEdge, ConflictAnswer):
         session.execute(delete(table).where(col(table.round_id) == round_id))
     _apply_new_commitments(session, round_, merged)
     for cid, report in merged.status_reports.items():
@@ -101,6 +102,15 @@ def merge_round(session: Session, round_id: int) -> MergeResult:
     for helper, helped, reporter in merged.help_edges:
         session.add(HelpEdge(round_id=round_id, helper_organisation_id=helper,
                              helped_organisation_id=helped, reported_by_person_id=reporter))
+    for conflict in merged.conflicts:
+        for said in conflict.answers:
+            given = said.value
+            session.add(ConflictAnswer(
+                round_id=round_id, kind=conflict.kind, subject_id=conflict.subject_id,
+                person_id=said.person_id, organisation_id=said.organisation_id,
+                status=given if isinstance(given, str) else "",
+                value=given if isinstance(given, float) else None,
+                submitted_at=said.submitted_at, kept=said is conflict.kept))
     session.flush()
     refresh_commitment_statuses(session, coalition_id)
 

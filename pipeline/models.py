@@ -198,6 +198,24 @@ class HelpEdge(SQLModel, table=True):
     reported_by_person_id: int = Field(foreign_key="person.id")
 
 
+class ConflictAnswer(SQLModel, table=True):
+    """One answer about a commitment or metric that someone else at the same organisation
+    answered differently in a round; the merge rewrites a round's rows each time it runs."""
+
+    __table_args__ = (UniqueConstraint("round_id", "kind", "subject_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    kind: str = Field(max_length=16)  # a ConflictKind
+    # A commitment's or a metric's id, by kind, so no foreign key.
+    subject_id: int
+    person_id: int = Field(foreign_key="person.id")
+    organisation_id: int = Field(foreign_key="organisation.id")
+    status: str = Field(default="", max_length=16)  # for a commitment
+    value: float | None = None  # for a metric
+    submitted_at: datetime
+    kept: bool = False  # the answer the scoreboard shows: the latest submission
+
+
 class Scoreboard(SQLModel, table=True):
     """The round's one-page scoreboard, recomputed after every merge."""
 

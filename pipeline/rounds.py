@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from pipeline.models import (
     Round,
     utcnow,
 )
+from pipeline.scoreboard import round_conflicts
 from pipeline.tokens import derive_token, hash_token, new_salt
 
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -320,11 +321,13 @@ def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
 
 @dataclass
 class RoundStatus:
-    """Where a round stands: who was invited, reached, and who answered."""
+    """Where a round stands: who was invited, reached, who answered, and where people of one
+    organisation answered differently (as of the last merge)."""
 
     round_: Round
     coalition: Coalition
     rows: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, key: str, value: Any = True) -> int:
         """Count the people whose row has this value."""
@@ -361,7 +364,7 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
         })
-    return RoundStatus(round_, coalition, rows)
+    return RoundStatus(round_, coalition, rows, round_conflicts(session, round_id))
 
 
 def close_round(session: Session, round_id: int) -> Round:

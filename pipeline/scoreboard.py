@@ -6,14 +6,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from pipeline.core.display import local_date
+from pipeline.core.display import format_local, local_date
 from pipeline.core.scoreboard import CommitmentRow, InvitedPerson, MetricRow, compute_scoreboard
-from pipeline.core.vocab import CLOSED_STATUSES
+from pipeline.core.vocab import CLOSED_STATUSES, ConflictKind
 from pipeline.models import (
     Blocker,
     Coalition,
     Commitment,
     CommitmentUpdate,
+    ConflictAnswer,
     HelpEdge,
     Invitation,
     Metric,
@@ -99,9 +100,58 @@ def build_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
                   session.exec(select(HelpEdge).where(HelpEdge.round_id == round_id))]
 
     as_of = local_date(round_.closed_at or utcnow(), coalition.timezone)
-    return compute_scoreboard(as_of=as_of, invited=invited, answered=answered,
+    data = compute_scoreboard(as_of=as_of, invited=invited, answered=answered,
                               commitments=commitment_rows, metrics=metric_rows, wins=wins,
                               blockers=blockers, pulses=pulses, help_edges=help_edges)
+    data["conflicts"] = round_conflicts(session, round_id)
+    return data
+
+
+def round_conflicts(session: Session, round_id: int) -> list[dict[str, Any]]:
+    """Return what people of one organisation answered differently in a round, by name.
+
+    Each conflict names its commitment or metric and owner, and lists every answer with the
+    person, their organisation, the status or value, when it was sent (in the coalition's
+    time zone) and whether it is the one kept (the latest). As of the round's last merge.
+    """
+    round_ = session.get(Round, round_id)
+    assert round_ is not None
+    coalition = session.get(Coalition, round_.coalition_id)
+    assert coalition is not None
+    orgs = {o.id: o.name for o in session.exec(
+        select(Organisation).where(Organisation.coalition_id == coalition.id))}
+    commitments = {c.id: c for c in session.exec(
+        select(Commitment).where(Commitment.coalition_id == coalition.id))}
+    metrics = {m.id: m for m in session.exec(
+        select(Metric).where(Metric.coalition_id == coalition.id))}
+    grouped: dict[tuple[str, int], dict[str, Any]] = {}
+    rows = session.exec(
+        select(ConflictAnswer, Person).join(Person, col(Person.id) == col(ConflictAnswer.person_id))
+        .where(ConflictAnswer.round_id == round_id)
+        .order_by(col(ConflictAnswer.submitted_at), col(ConflictAnswer.person_id)))
+    for said, person in rows:
+        entry = grouped.get((said.kind, said.subject_id))
+        if entry is None:
+            if said.kind == ConflictKind.COMMITMENT:
+                c = commitments.get(said.subject_id)
+                subject, owner, unit = (c.text, orgs[c.organisation_id], "") if c else (
+                    f"commitment {said.subject_id}", orgs[said.organisation_id], "")
+            else:
+                m = metrics.get(said.subject_id)
+                subject, owner, unit = (m.name, orgs[m.owner_organisation_id], m.unit) if m else (
+                    f"metric {said.subject_id}", orgs[said.organisation_id], "")
+            entry = grouped[(said.kind, said.subject_id)] = {
+                "kind": said.kind, "subject": subject, "owner": owner, "unit": unit,
+                "answers": []}
+        entry["answers"].append({
+            "person": person.name, "organisation": orgs[said.organisation_id],
+            "status": said.status or None, "value": said.value,
+            "submitted_at": format_local(said.submitted_at, coalition.timezone),
+            "kept": said.kept,
+        })
+    # Commitments before numbers, as in the digest; then by owner and name.
+    return sorted(grouped.values(), key=lambda c: (c["kind"] != ConflictKind.COMMITMENT,
+                                                   c["owner"], c["subject"]))
 
 
 def store_scoreboard(session: Session, round_id: int) -> dict[str, Any]:

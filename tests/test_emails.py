@@ -119,6 +119,7 @@ DIGEST: dict[str, Any] = {
         ],
         "pulse": {"average": 4.2, "count": 7},
         "help": [{"helper": "Hope Kitchen", "helped": "Northside Food Bank"}],
+        "conflicts": [],
     },
 }
 
@@ -251,6 +252,36 @@ def test_user_text_is_escaped_in_html_and_literal_in_text() -> None:
     assert "<b>" not in rendered.html
     assert SCRIPT in rendered.text
     assert 'Bob "<b>" & Co' in rendered.text
+
+
+def test_partners_who_disagree_are_named_with_their_answers_escaped_in_html() -> None:
+    context = digest(conflicts=[{
+        "kind": "metric", "subject": "Meals <served>", "owner": "Riverside & Co", "unit": "meals",
+        "answers": [
+            {"person": 'Bob "<b>" Lee', "organisation": "Riverside & Co", "status": None,
+             "value": 104.0, "submitted_at": "Friday 20 November 2026, 09:00 (UTC)",
+             "kept": False},
+            {"person": "Ann Ray", "organisation": "Riverside & Co", "status": None,
+             "value": 98.0, "submitted_at": "Friday 20 November 2026, 09:05 (UTC)",
+             "kept": True},
+        ]}])
+
+    rendered = render_email("digest", context)
+
+    assert "Partners disagree" in rendered.text and "Partners disagree" in rendered.html
+    assert 'Bob "<b>" Lee, Riverside & Co: 104 meals' in rendered.text
+    assert "Ann Ray, Riverside & Co: 98 meals (shown)" in rendered.text
+    assert "<b>" not in rendered.html and "<served>" not in rendered.html
+    page = parse_html(rendered.html).text_content()
+    assert 'Bob "<b>" Lee, Riverside & Co' in page and "Meals <served>" in page
+
+
+def test_a_digest_without_conflicts_has_no_disagreement_section() -> None:
+    stored_before_conflicts = digest()
+    stored_before_conflicts["scoreboard"].pop("conflicts", None)
+    for context in (digest(conflicts=[]), stored_before_conflicts):
+        rendered = render_email("digest", context)
+        assert "disagree" not in rendered.text and "disagree" not in rendered.html
 
 
 def test_the_digest_subject_counts_who_answered() -> None:

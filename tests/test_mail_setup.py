@@ -37,7 +37,7 @@ def test_in_development_the_worker_says_it_uses_the_file_outbox(settings):
     result = cos_without_mail_url(settings, "worker", "--burst", COS_ENV="development")
     assert result.exit_code == 0, result.output
     start = result.output.splitlines()[0]
-    assert start.startswith("using database sqlite:///")
+    assert start.startswith(f"using database {settings.database_url}")
     assert f"Redis {settings.redis_url}" in start
     assert "mail file outbox " in start and "nothing leaves this machine" in start
     assert f"instance {settings.instance}" in start

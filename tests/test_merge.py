@@ -14,6 +14,7 @@ from pipeline.models import (
     Blocker,
     Commitment,
     CommitmentUpdate,
+    ConflictAnswer,
     Delivery,
     HelpEdge,
     Invitation,
@@ -24,7 +25,16 @@ from pipeline.models import (
 )
 from pipeline.rounds import fan_out
 from pipeline.tokens import derive_token
-from tests.helpers import load, open_round, work
+from tests.helpers import (
+    answer,
+    commitment_field,
+    cos,
+    link_for,
+    load,
+    metric_field,
+    open_round,
+    work,
+)
 
 
 def derived_state(url: str) -> dict:
@@ -41,6 +51,8 @@ def derived_state(url: str) -> dict:
                            for h in s.exec(select(HelpEdge))),
             "commitments": sorted((c.text, c.status, c.due) for c in s.exec(select(Commitment))),
             "scoreboard": [b.data for b in s.exec(select(Scoreboard))],
+            "conflicts": sorted((c.kind, c.subject_id, c.person_id, c.status, c.value, c.kept)
+                                for c in s.exec(select(ConflictAnswer))),
         }
 
 
@@ -169,3 +181,75 @@ def test_merges_running_at_the_same_time_take_turns_and_agree(settings, answered
         assert list(pool.map(merge_once, range(8))) == [2] * 8
     state = derived_state(settings.database_url)
     assert state["wins"] == ["Sensors live"] and state["pulses"] == [3, 4]
+
+
+def second_schools_partner(settings, tmp_path) -> None:
+    """Add a second partner at Harbour Schools, which owns the sensors and the NO2 reading."""
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,organisation,role\n"
+                      "mo@schools.example,Mo Reyes,Harbour Schools,partner\n")
+    assert cos(settings, "people", "import", "harbour-air", str(people)).exit_code == 0
+
+
+def test_two_partners_of_one_organisation_who_disagree_both_show_in_the_digest_and_status(
+        settings, smtp_server, live_server, session, tmp_path):
+    load(settings)
+    second_schools_partner(settings, tmp_path)
+    round_id, _ = open_round(settings)
+    sensors, no2 = commitment_field(session, "sensors"), metric_field(session, "no2")
+
+    raj = answer(live_server.url + link_for(settings, session, "raj@schools.example", round_id),
+                 {sensors: "on_track", no2: "104", "pulse": "4"})
+    mo = answer(live_server.url + link_for(settings, session, "mo@schools.example", round_id),
+                {sensors: "done", no2: "98", "pulse": "4"})
+    assert raj.status_code == mo.status_code == 200
+    work(settings)
+
+    status = cos(settings, "campaign", "status", str(round_id))
+    assert status.exit_code == 0, status.output
+    shown = status.output[status.output.index("partners disagree"):]
+    for expected in ("Install air sensors at five school gates", "NO2 at school gates",
+                     "Raj Patel", "On track", "104", "Mo Reyes", "Done", "98"):
+        assert expected in shown, expected
+
+    assert cos(settings, "campaign", "close", str(round_id)).exit_code == 0
+    digest = smtp_server.wait_for(1)[0]
+    assert digest.rcpt_tos == ["lee@harbourtrust.org"]
+    text = digest.message.get_body(preferencelist=("plain",)).get_content()
+    html = digest.message.get_body(preferencelist=("html",)).get_content()
+    for part in (text, html):
+        disagree = part[part.index("Partners disagree"):]
+        for expected in ("Install air sensors at five school gates", "Raj Patel", "On track",
+                         "Mo Reyes", "Done", "NO2 at school gates", "104 µg/m³", "98 µg/m³"):
+            assert expected in disagree, expected
+    # The scoreboard still shows one value: the latest submission's.
+    assert "[DONE] Install air sensors" in text
+
+
+def test_conflicts_are_stored_once_per_merge_and_go_when_the_partners_agree(
+        settings, session, tmp_path):
+    load(settings)
+    second_schools_partner(settings, tmp_path)
+    round_id, _ = open_round(settings)
+    sensors = session.exec(select(Commitment).where(Commitment.source_key == "file:sensors")).one()
+    submit(settings, round_id, "raj@schools.example", {
+        "commitments": {str(sensors.id): {"status": "on_track", "note": ""}},
+        "readings": {}})
+    submit(settings, round_id, "mo@schools.example", {
+        "commitments": {str(sensors.id): {"status": "done", "note": ""}},
+        "readings": {}})
+    with session_scope(settings.database_url) as s:
+        merge_round(s, round_id)
+    once = derived_state(settings.database_url)
+    with session_scope(settings.database_url) as s:
+        merge_round(s, round_id)
+    assert derived_state(settings.database_url) == once
+    assert [(kind, status, kept) for kind, _, _, status, _, kept in once["conflicts"]] == [
+        ("commitment", "on_track", False), ("commitment", "done", True)]
+
+    submit(settings, round_id, "raj@schools.example", {
+        "commitments": {str(sensors.id): {"status": "done", "note": "agreed with Mo"}}})
+    with session_scope(settings.database_url) as s:
+        merge_round(s, round_id)
+    assert derived_state(settings.database_url)["conflicts"] == []
+    assert derived_state(settings.database_url)["scoreboard"][0]["conflicts"] == []

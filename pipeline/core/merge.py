@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pipeline.core.vocab import REPORTED_STATUSES, CommitmentStatus
+from pipeline.core.vocab import REPORTED_STATUSES, CommitmentStatus, ConflictKind
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,34 @@ class NewCommitment:
     due: date | None
 
 
+@dataclass(frozen=True)
+class ConflictAnswer:
+    """One person's answer about something their organisation answered differently."""
+
+    person_id: int
+    organisation_id: int
+    value: str | float  # a status for a commitment, a number for a metric
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two or more people whose answers count gave different answers about one thing.
+
+    The answers are in submission order; the merge keeps the last one, as it does when
+    people agree, so a conflict changes nothing on the scoreboard: it only stops hiding.
+    """
+
+    kind: ConflictKind
+    subject_id: int  # the commitment's or metric's id
+    answers: tuple[ConflictAnswer, ...]
+
+    @property
+    def kept(self) -> ConflictAnswer:
+        """Return the answer the merge kept: the latest submission."""
+        return self.answers[-1]
+
+
 @dataclass
 class RoundMerge:
     """Everything a round's answers contribute, keyed so that each thing appears once."""
@@ -49,6 +77,7 @@ class RoundMerge:
     blockers: dict[int, tuple[int, str, bool]] = field(default_factory=dict)
     pulses: dict[int, int] = field(default_factory=dict)  # person -> 1..5
     help_edges: set[tuple[int, int, int]] = field(default_factory=set)  # helper, helped, reporter
+    conflicts: list[Conflict] = field(default_factory=list)  # by kind, then subject id
 
 
 def _text(value: Any) -> str:
@@ -62,9 +91,11 @@ def merge_answers(
     owned_metrics: dict[int, set[int]] | None = None,
 ) -> RoundMerge:
     """Combine the latest answers of a round; where two people report the same thing, the
-    later submission wins. Commitments and metrics a person's organisation does not own are
-    ignored when the ownership maps are given."""
+    later submission wins (on a tie, the higher person id), and if their answers differ
+    the merge records a Conflict naming every answer. Commitments and metrics a person's
+    organisation does not own are ignored when the ownership maps are given."""
     merged = RoundMerge()
+    heard: dict[tuple[ConflictKind, int], list[ConflictAnswer]] = {}
     for answer in sorted(latest, key=lambda a: (a.submitted_at, a.person_id)):
         data, org, person = answer.answers, answer.organisation_id, answer.person_id
         for key, report in (data.get("commitments") or {}).items():
@@ -74,6 +105,8 @@ def merge_answers(
             status = _text(report.get("status"))
             if status in REPORTED_STATUSES:
                 merged.status_reports[cid] = StatusReport(status, _text(report.get("note")), person)
+                heard.setdefault((ConflictKind.COMMITMENT, cid), []).append(
+                    ConflictAnswer(person, org, status, answer.submitted_at))
         new = data.get("new_commitment") or {}
         if _text(new.get("text")):
             due = date.fromisoformat(new["due"]) if new.get("due") else None
@@ -85,6 +118,8 @@ def merge_answers(
             if owned_metrics is not None and mid not in owned_metrics.get(org, set()):
                 continue
             merged.readings[mid] = (float(value), person)
+            heard.setdefault((ConflictKind.METRIC, mid), []).append(
+                ConflictAnswer(person, org, float(value), answer.submitted_at))
         if _text(data.get("win")):
             merged.wins[person] = (org, _text(data["win"]))
         if _text(data.get("blocker")):
@@ -95,6 +130,10 @@ def merge_answers(
         for helper in data.get("helped_by") or []:
             if int(helper) != org:
                 merged.help_edges.add((int(helper), org, person))
+    # Readings compare as floats, so 104 and 104.0 agree; a note alone is not an answer.
+    merged.conflicts = [Conflict(kind, subject, tuple(said))
+                        for (kind, subject), said in sorted(heard.items())
+                        if len({a.value for a in said}) > 1]
     return merged
 
 

@@ -59,6 +59,13 @@ REPORTED_STATUSES = tuple(s for s in CommitmentStatus if s is not CommitmentStat
 CLOSED_STATUSES = frozenset({CommitmentStatus.DONE, CommitmentStatus.DROPPED})
 
 
+class ConflictKind(StrEnum):
+    """What people of one organisation can answer differently in a round."""
+
+    COMMITMENT = "commitment"  # its status
+    METRIC = "metric"  # its reading
+
+
 class DeliveryStatus(StrEnum):
     """Where one ledger row's email stands."""
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.core.merge import AnswerSet, current_status, merge_answers
+from pipeline.core.merge import AnswerSet, Conflict, ConflictAnswer, current_status, merge_answers
+from pipeline.core.vocab import ConflictKind
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -64,3 +65,71 @@ def test_blank_texts_and_unknown_statuses_add_nothing():
 ])
 def test_a_commitment_takes_the_status_of_its_latest_round(history, status):
     assert current_status(history) == status
+
+
+def test_two_people_of_one_organisation_who_disagree_make_a_conflict_and_the_latest_is_kept():
+    merged = merge_answers([
+        answers(1, 10, 1, commitments={"7": {"status": "on_track"}}, readings={"3": 104}),
+        answers(2, 10, 5, commitments={"7": {"status": "done"}}, readings={"3": "98"}),
+    ], owned_commitments={10: {7}}, owned_metrics={10: {3}})
+    assert merged.conflicts == [
+        Conflict(ConflictKind.COMMITMENT, 7, (
+            ConflictAnswer(1, 10, "on_track", T0 + timedelta(minutes=1)),
+            ConflictAnswer(2, 10, "done", T0 + timedelta(minutes=5)))),
+        Conflict(ConflictKind.METRIC, 3, (
+            ConflictAnswer(1, 10, 104.0, T0 + timedelta(minutes=1)),
+            ConflictAnswer(2, 10, 98.0, T0 + timedelta(minutes=5)))),
+    ]
+    assert [c.kept.person_id for c in merged.conflicts] == [2, 2]
+    assert merged.status_reports[7].status == "done" and merged.readings[3] == (98.0, 2)
+
+
+@pytest.mark.parametrize("first, second", [(104, 104.0), ("104", 104), (0.5, "0.50")])
+def test_numbers_equal_as_numbers_are_no_conflict(first, second):
+    merged = merge_answers([answers(1, 10, 0, readings={"3": first}),
+                            answers(2, 10, 1, readings={"3": second})])
+    assert merged.conflicts == []
+
+
+def test_the_same_status_from_two_people_is_no_conflict_even_with_different_notes():
+    merged = merge_answers([
+        answers(1, 10, 0, commitments={"7": {"status": "done", "note": "all five"}}),
+        answers(2, 10, 1, commitments={"7": {"status": "done", "note": "finished"}}),
+    ])
+    assert merged.conflicts == []
+
+
+def test_a_conflict_lists_everyone_who_answered_in_submission_order():
+    merged = merge_answers([
+        answers(3, 10, 9, commitments={"7": {"status": "done"}}),
+        answers(1, 10, 0, commitments={"7": {"status": "done"}}),
+        answers(2, 10, 4, commitments={"7": {"status": "blocked"}}),
+        answers(4, 10, 2, commitments={"7": {"status": ""}}),  # said nothing: not an answer
+    ])
+    (conflict,) = merged.conflicts
+    assert [(a.person_id, a.value) for a in conflict.answers] == [
+        (1, "done"), (2, "blocked"), (3, "done")]
+    assert conflict.kept == conflict.answers[-1]
+
+
+def test_answers_about_what_another_organisation_owns_make_no_conflict():
+    merged = merge_answers([
+        answers(1, 10, 0, commitments={"7": {"status": "done"}}, readings={"3": 1}),
+        answers(2, 11, 1, commitments={"7": {"status": "blocked"}}, readings={"3": 2}),
+    ], owned_commitments={10: {7}}, owned_metrics={10: {3}})
+    assert merged.conflicts == []
+
+
+def test_conflicts_come_out_the_same_whatever_order_the_answers_arrive_in():
+    given = [
+        answers(1, 10, 0, commitments={"8": {"status": "done"}, "7": {"status": "done"}},
+                readings={"4": 1, "3": 1}),
+        answers(2, 10, 0, commitments={"8": {"status": "slipping"}, "7": {"status": "blocked"}},
+                readings={"4": 2, "3": 2}),
+    ]
+    forward, backward = merge_answers(given), merge_answers(reversed(given))
+    assert forward.conflicts == backward.conflicts
+    assert [(c.kind, c.subject_id) for c in forward.conflicts] == [
+        ("commitment", 7), ("commitment", 8), ("metric", 3), ("metric", 4)]
+    # Same moment: the person with the higher id counts as later, as for the kept value.
+    assert {c.kept.person_id for c in forward.conflicts} == {2}
