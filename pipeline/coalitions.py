@@ -192,7 +192,11 @@ class FileLines:
 
     def place(self, table: str, index: int | None = None) -> Place:
         """Return the place of [coalition] or of the index-th [[people]] (from 1)."""
-        return Place(table_label(table, index), self._at.get((table, index), {}))
+        lines = self._at.get((table, index))
+        if lines is None:  # written inline, as people = [{...}]: the line of that key
+            top = self._at[("", None)].get(table)
+            lines = {None: top} if top else {}
+        return Place(table_label(table, index), lines)
 
 
 @dataclass(frozen=True)

@@ -196,3 +196,9 @@ def test_every_problem_in_a_file_names_its_line():
         "line 14: [[metrics]] #1: 'owner' is missing",
         "line 22: [[metrics]] #2: unknown key 'targe' (did you mean 'target'?)",
     ]
+
+
+def test_tables_written_inline_are_placed_on_the_line_of_their_key():
+    text = 'people = [{email = "ana@tide.example"}]\n\n[coalition]\nslug = "tide"\n'
+    lines = FileLines(text)
+    assert lines.place("people", 1).at("name") == "line 1: [[people]] #1"

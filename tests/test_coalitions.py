@@ -550,6 +550,20 @@ def test_an_owner_whose_partner_came_from_a_csv_is_accepted(settings, session, t
     assert result.output == "harbour-air: updated: 1 commitment\n"
 
 
+def test_pruning_the_only_partner_of_an_owner_is_refused(settings, session, tmp_path):
+    load(settings)
+    path = variant(tmp_path, (DEE, ""))  # Dee goes; her commitment stays in the file
+    result = cos(settings, "load", "--prune", str(path))
+    assert result.exit_code == 1
+    listed = problems_in(result.output)
+    assert len(listed) == 1
+    owner_line = line_of(path, 'owner = "Harbour Clinic')
+    assert listed[0].startswith(f"line {owner_line}: [[commitments]] #3: owner "
+                                "'Harbour Clinic' has no partner")
+    assert people(session)["dee@clinic.example"].active is True
+    assert cos(settings, "load", str(path)).exit_code == 0  # without --prune Dee stays
+
+
 def test_suspicious_values_are_warnings_printed_before_the_summary(settings, tmp_path):
     path = variant(tmp_path, ("target = 25", "target = 60"), ('role = "lead"', 'role = "partner"'))
     result = cos(settings, "load", str(path))
@@ -746,3 +760,15 @@ def test_a_csv_column_that_is_almost_a_needed_one_gets_a_suggestion(settings, tm
     assert problems_in(result.output) == [
         "line 1: the header needs the columns email,name,organisation,role; "
         "missing: email (did you mean 'emial'?)"]
+
+
+
+def test_a_csv_column_that_is_not_read_is_a_warning(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "email,name,organisation,phone\n"
+                                   "mo@parents.example,Mo Khan,Harbour Parents,555\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("warning: line 1: 1 column not read: phone "
+                             "(the columns are email,name,organisation,role)\n")
+    assert result.stdout == "harbour-air: created: 1 organisation, 1 person\n"
