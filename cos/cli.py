@@ -153,14 +153,20 @@ def init() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--prune", is_flag=True,
+              help="Deactivate the people, organisations, metrics and commitments the file "
+                   "listed before and no longer does (people from a CSV are never touched).")
+@click.option("--dry-run", is_flag=True, help="Show what the load would change; change nothing.")
 @friendly
-def load(file: Path) -> None:
+def load(file: Path, prune: bool, dry_run: bool) -> None:
     """Create or update one coalition from a TOML file."""
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:
-        summary = load_coalition(session, file)
-    click.echo(f"{summary.coalition}: " + "; ".join(summary.lines()))
+        summary = load_coalition(session, file, prune=prune, dry_run=dry_run)
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(summary.report())
 
 
 @main.group(cls=PeopleGroup)
@@ -182,7 +188,9 @@ def people_import(slug: str, file: Path) -> None:
         raise click.ClickException(f"{file}: not UTF-8 text; save the CSV as UTF-8") from exc
     with session_scope(s.database_url) as session:
         summary = import_people(session, slug, content, str(file))
-    click.echo(f"{slug}: " + "; ".join(summary.lines()))
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(summary.report())
 
 
 @main.group()

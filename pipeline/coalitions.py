@@ -1,20 +1,28 @@
-"""Setting a coalition up from a TOML file or a CSV of people."""
+"""Setting a coalition up from a TOML file or a CSV of people.
+
+Where people come from: a coalition file owns whom it lists. A load creates or updates
+everything its file lists; people added by `cos people import` (a CSV) are never deactivated
+by a file that does not mention them; and what the file listed before and no longer does
+(people, organisations, metrics, commitments) is deactivated only by a load with `prune`,
+otherwise named in a warning.
+"""
 
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.models import (
@@ -23,10 +31,53 @@ from pipeline.models import (
     Metric,
     Organisation,
     Person,
+    Round,
 )
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+# The tables a coalition file may hold, and the keys each of them may use.
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "coalition": ("slug", "name", "win", "timezone", "stage", "lead_organisation"),
+    "people": ("email", "name", "organisation", "role"),
+    "metrics": ("key", "name", "unit", "baseline", "target", "direction", "owner"),
+    "commitments": ("key", "owner", "text", "due"),
+}
+CSV_COLUMNS = ("email", "name", "organisation", "role")
+PLURALS = {"coalition": "coalitions", "organisation": "organisations", "person": "people",
+           "metric": "metrics", "commitment": "commitments", "problem": "problems"}
+FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
+
+
+def plural(n: int, noun: str) -> str:
+    """Say how many of a thing there are: "1 person", "2 people"."""
+    return f"{n} {noun if n == 1 else PLURALS.get(noun, noun + 's')}"
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """Return the choice a typo most likely meant, if any is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str],
+                 show: Callable[[str], str] = repr) -> str:
+    """Return ' (did you mean X?)' for the closest choice, or nothing when none is close."""
+    meant = closest(word, choices)
+    return f" (did you mean {show(meant)}?)" if meant else ""
+
+
+def table_label(name: str, index: int | None = None) -> str:
+    """Write a table as the file does: [coalition], [[people]], or [[people]] #2."""
+    if name in KNOWN_KEYS and name != "coalition":
+        return f"[[{name}]]" + (f" #{index}" if index is not None else "")
+    return f"[[{name}]]" if index is not None else f"[{name}]"
+
+
+def spelling_key(name: str) -> str:
+    """Reduce an organisation's name to what two spellings of it share."""
+    return re.sub(r"[\W_]+", "", name.casefold())
 
 
 class LoadError(Exception):
@@ -35,30 +86,126 @@ class LoadError(Exception):
     def __init__(self, source: str, problems: list[str]):
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s), nothing was changed:\n{listing}")
+        super().__init__(f"{source}: {plural(len(problems), 'problem')}, nothing was changed:"
+                         f"\n{listing}")
 
 
 @dataclass
 class LoadSummary:
-    """What a load or import changed."""
+    """What a load or import changed (or, in a dry run, would change), naming each row."""
 
     coalition: str
-    created: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
-    deactivated: dict[str, int] = field(default_factory=dict)
+    created: dict[str, list[str]] = field(default_factory=dict)
+    updated: dict[str, list[str]] = field(default_factory=dict)
+    deactivated: dict[str, list[str]] = field(default_factory=dict)
+    # What the file no longer lists but a load without prune left active.
+    unlisted: dict[str, list[str]] = field(default_factory=dict)
+    # Suspicious but legal things, for the admin to read before the summary.
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
-    def count(self, bucket: dict[str, int], kind: str) -> None:
-        """Add one to a bucket's counter for a kind of row."""
-        bucket[kind] = bucket.get(kind, 0) + 1
+    def count(self, bucket: dict[str, list[str]], kind: str, name: str = "") -> None:
+        """Record one row of a kind (singular: "person") in a bucket, by its name."""
+        bucket.setdefault(kind, []).append(name)
+
+    def _verbs(self) -> list[tuple[str, dict[str, list[str]]]]:
+        verbs = (("would create", "would update", "would deactivate") if self.dry_run
+                 else ("created", "updated", "deactivated"))
+        return list(zip(verbs, (self.created, self.updated, self.deactivated), strict=True))
 
     def lines(self) -> list[str]:
-        """Describe the changes in a few lines."""
-        out = []
-        for label, bucket in (("created", self.created), ("updated", self.updated),
-                              ("deactivated", self.deactivated)):
-            if bucket:
-                out.append(f"{label}: " + ", ".join(f"{n} {k}" for k, n in sorted(bucket.items())))
+        """Count the changes in a few phrases."""
+        out = [f"{verb}: " + ", ".join(plural(len(names), kind)
+                                       for kind, names in sorted(bucket.items()))
+               for verb, bucket in self._verbs() if bucket]
         return out or ["nothing changed"]
+
+    def details(self) -> list[str]:
+        """Name the rows behind the counts: those deactivated, and everything in a dry run."""
+        return [f"{verb} {PLURALS[kind]}: {', '.join(names)}"
+                for verb, bucket in self._verbs() if self.dry_run or bucket is self.deactivated
+                for kind, names in sorted(bucket.items()) if kind != "coalition"]
+
+    def report(self) -> str:
+        """The summary as the command prints it: a line of counts, then the names."""
+        head = self.coalition + (" (dry run, nothing was changed)" if self.dry_run else "")
+        return "\n".join([f"{head}: " + "; ".join(self.lines()),
+                          *(f"  {line}" for line in self.details())])
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where something is in the input: a table or a CSV line, and the lines of its keys."""
+
+    label: str
+    lines: Mapping[str | None, int] = field(default_factory=dict)
+    # Keys written with a typo (already reported): not reported again as missing.
+    mistyped: set[str] = field(default_factory=set)
+
+    def at(self, key: str | None = None) -> str:
+        """Name the place, with the line of this key when known, else the table's line."""
+        line = (self.lines.get(key) if key else None) or self.lines.get(None)
+        return f"line {line}: {self.label}" if line else self.label
+
+
+class FileLines:
+    """The line numbers of a TOML text's table headers and keys: tomllib keeps no positions.
+
+    A small scan of text tomllib has already accepted: it follows [table] and [[table]]
+    headers, numbers each [[table]]'s entries from 1, and skips multi-line strings.
+    """
+
+    HEADER = re.compile(r"^(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
+    KEY = re.compile(r"""^("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*[=.]""")
+    MULTILINE_QUOTES = ('"""', "'" * 3)
+
+    def __init__(self, text: str = "") -> None:
+        self._at: dict[tuple[str, int | None], dict[str | None, int]] = {("", None): {}}
+        counts: dict[str, int] = {}
+        table: tuple[str, int | None] = ("", None)
+        open_quote = ""
+        # tomllib counts lines by "\n" only; str.splitlines would also split on \x0c and kin.
+        for number, line in enumerate(text.split("\n"), start=1):
+            stripped = line.strip()
+            if open_quote:
+                if stripped.count(open_quote) % 2 == 1:
+                    open_quote = ""
+                continue
+            header = self.HEADER.match(stripped)
+            if header:
+                name = header.group(2).strip("\"'")
+                index = None
+                if header.group(1) == "[[":
+                    index = counts[name] = counts.get(name, 0) + 1
+                table = (name, index)
+                self._at.setdefault(table, {}).setdefault(None, number)
+                continue
+            key = self.KEY.match(stripped)
+            if key:
+                self._at.setdefault(table, {}).setdefault(key.group(1).strip("\"'"), number)
+                rest = stripped[key.end():]
+                open_quote = next((q for q in self.MULTILINE_QUOTES if rest.count(q) % 2), "")
+
+    def line(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
+        """Return the line of a table's header, or of one of its keys."""
+        return self._at.get((table, index), {}).get(key)
+
+    def place(self, table: str, index: int | None = None) -> Place:
+        """Return the place of [coalition] or of the index-th [[people]] (from 1)."""
+        lines = self._at.get((table, index))
+        if lines is None:  # written inline, as people = [{...}]: the line of that key
+            top = self._at[("", None)].get(table)
+            lines = {None: top} if top else {}
+        return Place(table_label(table, index), lines)
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """What the database keeps beyond the file: people it does not list who stay active."""
+
+    organisations: frozenset[str] = frozenset()  # the organisations those people belong to
+    partner_organisations: frozenset[str] = frozenset()  # ... of those who are partners
+    leads: int = 0
 
 
 # The longest text each input may hold (the database columns' sizes).
@@ -67,39 +214,80 @@ LIMITS = {"slug": 64, "name": 200, "win": 1000, "timezone": 64, "stage": 16,
           "unit": 32, "direction": 4, "owner": 200, "text": 1000}
 
 
-def _str(row: dict[str, Any], key: str, where: str, problems: list[str], *,
+def _str(row: dict[str, Any], key: str, where: Place, problems: list[str], *,
          required: bool = True, default: str = "") -> str:
     value = row.get(key, default)
     if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.append(f"{where}: '{key}' is missing")
+        if required and key not in where.mistyped:
+            problems.append(f"{where.at()}: '{key}' is missing")
         return default
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        problems.append(f"{where}: '{key}' should be text")
+        problems.append(f"{where.at(key)}: '{key}' should be text")
         return default
     text = " ".join(str(value).split())
     if len(text) > LIMITS.get(key, 1000):
-        problems.append(f"{where}: '{key}' is {len(text)} characters long; "
+        problems.append(f"{where.at(key)}: '{key}' is {len(text)} characters long; "
                         f"at most {LIMITS.get(key, 1000)} fit")
     return text
 
 
-def _tables(raw: dict[str, Any], name: str, problems: list[str]) -> list[dict[str, Any]]:
-    """Return the [[name]] tables of a file, reporting any other shape."""
+def _number(row: dict[str, Any], key: str, where: Place, problems: list[str]) -> float | None:
+    value = row.get(key)
+    if value is None:
+        if key not in where.mistyped:
+            problems.append(f"{where.at()}: '{key}' is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.append(f"{where.at(key)}: '{key}' should be a number, got {value!r}")
+        return None
+    return float(value)
+
+
+def _unknown_keys(row: dict[str, Any], table: str, where: Place, problems: list[str]) -> None:
+    """Report the keys a table does not have, with the one meant; remember those as typos."""
+    for key in row:
+        if key not in KNOWN_KEYS[table]:
+            meant = closest(key, KNOWN_KEYS[table])
+            problems.append(f"{where.at(key)}: unknown key '{key}'"
+                            + (f" (did you mean '{meant}'?)" if meant else ""))
+            if meant:
+                where.mistyped.add(meant)
+
+
+def _unknown_tables(raw: dict[str, Any], lines: FileLines, problems: list[str]) -> None:
+    for name, value in raw.items():
+        if name in KNOWN_KEYS:
+            continue
+        if isinstance(value, dict) or (isinstance(value, list) and value
+                                       and all(isinstance(v, dict) for v in value)):
+            index = None if isinstance(value, dict) else 1
+            line = lines.line(name, index)
+            label = table_label(name, index)
+            hint = did_you_mean(name, KNOWN_KEYS, table_label)
+            problems.append(f"line {line}: " * bool(line) + f"unknown table {label}{hint}")
+        else:
+            line = lines.line("", None, name)
+            owner = next((t for t, keys in KNOWN_KEYS.items() if name in keys), None)
+            hint = (f"; it belongs under {table_label(owner)}" if owner
+                    else did_you_mean(name, KNOWN_KEYS, table_label))
+            problems.append(f"line {line}: " * bool(line)
+                            + f"'{name}' is outside any table{hint}")
+
+
+def _tables(raw: dict[str, Any], name: str, lines: FileLines,
+            problems: list[str]) -> list[tuple[Place, dict[str, Any]]]:
+    """Return the [[name]] tables of a file with their places, reporting any other shape."""
     value = raw.get(name, [])
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-        problems.append(f"[[{name}]]: write each entry as its own [[{name}]] table "
-                        "(double brackets), one key = value per line")
+        problems.append(f"{lines.place(name).at()}: write each entry as its own [[{name}]] "
+                        "table (double brackets), one key = value per line")
         return []
-    return value
-
-
-def _number(row: dict[str, Any], key: str, where: str, problems: list[str]) -> float:
-    value = row.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        problems.append(f"{where}: '{key}' should be a number, got {value!r}")
-        return 0.0
-    return float(value)
+    out = []
+    for n, row in enumerate(value, start=1):
+        where = lines.place(name, n)
+        _unknown_keys(row, name, where, problems)
+        out.append((where, row))
+    return out
 
 
 def _validate_email(email: str, where: str, problems: list[str]) -> str:
@@ -109,69 +297,133 @@ def _validate_email(email: str, where: str, problems: list[str]) -> str:
     return email
 
 
+def _role(text: str, where: str, problems: list[str]) -> str:
+    role = (text or Role.PARTNER).lower()
+    if role not in tuple(Role):
+        problems.append(f"{where}: role must be one of {', '.join(tuple(Role))}, got {role!r}"
+                        + did_you_mean(role, tuple(Role)))
+    return role
+
+
+def spelling_problems(mentions: list[tuple[str, str]], stored: Iterable[str] = (),
+                      stored_why: str = "") -> list[str]:
+    """Report each organisation name that is another spelling of one used or stored.
+
+    Spellings are the same organisation when they agree casefolded, with punctuation and
+    whitespace stripped. mentions are (name, where) in input order.
+    """
+    canonical = {spelling_key(name): name for name in stored}
+    spellings: dict[str, list[str]] = {}
+    for name, _ in mentions:
+        spellings.setdefault(spelling_key(name), []).append(name)
+    problems: list[str] = []
+    first: dict[str, tuple[str, str]] = {}
+    reported: set[str] = set()
+    for name, where in mentions:
+        key = spelling_key(name)
+        if name in reported or not key:
+            continue
+        if key in canonical:
+            if name != canonical[key]:
+                problems.append(f"{where}: organisation {name!r} is stored as "
+                                f"{canonical[key]!r}{stored_why}; use that spelling")
+                reported.add(name)
+            continue
+        seen_name, seen_where = first.setdefault(key, (name, where))
+        if name != seen_name:
+            names = spellings[key]
+            # The spelling used most, then one with capitals, then the first.
+            best = max(dict.fromkeys(names), key=lambda n: (
+                names.count(n), n not in (n.lower(), n.upper()), -names.index(n)))
+            problems.append(f"{where}: organisation {name!r} is spelt {seen_name!r} in "
+                            f"{seen_where}; use one spelling, e.g. {best!r}")
+            reported.add(name)
+    return problems
+
+
 def commitment_key(organisation: str, text: str) -> str:
     """Return the stable key of a file commitment that has no key of its own."""
     return hashlib.sha1(f"{organisation}\n{text}".encode()).hexdigest()[:16]  # noqa: S324
 
 
-def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Check a parsed coalition file and return its cleaned content and its problems."""
+def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
+                         elsewhere: Elsewhere | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Check a parsed coalition file and return its cleaned content and its problems.
+
+    lines places each problem on its line; elsewhere says which people the database keeps
+    beyond the file. The content's "warnings" list what is legal but probably a mistake.
+    """
+    lines = lines or FileLines()
+    elsewhere = elsewhere or Elsewhere()
     problems: list[str] = []
+    warnings: list[str] = []
+    _unknown_tables(raw, lines, problems)
     head = raw.get("coalition")
     if not isinstance(head, dict):
-        return {}, ["[coalition] table is missing"]
+        return {}, [*problems, "[coalition] table is missing"]
+    top = lines.place("coalition")
+    _unknown_keys(head, "coalition", top, problems)
     c: dict[str, Any] = {
-        "slug": _str(head, "slug", "[coalition]", problems),
-        "name": _str(head, "name", "[coalition]", problems),
-        "win": _str(head, "win", "[coalition]", problems),
-        "timezone": _str(head, "timezone", "[coalition]", problems, required=False, default="UTC"),
-        "stage": _str(head, "stage", "[coalition]", problems, required=False, default="launch"),
-        "lead_organisation": _str(head, "lead_organisation", "[coalition]", problems,
-                                  required=False),
+        "slug": _str(head, "slug", top, problems),
+        "name": _str(head, "name", top, problems),
+        "win": _str(head, "win", top, problems),
+        "timezone": _str(head, "timezone", top, problems, required=False, default="UTC"),
+        "stage": _str(head, "stage", top, problems, required=False, default="launch"),
+        "lead_organisation": _str(head, "lead_organisation", top, problems, required=False),
     }
     if c["slug"] and not SLUG_RE.match(c["slug"]):
-        problems.append("[coalition]: slug must be lowercase letters, digits and dashes")
+        problems.append(f"{top.at('slug')}: slug must be lowercase letters, digits and dashes")
     try:
         ZoneInfo(c["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"[coalition]: unknown timezone {c['timezone']!r} (e.g. Europe/London)")
+        problems.append(f"{top.at('timezone')}: unknown timezone {c['timezone']!r} "
+                        "(e.g. Europe/London)")
     if c["stage"] not in tuple(Stage):
-        problems.append(f"[coalition]: stage must be one of {', '.join(tuple(Stage))}")
+        problems.append(f"{top.at('stage')}: stage must be one of {', '.join(tuple(Stage))}"
+                        + did_you_mean(c["stage"], tuple(Stage)))
+    mentions = [(c["lead_organisation"], top.at("lead_organisation"))]
 
     people, seen = [], set()
-    for n, row in enumerate(_tables(raw, "people", problems), start=1):
-        where = f"[[people]] #{n}"
-        email = _validate_email(_str(row, "email", where, problems), where, problems)
+    for where, row in _tables(raw, "people", lines, problems):
+        email = _validate_email(_str(row, "email", where, problems), where.at("email"), problems)
         if email and email in seen:
-            problems.append(f"{where}: {email} appears twice")
+            problems.append(f"{where.at('email')}: {email} appears twice")
         seen.add(email)
-        role = _str(row, "role", where, problems, required=False, default="partner").lower()
-        if role not in tuple(Role):
-            problems.append(f"{where}: role must be one of {', '.join(tuple(Role))}, got {role!r}")
-        people.append({"email": email, "name": _str(row, "name", where, problems),
-                       "organisation": _str(row, "organisation", where, problems), "role": role})
+        role = _role(_str(row, "role", where, problems, required=False), where.at("role"),
+                     problems)
+        person = {"email": email, "name": _str(row, "name", where, problems),
+                  "organisation": _str(row, "organisation", where, problems), "role": role}
+        people.append(person)
+        mentions.append((person["organisation"], where.at("organisation")))
 
+    owned: list[tuple[str, Place]] = []
     metrics, keys = [], set()
-    for n, row in enumerate(_tables(raw, "metrics", problems), start=1):
-        where = f"[[metrics]] #{n}"
+    for where, row in _tables(raw, "metrics", lines, problems):
         key = _str(row, "key", where, problems)
         if key in keys:
-            problems.append(f"{where}: key {key!r} appears twice")
+            problems.append(f"{where.at('key')}: key {key!r} appears twice")
         keys.add(key)
+        name = _str(row, "name", where, problems)
+        unit = _str(row, "unit", where, problems, required=False)
+        baseline = _number(row, "baseline", where, problems)
+        target = _number(row, "target", where, problems)
         direction = _str(row, "direction", where, problems, required=False, default="up")
         if direction not in tuple(Direction):
-            problems.append(f"{where}: direction must be up or down")
-        metrics.append({
-            "key": key, "name": _str(row, "name", where, problems),
-            "unit": _str(row, "unit", where, problems, required=False),
-            "baseline": _number(row, "baseline", where, problems),
-            "target": _number(row, "target", where, problems), "direction": direction,
-            "owner": _str(row, "owner", where, problems),
-        })
+            problems.append(f"{where.at('direction')}: direction must be up or down, "
+                            f"got {direction!r}")
+        elif baseline is not None and target is not None and (
+                (target - baseline) * (1 if direction == Direction.DOWN else -1) > 0):
+            other, side = (("up", "above") if direction == Direction.DOWN else ("down", "below"))
+            warnings.append(f"{where.at('target')}: direction is '{direction}' but the target "
+                            f"{target:g} is {side} the baseline {baseline:g}; did you mean "
+                            f'direction = "{other}"?')
+        owner = _str(row, "owner", where, problems)
+        metrics.append({"key": key, "name": name, "unit": unit, "baseline": baseline or 0.0,
+                        "target": target or 0.0, "direction": direction, "owner": owner})
+        owned.append((owner, where))
 
     commitments, commitment_keys = [], set()
-    for n, row in enumerate(_tables(raw, "commitments", problems), start=1):
-        where = f"[[commitments]] #{n}"
+    for where, row in _tables(raw, "commitments", lines, problems):
         owner = _str(row, "owner", where, problems)
         text = _str(row, "text", where, problems)
         due = row.get("due")
@@ -179,16 +431,36 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             try:
                 due = date.fromisoformat(due)
             except ValueError:
-                problems.append(f"{where}: due {due!r} is not a date like 2026-12-31")
+                problems.append(f"{where.at('due')}: due {due!r} is not a date like 2026-12-31")
                 due = None
         elif due is not None and not isinstance(due, date):
-            problems.append(f"{where}: due should be a date like 2026-12-31")
+            problems.append(f"{where.at('due')}: due should be a date like 2026-12-31")
             due = None
         key = _str(row, "key", where, problems, required=False) or commitment_key(owner, text)
         if key in commitment_keys:
-            problems.append(f"{where}: the same commitment (key {key!r}) appears twice")
+            problems.append(f"{where.at('key')}: the same commitment (key {key!r}) appears twice")
         commitment_keys.add(key)
         commitments.append({"owner": owner, "text": text, "due": due, "key": key})
+        owned.append((owner, where))
+
+    mentions += [(owner, where.at("owner")) for owner, where in owned]
+    problems += spelling_problems([(n, w) for n, w in mentions if n], elsewhere.organisations,
+                                  " (people not in this file belong to it)")
+    # A metric or commitment is asked of its owner's partners: an owner without one is a typo
+    # or a missing [[people]] entry, and nobody would ever report on it.
+    partnered = {p["organisation"] for p in people if p["role"] == Role.PARTNER}
+    partnered |= elsewhere.partner_organisations
+    partnered_keys = {spelling_key(name) for name in partnered}
+    for owner, where in owned:
+        if not owner or owner in partnered or spelling_key(owner) in partnered_keys:
+            continue  # a partner's organisation, or another spelling of one (reported above)
+        problems.append(f"{where.at('owner')}: owner {owner!r} has no partner in the file or "
+                        f"the database{did_you_mean(owner, partnered)}, so nobody would report "
+                        f"on it; add a [[people]] entry with organisation = \"{owner}\" and "
+                        'role = "partner"')
+    if not any(p["role"] == Role.LEAD for p in people) and not elsewhere.leads:
+        warnings.append(f'{top.at()}: no person has role = "lead", so nobody receives the '
+                        "digest")
 
     organisations = {p["organisation"] for p in people} | {m["owner"] for m in metrics} | {
         x["owner"] for x in commitments}
@@ -196,24 +468,30 @@ def parse_coalition_file(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         organisations.add(c["lead_organisation"])
     organisations.discard("")
     return {"coalition": c, "people": people, "metrics": metrics, "commitments": commitments,
-            "organisations": sorted(organisations)}, problems
+            "organisations": sorted(organisations),
+            "warnings": sorted(warnings, key=_line_number)}, sorted(problems, key=_line_number)
+
+
+def _line_number(message: str) -> int:
+    """Order messages as the file reads: by the line they start with (unplaced ones first)."""
+    found = re.match(r"line (\d+)", message)
+    return int(found.group(1)) if found else 0
 
 
 def _organisations(session: Session, coalition: Coalition, names: list[str],
-                   summary: LoadSummary, *, deactivate_others: bool) -> dict[str, Organisation]:
+                   summary: LoadSummary) -> dict[str, Organisation]:
+    """Create or reactivate the organisations named; return all of the coalition's by name."""
     existing = {o.name: o for o in session.exec(
         select(Organisation).where(Organisation.coalition_id == coalition.id))}
     for name in names:
         org = existing.get(name)
         if org is None:
             org = existing[name] = Organisation(coalition_id=coalition.id or 0, name=name)
-            summary.count(summary.created, "organisations")
+            summary.count(summary.created, "organisation", name)
         elif not org.active:
-            summary.count(summary.updated, "organisations")
+            summary.count(summary.updated, "organisation", name)
         org.active = True
         session.add(org)
-    if deactivate_others:
-        _deactivate_unlisted(session, existing, set(names), "organisations", summary)
     session.flush()
     return existing
 
@@ -228,71 +506,128 @@ def _assign(row: SQLModel, **values: Any) -> bool:
     return changed
 
 
-def _deactivate_unlisted(session: Session,
-                         rows: Mapping[str, Organisation | Person | Metric | Commitment],
-                         listed: set[str], kind: str, summary: LoadSummary) -> None:
-    """Mark rows the file no longer lists as inactive; they and their history stay."""
-    for key, row in rows.items():
-        if key not in listed and row.active:
-            row.active = False
-            session.add(row)
-            summary.count(summary.deactivated, kind)
+def _person_label(person: Person | dict[str, Any]) -> str:
+    if isinstance(person, dict):
+        return f"{person['name']} <{person['email']}>"
+    return f"{person.name} <{person.email}>"
 
 
 def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, Person],
-                   row: dict[str, Any], org: Organisation, summary: LoadSummary) -> None:
+                   row: dict[str, Any], org: Organisation, summary: LoadSummary, *,
+                   source: str) -> None:
+    """Create or update a person; a file claims everyone it lists, a CSV whom it brings in."""
     values = {"name": row["name"], "organisation_id": org.id or 0, "role": row["role"],
               "active": True}
     person = existing.get(row["email"])
     if person is None:
-        person = Person(coalition_id=coalition.id or 0, email=row["email"], **values)
-        summary.count(summary.created, "people")
-    elif _assign(person, **values):
-        summary.count(summary.updated, "people")
+        person = existing[row["email"]] = Person(coalition_id=coalition.id or 0,
+                                                 email=row["email"], source=source, **values)
+        summary.count(summary.created, "person", _person_label(row))
+    else:
+        # Who brought a person in is bookkeeping, not a change to report.
+        if source == FROM_FILE or not person.active:
+            person.source = source
+        if _assign(person, **values):
+            summary.count(summary.updated, "person", _person_label(row))
     session.add(person)
 
 
-def load_coalition(session: Session, path: Path) -> LoadSummary:
-    """Create or update one coalition from a TOML file; people left out are deactivated."""
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """Read a TOML file, turning every way it can fail into a LoadError naming the line."""
     try:
         # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
     except UnicodeDecodeError as exc:
         raise LoadError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as "
                                     "UTF-8 and load it again"]) from exc
+    try:
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LoadError(str(path), [f"not valid TOML: {exc}"]) from exc
-    data, problems = parse_coalition_file(raw)
+        raise LoadError(str(path), [toml_problem(exc)]) from exc
+
+
+TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$",
+                     re.DOTALL)
+
+
+def toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """Put the line and column of a TOML syntax error first, as every other problem does."""
+    found = TOML_AT.match(str(exc))
+    if found is None:
+        return f"not valid TOML: {exc}"
+    message = found["message"]
+    if message.startswith("Invalid date"):  # tomllib's words for 2026-02-30 too
+        message += " (dates are written 2026-12-31, and must exist)"
+    return f"line {found['line']}, column {found['column']}: not valid TOML: {message}"
+
+
+def _listed_emails(raw: dict[str, Any]) -> set[str]:
+    people = raw.get("people")
+    if not isinstance(people, list):
+        return set()
+    return {str(p.get("email", "")).strip().lower() for p in people if isinstance(p, dict)}
+
+
+def _elsewhere(session: Session, coalition: Coalition | None, listed: set[str], *,
+               prune: bool) -> Elsewhere:
+    """Describe the active people a load keeps although its file does not list them."""
+    if coalition is None:
+        return Elsewhere()
+    rows = session.exec(
+        select(Person, Organisation.name)
+        .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+        .where(Person.coalition_id == coalition.id, col(Person.active).is_(True))).all()
+    staying = [(p, org) for p, org in rows
+               if p.email not in listed and not (prune and p.source == FROM_FILE)]
+    return Elsewhere(
+        organisations=frozenset(org for _, org in staying),
+        partner_organisations=frozenset(org for p, org in staying if p.role == Role.PARTNER),
+        leads=sum(p.role == Role.LEAD for p, _ in staying))
+
+
+def load_coalition(session: Session, path: Path, *, prune: bool = False,
+                   dry_run: bool = False) -> LoadSummary:
+    """Create or update one coalition from a TOML file.
+
+    What the file listed before and no longer does is deactivated only with prune (and named
+    in the summary's warnings otherwise); people from a CSV are never deactivated by a file.
+    A dry run works it all out, then rolls the session back.
+    """
+    text, raw = _read_toml(path)
+    head = raw.get("coalition")
+    slug = head.get("slug") if isinstance(head, dict) else None
+    coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first() if (
+        isinstance(slug, str) and slug) else None
+    data, problems = parse_coalition_file(
+        raw, FileLines(text),
+        elsewhere=_elsewhere(session, coalition, _listed_emails(raw), prune=prune))
     if problems:
         raise LoadError(str(path), problems)
     head = data["coalition"]
-    summary = LoadSummary(head["slug"])
+    summary = LoadSummary(head["slug"], warnings=list(data["warnings"]), dry_run=dry_run)
 
-    coalition = session.exec(select(Coalition).where(Coalition.slug == head["slug"])).first()
     is_new = coalition is None
     if coalition is None:
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
-        summary.count(summary.created, "coalition")
+        summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
                       stage=head["stage"])
     session.add(coalition)
     session.flush()
 
-    orgs = _organisations(session, coalition, data["organisations"], summary,
-                          deactivate_others=True)
+    orgs = _organisations(session, coalition, data["organisations"], summary)
     lead = orgs[head["lead_organisation"]].id if head["lead_organisation"] else None
     if (_assign(coalition, lead_organisation_id=lead) or changed) and not is_new:
-        summary.count(summary.updated, "coalition")
+        summary.count(summary.updated, "coalition", head["slug"])
     session.add(coalition)
 
     people = {p.email: p for p in session.exec(
         select(Person).where(Person.coalition_id == coalition.id))}
     for row in data["people"]:
-        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary)
-    _deactivate_unlisted(session, people, {row["email"] for row in data["people"]}, "people",
-                         summary)
+        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary,
+                       source=FROM_FILE)
 
     metrics = {m.key: m for m in session.exec(
         select(Metric).where(Metric.coalition_id == coalition.id))}
@@ -303,12 +638,10 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
         metric = metrics.get(row["key"])
         if metric is None:
             metric = Metric(coalition_id=coalition.id or 0, key=row["key"], **values)
-            summary.count(summary.created, "metrics")
+            summary.count(summary.created, "metric", row["key"])
         elif _assign(metric, **values):
-            summary.count(summary.updated, "metrics")
+            summary.count(summary.updated, "metric", row["key"])
         session.add(metric)
-    _deactivate_unlisted(session, metrics, {row["key"] for row in data["metrics"]}, "metrics",
-                         summary)
 
     commitments = {c.source_key: c for c in session.exec(
         select(Commitment).where(Commitment.coalition_id == coalition.id))}
@@ -320,16 +653,71 @@ def load_coalition(session: Session, path: Path) -> LoadSummary:
         if commitment is None:
             commitment = Commitment(coalition_id=coalition.id or 0, source_key=source_key,
                                     **values)
-            summary.count(summary.created, "commitments")
+            summary.count(summary.created, "commitment", row["key"])
         elif _assign(commitment, **values):
-            summary.count(summary.updated, "commitments")
+            summary.count(summary.updated, "commitment", row["key"])
         session.add(commitment)
-    # Commitments made in check-ins are not the file's to retire.
-    from_file = {k: c for k, c in commitments.items() if k.startswith("file:")}
-    _deactivate_unlisted(session, from_file, {f"file:{row['key']}" for row in data["commitments"]},
-                         "commitments", summary)
     session.flush()
+
+    _retire_unlisted(session, coalition, data, orgs, people, metrics, commitments, summary,
+                     prune=prune)
+    session.flush()
+    if dry_run:
+        session.rollback()
     return summary
+
+
+def _commitment_label(source_key: str, commitment: Commitment) -> str:
+    key = source_key.removeprefix("file:")
+    # A commitment written without a key is keyed by a hash: name it by its text instead.
+    return repr(commitment.text[:80]) if re.fullmatch(r"[0-9a-f]{16}", key) else key
+
+
+def _retire_unlisted(session: Session, coalition: Coalition, data: dict[str, Any],
+                     orgs: dict[str, Organisation], people: dict[str, Person],
+                     metrics: dict[str, Metric], commitments: dict[str, Commitment],
+                     summary: LoadSummary, *, prune: bool) -> None:
+    """Deactivate (with prune) or name (without) what the file listed and no longer does."""
+    listed = {row["email"] for row in data["people"]}
+    gone_people = {p.email for p in people.values()
+                   if p.active and p.source == FROM_FILE and p.email not in listed}
+    # An organisation goes once the file stops naming it and nobody active is left in it.
+    kept = {p.organisation_id for p in people.values() if p.active and p.email not in gone_people}
+    named = set(data["organisations"])
+    listed_metrics = {row["key"] for row in data["metrics"]}
+    # Commitments made in check-ins are not the file's to retire.
+    listed_commitments = {f"file:{row['key']}" for row in data["commitments"]}
+    retiring: list[tuple[str, Organisation | Person | Metric | Commitment, str]] = [
+        *(("person", people[email], _person_label(people[email]))
+          for email in sorted(gone_people)),
+        *(("organisation", o, name) for name, o in sorted(orgs.items())
+          if o.active and name not in named and o.id not in kept),
+        *(("metric", m, key) for key, m in sorted(metrics.items())
+          if m.active and key not in listed_metrics),
+        *(("commitment", c, _commitment_label(key, c)) for key, c in sorted(commitments.items())
+          if c.active and key.startswith("file:") and key not in listed_commitments),
+    ]
+    for kind, row, name in retiring:
+        if prune:
+            row.active = False
+            session.add(row)
+            summary.count(summary.deactivated, kind, name)
+        else:
+            summary.count(summary.unlisted, kind, name)
+    if summary.unlisted:
+        parts = [f"{plural(len(names), kind)} ({', '.join(names)})"
+                 for kind, names in sorted(summary.unlisted.items())]
+        listing = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        summary.warnings.append(f"the file no longer lists {listing}; they stay active. "
+                                "Load with --prune to deactivate them.")
+    leaving = summary.deactivated.get("person", [])
+    open_round = session.exec(select(Round).where(
+        Round.coalition_id == coalition.id, col(Round.closed_at).is_(None))).first()
+    if leaving and open_round is not None:
+        verb = "would be deactivated and could" if summary.dry_run else "deactivated can"
+        summary.warnings.append(
+            f"round {open_round.number} is open: {plural(len(leaving), 'person')} {verb} no "
+            f"longer answer it ({', '.join(leaving)})")
 
 
 def import_people(session: Session, slug: str, content: str, source: str = "CSV") -> LoadSummary:
@@ -343,12 +731,15 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("email", "name", "organisation") if c not in header]
+    extra = [h for h in header if h not in CSV_COLUMNS]
+    missing = [c for c in CSV_COLUMNS[:3] if c not in header]
     if missing:
-        raise LoadError(source, [f"line 1: the header needs the columns email,name,organisation,"
-                                 f"role; missing: {', '.join(missing)}"])
+        raise LoadError(source, [
+            "line 1: the header needs the columns email,name,organisation,role; missing: "
+            + ", ".join(c + did_you_mean(c, extra) for c in missing)])
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
+    mentions: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
     for raw in reader:
         line = reader.line_num
@@ -356,27 +747,33 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
                if isinstance(v, str)}
         if not any(row.values()):
             continue
-        where = f"line {line}"
-        email = _validate_email(_str(row, "email", where, problems, required=False), where,
-                                problems)
+        where = Place(f"line {line}")
+        email = _validate_email(_str(row, "email", where, problems, required=False),
+                                where.label, problems)
         if not email:
-            problems.append(f"{where}: email is missing")
+            problems.append(f"{where.label}: email is missing")
         elif email in seen:
-            problems.append(f"{where}: {email} already on line {seen[email]}")
+            problems.append(f"{where.label}: {email} already on line {seen[email]}")
         seen[email] = line
-        role = (row.get("role") or "partner").lower()
-        if role not in tuple(Role):
-            problems.append(f"{where}: role must be one of {', '.join(tuple(Role))}, got {role!r}")
+        role = _role(row.get("role", ""), where.label, problems)
         rows.append({"email": email, "name": _str(row, "name", where, problems),
                      "organisation": _str(row, "organisation", where, problems), "role": role})
+        if rows[-1]["organisation"]:
+            mentions.append((rows[-1]["organisation"], where.label))
+    stored = session.exec(select(Organisation.name).where(
+        Organisation.coalition_id == coalition.id)).all()
+    problems += spelling_problems(mentions, stored)
     if problems:
         raise LoadError(source, problems)
     summary = LoadSummary(slug)
-    orgs = _organisations(session, coalition, sorted({r["organisation"] for r in rows}), summary,
-                          deactivate_others=False)
+    if extra:
+        summary.warnings.append(f"line 1: {plural(len(extra), 'column')} not read: "
+                                f"{', '.join(extra)} (the columns are {','.join(CSV_COLUMNS)})")
+    orgs = _organisations(session, coalition, sorted({r["organisation"] for r in rows}), summary)
     people = {p.email: p for p in session.exec(
         select(Person).where(Person.coalition_id == coalition.id))}
     for row in rows:
-        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary)
+        _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary,
+                       source=FROM_CSV)
     session.flush()
     return summary

@@ -52,6 +52,10 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(default=Role.PARTNER, max_length=16)
     active: bool = True
+    # "file" once a coalition file lists them (a load with --prune may deactivate them when it
+    # stops listing them); "csv" when `cos people import` added or brought them back (a load
+    # never deactivates them). Rows from before 0003 read "csv": see that migration.
+    source: str = Field(default="csv", max_length=8, sa_column_kwargs={"server_default": "csv"})
 
 
 class Metric(SQLModel, table=True):

@@ -72,6 +72,12 @@ def cos(settings: Settings, *args: str) -> Result:
                               catch_exceptions=False)
 
 
+def warnings_of(result: Result) -> str:
+    """Return what a command said on stderr, without its start-up line ("using database ...")."""
+    return "".join(line for line in result.stderr.splitlines(keepends=True)
+                   if not line.startswith("using database "))
+
+
 def commitment_field(session: Session, key: str, suffix: str = "status") -> str:
     """Return the form field name for a file commitment's status or note."""
     from pipeline.models import Commitment

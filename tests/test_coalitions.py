@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pipeline.models import (
     Response,
     Round,
 )
-from tests.helpers import DATA, cos, link_for, load
+from tests.helpers import DATA, cos, link_for, load, warnings_of
 
 HARBOUR = (DATA / "harbour.toml").read_text(encoding="utf-8")
 EXAMPLE = Path(__file__).parent.parent / "examples" / "riverside-food.toml"
@@ -33,7 +34,14 @@ organisation = "Harbour Clinic"
 role = "partner"
 
 """
+ASTHMA = """[[commitments]]
+key = "asthma-data"
+owner = "Harbour Clinic"
+text = "Share monthly asthma admissions for under-12s"
+due = 2027-02-01
+"""
 RENAME = ('name = "Harbour Clean Air Alliance"', 'name = "Renamed Alliance"')
+WITHOUT_DEE = ((DEE, ""), (ASTHMA, ""))  # Dee is the Clinic's only partner and owns asthma-data
 
 
 @pytest.fixture
@@ -163,10 +171,10 @@ def test_reloading_with_a_changed_target_and_due_date_reports_them_as_updated(
     result = cos(settings, "load", str(edited))
     assert result.exit_code == 0, result.output
     assert "nothing changed" not in result.output
-    assert "1 metrics" in result.output and "1 commitments" in result.output
+    assert "updated: 1 commitment, 1 metric" in result.output
 
 
-def test_a_person_left_out_is_deactivated_keeps_their_answers_and_is_not_invited_again(
+def test_a_person_pruned_from_the_file_keeps_their_answers_and_is_not_invited_again(
         settings, session, tmp_path):
     load(settings)
     started = cos(settings, "campaign", "start", "harbour-air")
@@ -175,9 +183,15 @@ def test_a_person_left_out_is_deactivated_keeps_their_answers_and_is_not_invited
     with session_scope(settings.database_url) as s:
         record_answers(s, open_checkin(s, token), {"pulse": "4", "win": "Asthma data shared"})
 
-    result = cos(settings, "load", str(variant(tmp_path, (DEE, ""))))
+    result = cos(settings, "load", "--prune", str(variant(tmp_path, *WITHOUT_DEE)))
     assert result.exit_code == 0, result.output
-    assert "deactivated: 1 people" in result.output
+    assert "harbour-air: deactivated: 1 commitment, 1 organisation, 1 person" in result.stdout
+    assert "  deactivated people: Dee Brown <dee@clinic.example>" in result.stdout
+    assert "  deactivated organisations: Harbour Clinic" in result.stdout
+    # A round is open: the admin is told, on stderr, before the summary.
+    warning = "warning: round 1 is open: 1 person deactivated"
+    assert warning in warnings_of(result)
+    assert result.output.index(warning) < result.output.index("harbour-air: deactivated")
 
     dee = people(session)["dee@clinic.example"]
     assert dee.active is False
@@ -198,10 +212,11 @@ def test_putting_a_person_back_in_the_file_reactivates_the_same_person(
         settings, session, tmp_path):
     load(settings)
     dee_id = people(session)["dee@clinic.example"].id
-    assert cos(settings, "load", str(variant(tmp_path, (DEE, "")))).exit_code == 0
+    assert cos(settings, "load", "--prune",
+               str(variant(tmp_path, *WITHOUT_DEE))).exit_code == 0
     back = cos(settings, "load", str(DATA / "harbour.toml"))
     assert back.exit_code == 0, back.output
-    assert "updated: 1 people" in back.output
+    assert "updated: 1 commitment, 1 organisation, 1 person" in back.output
     dee = people(session)["dee@clinic.example"]
     assert (dee.id, dee.active) == (dee_id, True)
 
@@ -228,15 +243,21 @@ def test_rewording_a_commitment_that_has_no_key_does_not_duplicate_it(
     keyless = ('key = "petition"\n', "")
     assert cos(settings, "load", str(variant(tmp_path, keyless))).exit_code == 0
     reworded = variant(tmp_path, keyless, ("school-streets petition", "petition"))
-    assert cos(settings, "load", str(reworded)).exit_code == 0
+    kept = cos(settings, "load", str(reworded))
+    assert kept.exit_code == 0, kept.output
+    # Without a key the reworded text is a new commitment; the old one is named by its text.
+    assert ("1 commitment ('Deliver the school-streets petition to the council')"
+            in warnings_of(kept))
+    assert cos(settings, "load", "--prune", str(reworded)).exit_code == 0
     assert commitments_asked_of(settings, session, "kim@cyclists.example") == [
         "Deliver the petition to the council"]
 
 
-def test_a_commitment_left_out_of_the_file_is_no_longer_asked_about(
+def test_a_commitment_pruned_from_the_file_is_no_longer_asked_about(
         settings, session, tmp_path):
     load(settings)
-    assert cos(settings, "load", str(variant(tmp_path, (PETITION, "")))).exit_code == 0
+    assert cos(settings, "load", "--prune",
+               str(variant(tmp_path, (PETITION, "")))).exit_code == 0
     assert commitments_asked_of(settings, session, "kim@cyclists.example") == []
 
 
@@ -246,17 +267,17 @@ def test_a_bad_file_gets_one_message_listing_every_problem_and_where_it_is(setti
     result = cos(settings, "load", str(DATA / "load_bad.toml"))
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.count("Error:") == 1
-    assert "6 problem(s), nothing was changed" in result.stderr
-    listed = problems_in(result.stderr)
+    assert warnings_of(result).count("Error:") == 1
+    assert "6 problems, nothing was changed" in warnings_of(result)
+    listed = problems_in(warnings_of(result))
     assert len(listed) == 6, listed
     for expected in (
-        "[coalition]: 'slug' is missing",
-        "[coalition]: unknown timezone 'Mars/Olympus_Mons'",
-        "[[people]] #2: 'not-an-email' is not an email address",
-        "[[people]] #3: ana@bay.example appears twice",
-        "[[metrics]] #1: 'baseline' should be a number, got 'about forty'",
-        "[[commitments]] #1: due '2026-02-30' is not a date",
+        "line 2: [coalition]: 'slug' is missing",
+        "line 5: [coalition]: unknown timezone 'Mars/Olympus_Mons'",
+        "line 14: [[people]] #2: 'not-an-email' is not an email address",
+        "line 19: [[people]] #3: ana@bay.example appears twice",
+        "line 26: [[metrics]] #1: 'baseline' should be a number, got 'about forty'",
+        "line 33: [[commitments]] #1: due '2026-02-30' is not a date",
     ):
         assert any(p.startswith(expected) for p in listed), expected
     assert snapshot(session) == before
@@ -284,7 +305,9 @@ def test_a_file_with_a_problem_is_refused_and_leaves_the_stored_coalition_untouc
     result = cos(settings, "load", str(variant(tmp_path, RENAME, edit)))
     assert result.exit_code == 1
     listed = problems_in(result.output)
-    assert len(listed) == 1 and listed[0].startswith(expected), result.output
+    assert len(listed) == 1, result.output
+    assert re.match(r"line \d+(, column \d+)?: ", listed[0]), listed[0]
+    assert listed[0].split(": ", 1)[1].startswith(expected), result.output
     assert snapshot(session) == before
 
 
@@ -330,13 +353,14 @@ def test_text_too_long_for_its_column_is_reported_as_a_problem(settings, session
                                    'unit = "micrograms of nitrogen dioxide per cubic metre"'))
     result = cos(settings, "load", str(long_unit))
     assert result.exit_code == 1
-    assert problems_in(result.output)[0].startswith("[[metrics]] #1:")
+    assert problems_in(result.output)[0].startswith("line 49: [[metrics]] #1:")
     assert session.exec(select(Coalition)).all() == []
 
 
 def test_the_riverside_example_loads_cleanly_as_a_realistic_coalition(settings, session):
     result = cos(settings, "load", str(EXAMPLE))
     assert result.exit_code == 0, result.output
+    assert warnings_of(result) == ""  # no warnings
     coalition = session.exec(select(Coalition)).one()
     assert coalition.slug == "riverside-food"
     partners = session.exec(select(Person).where(Person.role == "partner")).all()
@@ -356,6 +380,226 @@ def test_the_riverside_example_loads_cleanly_as_a_realistic_coalition(settings, 
     assert again.stdout.strip() == "riverside-food: nothing changed"
 
 
+# --- where people come from: the file owns whom it lists ------------------------------------
+
+
+def test_a_load_never_deactivates_people_a_csv_imported_even_with_prune(settings, session):
+    load(settings)
+    imported = cos(settings, "people", "import", "harbour-air", str(DATA / "cli_people.csv"))
+    assert imported.exit_code == 0, imported.output
+    for flags in ([], ["--prune"]):
+        again = cos(settings, "load", *flags, str(DATA / "harbour.toml"))
+        assert again.exit_code == 0, again.output
+        assert again.stdout == "harbour-air: nothing changed\n"
+    mo = people(session)["mo@parents.example"]
+    assert mo.active is True
+    parents = session.exec(select(Organisation).where(
+        Organisation.name == "Harbour Parents")).one()
+    assert parents.active is True  # still has an active person, so it stays
+
+
+def test_each_person_records_whether_a_file_or_a_csv_brought_them(settings, session):
+    load(settings)
+    assert cos(settings, "people", "import", "harbour-air",
+               str(DATA / "cli_people.csv")).exit_code == 0
+    sources = {e: p.source for e, p in people(session).items()}
+    assert sources["mo@parents.example"] == "csv"
+    assert sources["lee@harbourtrust.org"] == "file"
+
+
+def test_a_person_left_out_stays_active_with_a_warning_naming_what_prune_would_do(
+        settings, session, tmp_path):
+    load(settings)
+    before = snapshot(session)
+    result = cos(settings, "load", str(variant(tmp_path, *WITHOUT_DEE)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "harbour-air: nothing changed\n"
+    assert warnings_of(result) == (
+        "warning: the file no longer lists 1 commitment (asthma-data), 1 organisation "
+        "(Harbour Clinic) and 1 person (Dee Brown <dee@clinic.example>); they stay active. "
+        "Load with --prune to deactivate them.\n")
+    assert snapshot(session) == before
+
+
+def test_a_dry_run_names_what_would_change_and_changes_nothing(settings, session, tmp_path):
+    load(settings)
+    assert cos(settings, "people", "import", "harbour-air",
+               str(DATA / "cli_people.csv")).exit_code == 0
+    before = snapshot(session)
+    edited = variant(tmp_path, *WITHOUT_DEE, ('name = "Raj Patel"', 'name = "Raj Patel-Singh"'),
+                     ("[[metrics]]", DEE.replace("dee@clinic", "eve@clinic").replace(
+                         "Dee Brown", "Eve Stone").replace("Harbour Clinic", "Harbour Port")
+                      + "[[metrics]]"))
+    result = cos(settings, "load", "--dry-run", "--prune", str(edited))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "harbour-air (dry run, nothing was changed): would create: 1 organisation, 1 person; "
+        "would update: 1 person; would deactivate: 1 commitment, 1 organisation, 1 person\n"
+        "  would create organisations: Harbour Port\n"
+        "  would create people: Eve Stone <eve@clinic.example>\n"
+        "  would update people: Raj Patel-Singh <raj@schools.example>\n"
+        "  would deactivate commitments: asthma-data\n"
+        "  would deactivate organisations: Harbour Clinic\n"
+        "  would deactivate people: Dee Brown <dee@clinic.example>\n")
+    assert snapshot(session) == before
+
+
+def test_a_dry_run_of_a_new_coalition_creates_nothing(settings, session):
+    result = cos(settings, "load", "--dry-run", str(DATA / "harbour.toml"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("harbour-air (dry run, nothing was changed): would create: "
+                                    "1 coalition, 3 commitments, 2 metrics, 5 organisations, "
+                                    "6 people\n")
+    assert "Lee Park <lee@harbourtrust.org>" in result.stdout
+    assert session.exec(select(Coalition)).all() == []
+
+
+def test_a_person_brought_back_by_a_csv_is_then_the_csvs(settings, session, tmp_path):
+    load(settings)
+    assert cos(settings, "load", "--prune",
+               str(variant(tmp_path, *WITHOUT_DEE))).exit_code == 0
+    csv_file = write_csv(tmp_path, "email,name,organisation\n"
+                                   "dee@clinic.example,Dee Brown,Harbour Clinic\n")
+    back = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert back.stdout == "harbour-air: updated: 1 organisation, 1 person\n"
+    assert people(session)["dee@clinic.example"].source == "csv"
+    again = cos(settings, "load", "--prune", str(variant(tmp_path, *WITHOUT_DEE)))
+    assert again.stdout == "harbour-air: nothing changed\n"
+    assert people(session)["dee@clinic.example"].active is True
+
+
+def test_a_database_from_before_sources_were_recorded_upgrades_with_people_as_csv(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from pipeline import db
+    from pipeline.schema import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0004")
+    with db.get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO coalition (id, slug, name, win, timezone, stage, "
+                          "created_at) VALUES (1, 'c', 'C', 'W', 'UTC', 'launch', "
+                          "'2026-11-01 09:00:00')"))
+        conn.execute(text("INSERT INTO organisation (id, coalition_id, name, active) "
+                          "VALUES (1, 1, 'Port', 1)"))
+        conn.execute(text("INSERT INTO person (id, coalition_id, organisation_id, email, name, "
+                          "role, active) VALUES (1, 1, 1, 'mo@p.example', 'Mo', 'partner', 1)"))
+    db.dispose_all()
+    upgrade(url)
+    with db.get_engine(url).connect() as conn:
+        # Before 0005 a load deactivated everyone its file left out, so anyone still active
+        # and not in the file came from a CSV; the next load claims those its file lists.
+        assert conn.execute(text("SELECT email, source FROM person")).all() == [
+            ("mo@p.example", "csv")]
+    db.dispose_all()
+
+
+# --- typos are errors, suspicious values are warnings ---------------------------------------
+
+
+def line_of(path: Path, text: str) -> int:
+    """Return the number of the first line of a file that starts with this text."""
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(),
+                                           start=1) if line.startswith(text))
+
+
+def test_an_unknown_key_is_refused_with_its_line_and_the_key_meant(settings, session, tmp_path):
+    path = variant(tmp_path, ("target = 25", "targe = 25"))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    assert problems_in(result.output) == [
+        f"line {line_of(path, 'targe')}: [[metrics]] #1: unknown key 'targe' "
+        "(did you mean 'target'?)"]
+    assert "1 problem, nothing was changed" in result.output
+    assert session.exec(select(Coalition)).all() == []
+
+
+def test_a_misspelt_table_is_refused_not_loaded_and_pruned(settings, session, tmp_path):
+    load(settings)
+    path = variant(tmp_path, (PETITION, PETITION.replace("[[commitments]]", "[[commitment]]")))
+    result = cos(settings, "load", "--prune", str(path))
+    assert result.exit_code == 1
+    assert problems_in(result.output) == [
+        f"line {line_of(path, '[[commitment]]')}: unknown table [[commitment]] "
+        "(did you mean [[commitments]]?)"]
+    assert session.exec(select(Commitment.active).where(
+        Commitment.source_key == "file:petition")).one() is True
+
+
+def test_an_owner_nobody_belongs_to_is_refused(settings, session, tmp_path):
+    path = variant(tmp_path, ('owner = "Harbour Cyclists"\ntext',
+                              'owner = "Harbour Cycling"\ntext'))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    listed = problems_in(result.output)
+    assert len(listed) == 1
+    owner_line = line_of(path, 'owner = "Harbour Cycling')
+    assert listed[0].startswith(f"line {owner_line}: "
+                                "[[commitments]] #2: owner 'Harbour Cycling' has no partner")
+    assert "did you mean 'Harbour Cyclists'?" in listed[0]
+
+
+def test_an_owner_whose_partner_came_from_a_csv_is_accepted(settings, session, tmp_path):
+    load(settings)
+    assert cos(settings, "people", "import", "harbour-air",
+               str(DATA / "cli_people.csv")).exit_code == 0
+    path = variant(tmp_path, ('owner = "Harbour Clinic"', 'owner = "Harbour Parents"'))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "harbour-air: updated: 1 commitment\n"
+
+
+def test_pruning_the_only_partner_of_an_owner_is_refused(settings, session, tmp_path):
+    load(settings)
+    path = variant(tmp_path, (DEE, ""))  # Dee goes; her commitment stays in the file
+    result = cos(settings, "load", "--prune", str(path))
+    assert result.exit_code == 1
+    listed = problems_in(result.output)
+    assert len(listed) == 1
+    owner_line = line_of(path, 'owner = "Harbour Clinic')
+    assert listed[0].startswith(f"line {owner_line}: [[commitments]] #3: owner "
+                                "'Harbour Clinic' has no partner")
+    assert people(session)["dee@clinic.example"].active is True
+    assert cos(settings, "load", str(path)).exit_code == 0  # without --prune Dee stays
+
+
+def test_suspicious_values_are_warnings_printed_before_the_summary(settings, tmp_path):
+    path = variant(tmp_path, ("target = 25", "target = 60"), ('role = "lead"', 'role = "partner"'))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 0, result.output
+    warnings = warnings_of(result).splitlines()
+    assert warnings == [
+        f"warning: line {line_of(path, '[coalition]')}: [coalition]: no person has "
+        "role = \"lead\", so nobody receives the digest",
+        f"warning: line {line_of(path, 'target = 60')}: [[metrics]] #1: direction is 'down' "
+        "but the target 60 is above the baseline 48; did you mean direction = \"up\"?",
+    ]
+    assert result.output.index("warning:") < result.output.index("harbour-air: created")
+
+
+def test_two_spellings_of_one_organisation_in_a_file_are_refused(settings, tmp_path):
+    path = variant(tmp_path, ('organisation = "Harbour Clinic"',
+                              'organisation = "harbour clinic."'))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    owner_line = line_of(path, 'owner = "Harbour Clinic')
+    person_line = line_of(path, 'organisation = "harbour clinic.')
+    assert problems_in(result.output) == [
+        f"line {owner_line}: [[commitments]] #3: organisation 'Harbour Clinic' is spelt "
+        f"'harbour clinic.' in line {person_line}: [[people]] #5; use one spelling, "
+        "e.g. 'Harbour Clinic'"]
+
+
+def test_an_impossible_date_is_reported_with_its_line(settings, tmp_path):
+    path = variant(tmp_path, ("due = 2026-12-01", "due = 2026-02-30"))
+    result = cos(settings, "load", str(path))
+    assert result.exit_code == 1
+    listed = problems_in(result.output)
+    assert listed == [f"line {line_of(path, 'due = 2026-02-30')}, column 7: not valid TOML: "
+                      "Invalid date or datetime (dates are written 2026-12-31, and must exist)"]
+
+
 # --- cos people import ----------------------------------------------------------------------
 
 
@@ -370,7 +614,7 @@ def test_importing_a_csv_adds_new_people_and_updates_existing_ones(settings, ses
     result = cos(settings, "people", "import", "harbour-air", str(csv_file))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "harbour-air: created: 1 organisations, 2 people; updated: 1 people")
+        "harbour-air: created: 1 organisation, 2 people; updated: 1 person")
     everyone = people(session)
     assert len(everyone) == 8
     raj = everyone["raj@schools.example"]
@@ -407,8 +651,8 @@ def test_bad_csv_rows_are_reported_by_line_number_and_nothing_is_imported(
     ))
     result = cos(settings, "people", "import", "harbour-air", str(csv_file))
     assert result.exit_code == 1
-    assert result.stderr.count("Error:") == 1
-    assert problems_in(result.stderr) == [
+    assert warnings_of(result).count("Error:") == 1
+    assert problems_in(warnings_of(result)) == [
         "line 5: 'bad-address' is not an email address",
         "line 6: role must be one of partner, lead, observer, got 'chair'",
         "line 7: email is missing",
@@ -425,7 +669,8 @@ def test_a_csv_without_the_needed_columns_is_reported_on_line_1(settings, sessio
     assert result.exit_code == 1
     assert problems_in(result.output) == [
         "line 1: the header needs the columns email,name,organisation,role; "
-        "missing: email, name, organisation"]
+        "missing: email (did you mean 'e-mail'?), name (did you mean 'full name'?), "
+        "organisation"]
     assert "mo@parents.example" not in people(session)
 
 
@@ -482,3 +727,48 @@ def test_a_csv_saved_with_semicolons_or_tabs_imports_too(settings, session, tmp_
     assert result.exit_code == 0, result.output
     person = session.exec(select(Person).where(Person.email == "jo@port.example")).one()
     assert (person.name, person.role) == ("Jo, Port Lead", "lead")
+
+
+
+def test_two_spellings_of_one_organisation_in_a_csv_are_refused_naming_both_lines(
+        settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, (
+        "email,name,organisation,role\n"
+        "jo@port.example,Jo,Port Works Ltd.,partner\n"
+        "al@port.example,Al,port works ltd,partner\n"
+        "sy@port.example,Sy,Port Works Ltd.,partner\n"
+        "raj2@schools.example,Raj Two,HARBOUR SCHOOLS,partner\n"
+    ))
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 1
+    assert problems_in(result.output) == [
+        "line 3: organisation 'port works ltd' is spelt 'Port Works Ltd.' in line 2; "
+        "use one spelling, e.g. 'Port Works Ltd.'",
+        "line 5: organisation 'HARBOUR SCHOOLS' is stored as 'Harbour Schools'; "
+        "use that spelling",
+    ]
+    assert "2 problems, nothing was changed" in result.output
+    assert "jo@port.example" not in people(session)
+
+
+def test_a_csv_column_that_is_almost_a_needed_one_gets_a_suggestion(settings, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "emial,name,organisation\nmo@parents.example,Mo,Parents\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 1
+    assert problems_in(result.output) == [
+        "line 1: the header needs the columns email,name,organisation,role; "
+        "missing: email (did you mean 'emial'?)"]
+
+
+
+def test_a_csv_column_that_is_not_read_is_a_warning(settings, session, tmp_path):
+    load(settings)
+    csv_file = write_csv(tmp_path, "email,name,organisation,phone\n"
+                                   "mo@parents.example,Mo Khan,Harbour Parents,555\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert warnings_of(result) == ("warning: line 1: 1 column not read: phone "
+                             "(the columns are email,name,organisation,role)\n")
+    assert result.stdout == "harbour-air: created: 1 organisation, 1 person\n"
