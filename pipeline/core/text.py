@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
-from typing import overload
+from collections.abc import Iterable
 
 TEXT_MAX_LENGTH = 2000  # the longest free-text box on the check-in form
 NAME_MAX_LENGTH = 200  # the name columns are varchar(200)
@@ -86,8 +85,7 @@ def text_problem(value: str | None, max_length: int = TEXT_MAX_LENGTH) -> str | 
     length = len(clean_text(value))
     if length > max_length:
         return (
-            f"This is {length:,} characters long; the limit is {max_length:,}. "
-            "Please shorten it."
+            f"This is {length:,} characters long; the limit is {max_length:,}. Please shorten it."
         )
     return None
 
@@ -122,18 +120,12 @@ def neutralise_formula(cell: str) -> str:
     return cell
 
 
-@overload
-def neutralise_row(row: Mapping[str, object]) -> dict[str, object]: ...
-@overload
-def neutralise_row(row: Iterable[object]) -> list[object]: ...
-def neutralise_row(row: Mapping[str, object] | Iterable[object]) -> object:
-    """Neutralise every text cell of a row for csv.writer (a list) or csv.DictWriter (a dict).
+def neutralise_row(row: Iterable[object]) -> list[object]:
+    """Neutralise every text cell of a row for csv.writer; other cells are left as they are.
 
-    Cells that are not text (numbers, dates, None) are left as they are: the csv module
-    writes them with str(), which starts no formula.
+    Numbers, dates and None start no formula when the csv module writes them with str().
+    For csv.DictWriter, neutralise the values: dict(zip(row, neutralise_row(row.values()))).
     """
-    if isinstance(row, Mapping):
-        return {key: _neutralise_cell(cell) for key, cell in row.items()}
     return [_neutralise_cell(cell) for cell in row]
 
 
@@ -172,10 +164,9 @@ def _keep_joining(match: re.Match[str]) -> str:
     after = unicodedata.category(text[at + 1]) if at + 1 < len(text) else ""
     # Letters and marks (Indic conjuncts, Persian ZWNJ) and emoji (So; skin tones are Sk,
     # VS16 is Mn) are what joiners join; next to anything else a joiner only hides.
-    if before[:1] in ("L", "M") or before in ("So", "Sk"):
-        if after[:1] in ("L", "M") or after == "So":
-            return match.group()
-    return ""
+    joins_before = before[:1] in ("L", "M") or before in ("So", "Sk")
+    joins_after = after[:1] in ("L", "M") or after == "So"
+    return match.group() if joins_before and joins_after else ""
 
 
 def _cluster_cut(text: str, limit: int) -> int:
