@@ -33,6 +33,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
+from babel.core import parse_locale
 from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
 
 from pipeline.core.text import clean_name
@@ -143,9 +144,14 @@ def format_reading(value: Decimal, locale: str = "en") -> str:
     """
     marks = _marks(locale)
     shown = format_decimal(value, locale=marks.name, decimal_quantization=False)
-    runs, seps = _split(_fold(shown).lstrip("-"))
-    english = _english_reading(runs, seps, marks)
-    if english is None or english == _read(runs, seps, marks.decimal, marks.grouping):
+    if _unsigned_readings(shown, marks)[0] != abs(value):
+        # Babel takes an apostrophe group mark for a pattern quote and misplaces it (de_CH
+        # 1000000'000); written without group marks the number is always right.
+        shown = format_decimal(
+            value, locale=marks.name, decimal_quantization=False, group_separator=False
+        )
+    local, english = _unsigned_readings(shown, marks)
+    if english is None or english == local:
         return shown
     if value == value.to_integral_value():
         return format_decimal(value, locale=marks.name, group_separator=False)
@@ -168,22 +174,25 @@ def locale_problem(locale: str) -> str | None:
 
 @lru_cache(maxsize=64)
 def _marks(locale: str) -> _Marks:
-    shown = clean_name(locale)[:40]
+    identifier = locale.strip().replace("-", "_")
     try:
-        parsed = Locale.parse(locale.strip().replace("-", "_"))
+        asked = parse_locale(identifier)
+        parsed = Locale.parse(identifier)
     except (UnknownLocaleError, ValueError, TypeError):
+        parsed = None
+    # Babel falls back quietly (en_ZZ gives en_US); a coalition's setting must be what it says.
+    given = (parsed.language, parsed.territory, parsed.script, parsed.variant) if parsed else ()
+    if parsed is None or any(part and part != got for part, got in zip(asked, given, strict=True)):
         raise ValueError(
-            f"\u201c{shown}\u201d is not a locale this tool knows. "
+            f"\u201c{clean_name(locale)[:40]}\u201d is not a locale this tool knows. "
             "Use a language code, optionally with a country: en, de, fr, pt_BR, en_IN."
-        ) from None
-    pattern = parsed.decimal_formats[None]
-    last, other = pattern.grouping
-    grouping = (last, other) if last < 1000 else (3, 3)  # "no grouping" (en_US_POSIX)
+        )
+    last, other = parsed.decimal_formats[None].grouping
     return _Marks(
         name=str(parsed),
         decimal=_fold(get_decimal_symbol(parsed)),
         group=_fold(get_group_symbol(parsed)),
-        grouping=grouping,
+        grouping=(last, other) if last < 1000 else (3, 3),  # 1000: "no grouping" (en_US_POSIX)
     )
 
 
@@ -299,7 +308,13 @@ def _english_reading(runs: list[str], seps: list[str], marks: _Marks) -> Decimal
     """
     if marks.decimal == ".":
         return None  # the locale reads the English way already
-    return _read(runs, seps, ".", marks.grouping)
+    return _read(runs, seps, ".", (3, 3))
+
+
+def _unsigned_readings(shown: str, marks: _Marks) -> tuple[Decimal | None, Decimal | None]:
+    """Read a number as written by Babel, without its sign: the locale's way and English."""
+    runs, seps = _split(_fold(shown).lstrip("-"))
+    return _read(runs, seps, marks.decimal, marks.grouping), _english_reading(runs, seps, marks)
 
 
 def _signed(value: Decimal, negative: bool) -> Decimal:
