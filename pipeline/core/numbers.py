@@ -114,22 +114,29 @@ def parse_reading(text: str, locale: str = "en") -> Decimal:
     """
     marks = _marks(locale)
     shown = _shown(text)
-    example = format_reading(_HINT_VALUE, locale)
-    if not text.strip():
-        raise NumberProblem(f"Type a number, e.g. {example}.", text=text)
+    folded = _fold(text)
+    if not folded.strip():
+        raise NumberProblem(f"Type a number, e.g. {_example(marks)}.", text=text)
     if len(text) > MAX_INPUT_LENGTH:
         raise NumberProblem(
-            f"\u201c{shown}\u201d is too long for a number. Type digits only, e.g. {example}.",
+            f"\u201c{shown}\u201d is too long for a number. "
+            f"Type digits only, e.g. {_example(marks)}.",
             text=text,
         )
-    body, negative = _unwrap(_fold(text), marks)
+    body, negative = _unwrap(folded, marks)
     if body is None:
-        raise NumberProblem(_not_a_number(shown, text, example), text=text)
+        raise NumberProblem(_not_a_number(shown, folded, _example(marks)), text=text)
     runs, seps = _split(body)
     value = _read(runs, seps, marks.decimal, marks.grouping)
     if value is None:
-        raise _misread(text, shown, runs, seps, negative, marks, example)
-    _check_size(text, shown, runs, seps, marks.decimal)
+        raise _misread(text, shown, runs, seps, negative, marks)
+    if not _fits(value):
+        raise NumberProblem(
+            f"\u201c{shown}\u201d has more digits than a reading can hold (at most "
+            f"{MAX_INTEGER_DIGITS} before the decimal mark and {MAX_FRACTION_DIGITS} after). "
+            "Check for extra digits.",
+            text=text,
+        )
     english = _english_reading(runs, seps, marks)
     if english is not None and english != value:
         raise _ambiguous(text, shown, _signed(value, negative), _signed(english, negative), marks)
@@ -142,6 +149,8 @@ def format_reading(value: Decimal, locale: str = "en") -> str:
     Where the locale and the English habit would read the usual form two ways (1.234 and
     1,234 in `de`), it is written the one way that reads back: 1234, or 1,2340.
     """
+    if not value.is_finite():
+        raise ValueError(f"a reading is a finite number, not {value}")
     marks = _marks(locale)
     shown = format_decimal(value, locale=marks.name, decimal_quantization=False)
     if _unsigned_readings(shown, marks)[0] != abs(value):
@@ -160,7 +169,7 @@ def format_reading(value: Decimal, locale: str = "en") -> str:
 
 def number_hint(locale: str = "en") -> str:
     """Return an example the form can show next to a reading box, like 'e.g. 1,234.5'."""
-    return f"e.g. {format_reading(_HINT_VALUE, locale)}"
+    return f"e.g. {_example(_marks(locale))}"
 
 
 def locale_problem(locale: str) -> str | None:
@@ -321,21 +330,19 @@ def _signed(value: Decimal, negative: bool) -> Decimal:
     return -value if negative and value else value
 
 
-def _check_size(text: str, shown: str, runs: list[str], seps: list[str], decimal: str) -> None:
-    has_fraction = bool(seps) and _is_decimal(seps[-1], decimal)
-    whole = "".join(runs[:-1] if has_fraction else runs).lstrip("0")
-    fraction = runs[-1] if has_fraction else ""
-    if len(whole) > MAX_INTEGER_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
-        raise NumberProblem(
-            f"\u201c{shown}\u201d has more digits than a reading can hold (at most "
-            f"{MAX_INTEGER_DIGITS} before the decimal mark and {MAX_FRACTION_DIGITS} after). "
-            "Check for extra digits.",
-            text=text,
-        )
+def _fits(value: Decimal) -> bool:
+    """Say whether a reading is within the digits a reading may have."""
+    exponent = value.as_tuple().exponent
+    return abs(value) < 10**MAX_INTEGER_DIGITS and -int(exponent) <= MAX_FRACTION_DIGITS
 
 
-def _not_a_number(shown: str, text: str, example: str) -> str:
-    folded = _fold(text).strip().lower()
+@lru_cache(maxsize=64)
+def _example(marks: _Marks) -> str:
+    return format_reading(_HINT_VALUE, marks.name)
+
+
+def _not_a_number(shown: str, folded: str, example: str) -> str:
+    folded = folded.strip().lower()
     if any(word in folded for word in ("nan", "inf", "\u221e")):
         return (
             f"\u201c{shown}\u201d is not a number that can be recorded. "
@@ -361,19 +368,16 @@ def _misread(
     seps: list[str],
     negative: bool,
     marks: _Marks,
-    example: str,
 ) -> NumberProblem:
     """Say how a number that does not fit the locale reads the other way, if it does."""
     point_or_comma = "a point" if marks.decimal == "." else "a comma"
     mark_phrase = f"Here the decimal mark is {point_or_comma}"
     if marks.decimal not in ".,":
         mark_phrase = f"Here the decimal mark is \u201c{marks.decimal}\u201d"
-    for other in ".,":
-        if other == marks.decimal:
-            continue
+    for other in ".,".replace(marks.decimal, ""):
         value = _read(runs, seps, other, marks.grouping)
-        if value is not None:
-            value = -value if negative and value else value
+        if value is not None and _fits(value):
+            value = _signed(value, negative)
             written = format_reading(value, marks.name)
             return NumberProblem(
                 f"\u201c{shown}\u201d is not written the way this coalition writes numbers. "
@@ -384,7 +388,7 @@ def _misread(
             )
     return NumberProblem(
         f"\u201c{shown}\u201d is not a number written the way this coalition writes them. "
-        f"{mark_phrase}: type it like {example}.",
+        f"{mark_phrase}: type it like {_example(marks)}.",
         text=text,
     )
 

@@ -142,6 +142,20 @@ def test_a_number_written_another_locales_way_is_refused_with_the_coalitions_way
     assert f"type {suggestion}." in refused.message
 
 
+def test_a_misread_number_suggests_nothing_that_would_be_refused_in_turn() -> None:
+    refused = problem("1,2345678")  # as a decimal it has seven digits after the mark
+    assert refused.suggestion is None and refused.readings == ()
+
+
+def test_invisible_characters_alone_count_as_nothing_typed() -> None:
+    assert problem("\u200b\u200e ").message == "Type a number, e.g. 1,234.5."
+
+
+def test_format_reading_refuses_a_value_that_is_not_finite() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        format_reading(Decimal("NaN"))
+
+
 def test_a_misread_number_tells_which_mark_is_the_decimal_one() -> None:
     assert problem("3,5").message == (
         "\u201c3,5\u201d is not written the way this coalition writes numbers. "
