@@ -114,7 +114,7 @@ def neutralise_formula(cell: str) -> str:
     left as it is: sign, digits and decimal marks can form no formula, and a negative
     reading must stay a number for whoever opens the file.
     """
-    first = cell.lstrip(" \u00a0")[:1] or cell[:1]
+    first = cell.lstrip(" \u00a0")[:1]
     if first in _FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(cell):
         return "'" + cell
     return cell
@@ -126,11 +126,7 @@ def neutralise_row(row: Iterable[object]) -> list[object]:
     Numbers, dates and None start no formula when the csv module writes them with str().
     For csv.DictWriter, neutralise the values: dict(zip(row, neutralise_row(row.values()))).
     """
-    return [_neutralise_cell(cell) for cell in row]
-
-
-def _neutralise_cell(cell: object) -> object:
-    return neutralise_formula(cell) if isinstance(cell, str) else cell
+    return [neutralise_formula(cell) if isinstance(cell, str) else cell for cell in row]
 
 
 def _clean(text: str) -> str:
