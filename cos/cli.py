@@ -634,6 +634,33 @@ def campaign_invite(round_ref: str, emails: tuple[str, ...], send_now_flag: bool
     refuse_unsent(emails_done)
 
 
+@campaign.command("resend")
+@click.argument("round_ref", metavar=ROUND_REF)
+@click.argument("email")
+@click.option("--send-now", "send_now_flag", is_flag=True,
+              help="Send it from this process instead of a worker.")
+@json_option
+@friendly
+def campaign_resend(round_ref: str, email: str, send_now_flag: bool, as_json: bool) -> None:
+    """Send one person's invitation to an open round again, with the same link."""
+    from pipeline.rounds import resend_invitation
+
+    s = settings(require_secret=True, require_mail=True)
+    require_schema(s)
+    check_mail(s)
+    with session_scope(s.database_url) as session:
+        round_, person, delivery_id = resend_invitation(session, round_ref, email)
+        result = {"campaign": round_.id, "round": round_.number, "name": person.name,
+                  "email": person.email}
+    if not as_json:
+        click.echo(f"{person.name}'s invitation to round {round_.number} "
+                   f"(campaign {round_.id}) will be sent again, with the same link")
+    emails = deliver(s, [delivery_id], send_now_flag)
+    if as_json:
+        echo_json({**result, "emails": emails})
+    refuse_unsent(emails)
+
+
 @campaign.command("revoke")
 @click.argument("round_ref", metavar=ROUND_REF)
 @click.argument("email")

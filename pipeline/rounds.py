@@ -288,8 +288,9 @@ class RevokeResult:
     email_stopped: bool
 
 
-def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
-    """End one person's link to an open round; an invitation email not sent yet is not sent."""
+def live_invitation(session: Session, ref: str, email: str
+                    ) -> tuple[Round, Coalition, Person, Invitation]:
+    """Return an open round, its coalition, and one person's live invitation to it."""
     round_, coalition = open_for_changes(session, ref)
     person, _ = find_person(session, coalition, email)
     if person is None:
@@ -298,11 +299,18 @@ def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
     invitation = session.exec(select(Invitation).where(
         Invitation.round_id == round_.id, Invitation.person_id == person.id)).first()
     if invitation is None:
-        raise RoundError(f"{email}: {person.name} has no invitation to round {round_.number}; "
-                         "there is no link to revoke")
+        raise RoundError(f"{email}: {person.name} has no invitation to round {round_.number} "
+                         "(only active partners are invited; `cos campaign invite` invites "
+                         "partners who joined after it opened)")
     if invitation.revoked_at is not None:
         raise RoundError(f"{email}: {person.name}'s link to round {round_.number} was already "
                          "revoked")
+    return round_, coalition, person, invitation
+
+
+def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
+    """End one person's link to an open round; an invitation email not sent yet is not sent."""
+    round_, coalition, person, invitation = live_invitation(session, ref, email)
     invitation.revoked_at = utcnow()
     session.add(invitation)
     # An email still waiting would carry a dead link: stop it (a sender claims only
@@ -317,6 +325,26 @@ def revoke_invitation(session: Session, ref: str, email: str) -> RevokeResult:
         session.add(delivery)
     session.flush()
     return RevokeResult(round_, coalition, person, invitation.revoked_at, stopped)
+
+
+def resend_invitation(session: Session, ref: str, email: str) -> tuple[Round, Person, int]:
+    """Queue one person's invitation to an open round again (the same link); return the round,
+    the person and the ledger row to send. The row records that it was sent before."""
+    round_, _, person, _ = live_invitation(session, ref, email)
+    delivery_id = ledger.ensure_rows(session, round_.id or 0, [person.id or 0],
+                                     EmailKind.INVITATION)
+    row = session.exec(select(Delivery).where(
+        Delivery.round_id == round_.id, Delivery.person_id == person.id,
+        Delivery.kind == EmailKind.INVITATION)).one()
+    if not delivery_id:
+        if row.status == DeliveryStatus.SENDING:
+            raise RoundError(f"{email}: {person.name}'s invitation is being sent right now")
+        before = f"sent before at {row.sent_at:%Y-%m-%d %H:%M} UTC; " if row.sent_at else ""
+        row.status, row.retry_at = DeliveryStatus.QUEUED, None
+        row.last_error = f"{before}sent again on request"
+        session.add(row)
+        session.flush()
+    return round_, person, row.id or 0
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pipeline.core.display import format_local_short
 from pipeline.db import session_scope
 from pipeline.models import Delivery, Invitation, Person, Round, utcnow
 from pipeline.rounds import close_round
-from tests.helpers import DATA, cos, link_for, load, open_round, work
+from tests.helpers import DATA, cos, link_for, links_in, load, open_round, work
 
 TZ = "America/New_York"  # harbour-air's zone
 LATE = "zoe@parents.example"
@@ -445,7 +445,7 @@ def test_revoking_before_the_email_went_stops_the_email(settings, session, smtp_
 
 @pytest.mark.parametrize(("email", "message"), [
     ("who@nowhere.example", "who@nowhere.example: nobody in harbour-air has this address"),
-    ("lee@harbourtrust.org", "Lee Park has no invitation to round 1; there is no link to revoke"),
+    ("lee@harbourtrust.org", "Lee Park has no invitation to round 1 (only active partners"),
 ])
 def test_revoke_of_someone_without_a_link_says_so(settings, email, message):
     load(settings)
@@ -453,3 +453,34 @@ def test_revoke_of_someone_without_a_link_says_so(settings, email, message):
     result = cos(settings, "campaign", "revoke", "harbour-air", email)
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_resend_sends_the_same_link_again_and_status_shows_it_went(
+        settings, session, smtp_server):
+    load(settings)
+    round_id = int(cos(settings, "campaign", "start", "harbour-air").stdout)
+    work(settings)
+    first = {m.rcpt_tos[0]: m for m in smtp_server.wait_for(4)}
+    smtp_server.clear()
+
+    resent = cos(settings, "campaign", "resend", "harbour-air", "raj@schools.example",
+                 "--send-now")
+    assert resent.exit_code == 0, resent.output
+    assert "Raj Patel's invitation to round 1" in resent.stdout
+    (again,) = smtp_server.wait_for(1)
+    assert again.rcpt_tos == ["raj@schools.example"]
+    assert links_in([again]) == links_in([first["raj@schools.example"]])  # the same link
+
+    status = cos(settings, "campaign", "status", str(round_id))
+    raj = next(line for line in status.stdout.splitlines() if "Raj" in line)
+    assert "accepted by SMTP" in raj
+
+
+def test_resend_to_someone_without_a_live_link_says_what_to_do(settings, session):
+    load(settings)
+    cos(settings, "campaign", "start", "harbour-air")
+    unknown = cos(settings, "campaign", "resend", "harbour-air", "nobody@nowhere.example")
+    assert unknown.exit_code == 1 and "nobody in harbour-air has this address" in unknown.output
+    assert cos(settings, "campaign", "revoke", "harbour-air", "raj@schools.example").exit_code == 0
+    revoked = cos(settings, "campaign", "resend", "harbour-air", "raj@schools.example")
+    assert revoked.exit_code == 1 and "was already revoked" in revoked.output
