@@ -22,7 +22,7 @@ from cos.local_redis import RedisUnavailable
 from pipeline import queues
 from pipeline.coalitions import LoadError, import_people, load_coalition
 from pipeline.config import ConfigError, Settings, hide_password
-from pipeline.core.display import delivery_state, format_local_short, iso_utc
+from pipeline.core.display import delivery_state, format_local_short, iso_utc, plural
 from pipeline.db import session_scope
 from pipeline.listing import list_coalitions, list_people
 from pipeline.models import Coalition
@@ -219,7 +219,7 @@ def deliver(s: Settings, delivery_ids: list[int], send_now_flag: bool) -> dict[s
         return {"sent": sent, "not_sent": len(delivery_ids) - sent}
     try:
         queued = queues.enqueue_sends(s, delivery_ids)
-        click.echo(f"{queued} email(s) queued for the worker", err=True)
+        click.echo(f"{plural(queued, 'email')} queued for the worker", err=True)
         return {"queued": queued}
     except queues.QueueUnavailable as exc:
         click.echo(f"warning: the invitations are saved but not queued: {exc}. Once a Redis "
@@ -233,7 +233,7 @@ def refuse_unsent(emails: dict[str, int]) -> None:
     if emails.get("not_sent"):
         total = emails["not_sent"] + emails.get("sent", 0)
         raise click.ClickException(
-            f"{emails['not_sent']} of {total} email(s) were not sent (see above); "
+            f"{emails['not_sent']} of {plural(total, 'email')} not sent (see above); "
             "`cos campaign status` shows each one, and a running `cos worker` (or "
             "`cos reconcile`) retries the temporary failures")
 
@@ -274,7 +274,7 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
                   "invitations": len(delivery_ids)}
     if not as_json:
         click.echo(round_id)
-    click.echo(f"{slug}: round {number} open, {len(delivery_ids)} invitation(s)", err=True)
+    click.echo(f"{slug}: round {number} open, {plural(len(delivery_ids), 'invitation')}", err=True)
     emails = deliver(s, delivery_ids, send_now_flag)
     if as_json:
         echo_json({**result, "emails": emails})
@@ -309,7 +309,8 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
                f"answered {counts['answered']}, silent {counts['silent']}"
                + (f", revoked {counts['revoked']}" if counts["revoked"] else ""))
     for row in rows:
-        answer = f"answered ({row['revisions']} revision(s))" if row["answered"] else "silent"
+        answer = (f"answered ({plural(row['revisions'], 'revision')})" if row["answered"]
+                  else "silent")
         email = "link revoked" if row.get("revoked") else delivery_state(
             row["delivery"], attempts=row["attempts"], retry_at=row["retry_at"],
             via=row["via"], timezone=tz)
@@ -356,11 +357,11 @@ def campaign_close(round_ref: str, as_json: bool) -> None:
     else:
         at = format_local_short(round_.closed_at or round_.closes_at, coalition.timezone)
         click.echo(f"campaign {round_id} ({coalition.slug} round {round_.number}) closed "
-                   f"{at}; {closed.answers} answer(s) merged")
+                   f"{at}; {plural(closed.answers, 'answer')} merged")
         for to in report.sent:
             click.echo(f"digest sent to {to}")
         if report.skipped:
-            click.echo(f"digest already sent to {report.skipped} lead(s) before")
+            click.echo(f"digest already sent to {plural(report.skipped, 'lead')} before")
         if not (report.sent or report.skipped or report.failed):
             click.echo("no active lead to send the digest to: add people with role lead")
         for problem in report.failed:
@@ -421,7 +422,8 @@ def digest(slug: str, round_ref: str | None, campaign_ref: str | None, send: boo
     for to in report.sent:
         click.echo(f"digest sent to {to}")
     if report.skipped:
-        click.echo(f"already sent to {report.skipped} lead(s) for this round (sent once only)")
+        click.echo(f"already sent to {plural(report.skipped, 'lead')} for this round "
+                   "(sent once only)")
     for problem in report.failed:
         click.echo(f"digest not sent: {problem}", err=True)
     if report.failed:
@@ -444,9 +446,9 @@ def reconcile(as_json: bool) -> None:
         if report.queue_problem:
             raise click.ClickException(report.queue_problem)
         return
-    click.echo(f"merged {len(report.merged)} round(s) with unmerged answers"
+    click.echo(f"merged {plural(len(report.merged), 'round')} with unmerged answers"
                + (f": {', '.join(map(str, report.merged))}" if report.merged else ""))
-    click.echo(f"queued {report.queued_emails} email(s)")
+    click.echo(f"queued {plural(report.queued_emails, 'email')}")
     if report.queue_problem:
         raise click.ClickException(report.queue_problem)
 
@@ -472,7 +474,7 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
     report = reconcile(s)
     if report.merged or report.queued_emails:
         click.echo(f"reconciled: merged rounds {report.merged}, queued "
-                   f"{report.queued_emails} email(s)", err=True)
+                   f"{plural(report.queued_emails, 'email')}", err=True)
     run_worker(s, burst=burst, simple=simple)
 
 
@@ -553,8 +555,8 @@ def coalitions_cmd(as_json: bool) -> None:
         click.echo("no coalitions yet: create one with `cos load FILE.toml`")
     for c in found:
         now = f"open round: campaign {c.open_campaign}" if c.open_campaign else "no open round"
-        click.echo(f"{c.slug:<24} {c.name} ({c.timezone}, {c.stage}): {c.partners} "
-                   f"partner(s), {c.leads} lead(s); {now}")
+        click.echo(f"{c.slug:<24} {c.name} ({c.timezone}, {c.stage}): "
+                   f"{plural(c.partners, 'partner')}, {plural(c.leads, 'lead')}; {now}")
 
 
 @people.command("list")
@@ -593,7 +595,7 @@ def campaigns_cmd(slug: str, as_json: bool) -> None:
     if not rounds:
         click.echo(f"{slug} has no rounds yet: start one with `cos campaign start {slug}`")
         return
-    click.echo(f"{slug}: {len(rounds)} round(s), times in {tz}")
+    click.echo(f"{slug}: {plural(len(rounds), 'round')}, times in {tz}")
     click.echo(f"  {'round':>5} {'id':>5}  {'opened':<22} {'closes / closed':<29} "
                "invited answered")
     for r in rounds:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, SQLModel, col, select
 
+from pipeline.core.display import plural, plural_noun
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.models import (
     Coalition,
@@ -45,14 +46,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "commitments": ("key", "owner", "text", "due"),
 }
 CSV_COLUMNS = ("email", "name", "organisation", "role")
-PLURALS = {"coalition": "coalitions", "organisation": "organisations", "person": "people",
-           "metric": "metrics", "commitment": "commitments", "problem": "problems"}
 FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
-
-
-def plural(n: int, noun: str) -> str:
-    """Say how many of a thing there are: "1 person", "2 people"."""
-    return f"{n} {noun if n == 1 else PLURALS.get(noun, noun + 's')}"
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -122,7 +116,7 @@ class LoadSummary:
 
     def details(self) -> list[str]:
         """Name the rows behind the counts: those deactivated, and everything in a dry run."""
-        return [f"{verb} {PLURALS[kind]}: {', '.join(names)}"
+        return [f"{verb} {plural_noun(kind)}: {', '.join(names)}"
                 for verb, bucket in self._verbs() if self.dry_run or bucket is self.deactivated
                 for kind, names in sorted(bucket.items()) if kind != "coalition"]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pipeline import ledger, queues
 from pipeline.config import Settings
+from pipeline.core.display import plural
 from pipeline.db import session_scope
 from pipeline.merge import merge_round, unmerged_rounds
 
@@ -36,5 +37,5 @@ def reconcile(settings: Settings) -> ReconcileReport:
     try:
         report.queued_emails = queues.enqueue_sends(settings, delivery_ids)
     except queues.QueueUnavailable as exc:
-        report.queue_problem = f"{len(delivery_ids)} email(s) still waiting: {exc}"
+        report.queue_problem = f"{plural(len(delivery_ids), 'email')} still waiting: {exc}"
     return report

@@ -90,7 +90,7 @@ def test_coalitions_lists_each_with_its_partners_leads_and_open_round(db_setting
     assert bay.startswith("bay-air ") and "no open round" in bay
     assert harbour.startswith("harbour-air ")
     assert "Harbour Clean Air Alliance (America/New_York, launch)" in harbour
-    assert "4 partner(s), 1 lead(s)" in harbour
+    assert "4 partners, 1 lead" in harbour
     assert f"open round: campaign {round_id}" in harbour
 
 
@@ -139,7 +139,7 @@ def test_campaigns_lists_rounds_in_the_coalitions_local_time_with_counts(
     result = cos(db_settings, "campaigns", "harbour-air")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == f"harbour-air: 2 round(s), times in {TZ}"
+    assert lines[0] == f"harbour-air: 2 rounds, times in {TZ}"
     one, two = round_row(session, first), round_row(session, second)
     assert lines[2].split()[:2] == ["1", str(first)]
     assert format_local_short(one.opened_at, TZ) in lines[2]
@@ -329,7 +329,7 @@ def test_invite_gives_a_late_joiner_an_invitation_and_queues_their_email(
     assert invited.exit_code == 0, invited.output
     assert invited.stdout == (f"harbour-air round 1 (campaign {round_id}): invited 1\n"
                               f"  Zoe Late <{LATE}>\n")
-    assert "1 email(s) queued for the worker" in invited.stderr
+    assert "1 email queued for the worker" in invited.stderr
     work(settings)
     assert smtp_server.wait_for(5)[4].rcpt_tos == [LATE]
     assert link_for(settings, session, LATE, round_id)  # an invitation row for Zoe

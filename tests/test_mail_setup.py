@@ -81,7 +81,7 @@ def test_send_now_exits_non_zero_when_an_email_was_not_sent(settings, session, s
     assert cos(settings, "people", "import", "harbour-air", str(people)).exit_code == 0
     result = cos(settings, "campaign", "start", "harbour-air", "--send-now")
     assert result.exit_code == 1
-    assert "1 of 5 email(s) were not sent" in result.output
+    assert "1 of 5 emails not sent" in result.output
 
 
 @pytest.mark.parametrize(("base_url", "port", "warned"), [

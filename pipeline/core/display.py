@@ -17,6 +17,20 @@ def local_date(moment: datetime, timezone: str) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+# Nouns whose plural is not the noun plus "s".
+IRREGULAR_PLURALS = {"person": "people", "email": "emails", "reply": "replies"}
+
+
+def plural_noun(noun: str) -> str:
+    """Return the plural of a noun: "people" for "person", "rounds" for "round"."""
+    return IRREGULAR_PLURALS.get(noun, noun + "s")
+
+
+def plural(n: int, noun: str) -> str:
+    """Say how many of a thing there are: "1 person", "2 people", "0 invitations"."""
+    return f"{n} {noun if n == 1 else plural_noun(noun)}"
+
+
 def round_label(number: int) -> str:
     """Name a round the way people say it."""
     return f"Round {number}"
