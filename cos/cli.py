@@ -300,7 +300,8 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
     if as_json:
         echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
                    "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
-                   "closed_at": c.closed_at, "counts": counts, "people": rows})
+                   "closed_at": c.closed_at, "counts": counts, "people": rows,
+                   "left_out": status.left_out})
         return
     state = (f"closed {format_local_short(c.closed_at, tz)}" if c.closed_at
              else f"open until {format_local_short(c.closes_at, tz)}")
@@ -329,6 +330,8 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
                          else quantity(said["value"], conflict["unit"]))
                 shown = "  (shown)" if said["kept"] else ""
                 click.echo(f"    {said['person']:<24} {value:<16} {said['submitted_at']}{shown}")
+    for item in status.left_out:
+        click.echo(f"answers left out of the merge: {item['name']}: {item['why']}")
 
 
 @campaign.command("close")
@@ -353,11 +356,15 @@ def campaign_close(round_ref: str, as_json: bool) -> None:
         echo_json({"campaign": round_id, "coalition": coalition.slug, "round": round_.number,
                    "closed_at": round_.closed_at, "answers": closed.answers,
                    "digest": {"sent": report.sent, "skipped": report.skipped,
-                              "failed": report.failed}})
+                              "failed": report.failed},
+                   "merge_problem": closed.merge_problem or None, "left_out": closed.skipped})
     else:
         at = format_local_short(round_.closed_at or round_.closes_at, coalition.timezone)
+        merged = ("but its answers could not be merged" if closed.merge_problem
+                  else f"{plural(closed.answers, 'answer')} merged")
         click.echo(f"campaign {round_id} ({coalition.slug} round {round_.number}) closed "
-                   f"{at}; {plural(closed.answers, 'answer')} merged")
+                   f"{at}; {merged}")
+        say_left_out({round_id: closed.skipped})
         for to in report.sent:
             click.echo(f"digest sent to {to}")
         if report.skipped:
@@ -366,6 +373,11 @@ def campaign_close(round_ref: str, as_json: bool) -> None:
             click.echo("no active lead to send the digest to: add people with role lead")
         for problem in report.failed:
             click.echo(f"digest not sent: {problem}", err=True)
+    if closed.merge_problem:
+        raise click.ClickException(
+            f"the merge failed ({closed.merge_problem}), so no digest was sent. The round is "
+            f"closed and every answer is kept: fix the cause, then run `cos reconcile` and "
+            f"`cos digest {coalition.slug} --round {round_id} --send`")
     if report.failed:
         raise click.ClickException("some digests were not sent; fix the problem and run "
                                    "`cos digest SLUG --send` to send the rest")
@@ -442,15 +454,28 @@ def reconcile(as_json: bool) -> None:
     report = sweep(s)
     if as_json:
         echo_json({"merged": report.merged, "queued_emails": report.queued_emails,
-                   "queue_problem": report.queue_problem or None})
-        if report.queue_problem:
-            raise click.ClickException(report.queue_problem)
-        return
-    click.echo(f"merged {plural(len(report.merged), 'round')} with unmerged answers"
-               + (f": {', '.join(map(str, report.merged))}" if report.merged else ""))
-    click.echo(f"queued {plural(report.queued_emails, 'email')}")
+                   "queue_problem": report.queue_problem or None,
+                   "failed": report.failed, "left_out": report.skipped})
+    else:
+        click.echo(f"merged {plural(len(report.merged), 'round')} with unmerged answers"
+                   + (f": {', '.join(map(str, report.merged))}" if report.merged else ""))
+        click.echo(f"queued {plural(report.queued_emails, 'email')}")
+        say_left_out(report.skipped)
+    problems = [f"round {rid} (campaign {rid}) could not be merged: {why}"
+                for rid, why in report.failed.items()]
     if report.queue_problem:
-        raise click.ClickException(report.queue_problem)
+        problems.append(report.queue_problem)
+    if problems:
+        raise click.ClickException("; ".join(problems) + ". Everything else was done; "
+                                   "run `cos reconcile` again once it is fixed")
+
+
+def say_left_out(skipped: dict[int, dict[str, str]]) -> None:
+    """Tell the admin about answers a merge could not read (the rest of the round merged)."""
+    for round_id, people in skipped.items():
+        for name, why in people.items():
+            click.echo(f"warning: campaign {round_id}: left out the answers of {name}: {why}",
+                       err=True)
 
 
 @main.command()
@@ -471,10 +496,19 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))
     say_settings(s)
-    report = reconcile(s)
-    if report.merged or report.queued_emails:
-        click.echo(f"reconciled: merged rounds {report.merged}, queued "
-                   f"{plural(report.queued_emails, 'email')}", err=True)
+    try:
+        report = reconcile(s)
+    except Exception as exc:  # noqa: BLE001 - the worker must start to do the rest
+        logging.getLogger("cos.worker").exception("the start-up reconcile failed")
+        click.echo(f"warning: the start-up reconcile failed ({exc}); working the queues "
+                   "anyway; run `cos reconcile` to see it again", err=True)
+    else:
+        if report.merged or report.queued_emails:
+            click.echo(f"reconciled: merged rounds {report.merged}, queued "
+                       f"{plural(report.queued_emails, 'email')}", err=True)
+        for round_id, why in report.failed.items():
+            click.echo(f"warning: campaign {round_id} could not be merged: {why}", err=True)
+        say_left_out(report.skipped)
     run_worker(s, burst=burst, simple=simple)
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, SQLModel, col, select
 
 from pipeline.core.display import plural, plural_noun
+from pipeline.core.text import clean_name
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.models import (
     Coalition,
@@ -218,7 +219,12 @@ def _str(row: dict[str, Any], key: str, where: Place, problems: list[str], *,
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         problems.append(f"{where.at(key)}: '{key}' should be text")
         return default
-    text = " ".join(str(value).split())
+    # One line, no NUL or control characters: a name typed in a spreadsheet can hold anything,
+    # and PostgreSQL refuses a NUL outright.
+    text = clean_name(str(value))
+    if not text and required:
+        problems.append(f"{where.at(key)}: '{key}' has no visible characters")
+        return default
     if len(text) > LIMITS.get(key, 1000):
         problems.append(f"{where.at(key)}: '{key}' is {len(text)} characters long; "
                         f"at most {LIMITS.get(key, 1000)} fit")

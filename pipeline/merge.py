@@ -6,7 +6,8 @@ answers. Running it twice, or again after a crash halfway, therefore leaves the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
@@ -29,6 +30,8 @@ from pipeline.models import (
 )
 from pipeline.scoreboard import store_scoreboard
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class MergeResult:
@@ -37,6 +40,8 @@ class MergeResult:
     round_id: int
     answers: int
     newly_merged: int
+    # Answers that could not be read and were left out: person name -> why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def latest_responses(session: Session, round_id: int) -> list[Response]:
@@ -125,8 +130,13 @@ def merge_round(session: Session, round_id: int) -> MergeResult:
         response.merged_at = now
         session.add(response)
 
-    store_scoreboard(session, round_id)
-    return MergeResult(round_id, len(responses), len(unmerged))
+    skipped = {people[pid].name if pid in people else f"person {pid}": why
+               for pid, why in merged.skipped.items()}
+    for name, why in skipped.items():
+        log.warning("round %s: left out the answers of %s: %s", round_id, name, why)
+    store_scoreboard(session, round_id,
+                     [{"name": name, "why": why} for name, why in sorted(skipped.items())])
+    return MergeResult(round_id, len(responses), len(unmerged), skipped)
 
 
 def _apply_new_commitments(session: Session, round_: Round, merged: RoundMerge) -> None:

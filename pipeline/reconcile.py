@@ -5,13 +5,16 @@ It repairs what a dead Redis or a stopped worker left behind; `cos worker` runs 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from pipeline import ledger, queues
 from pipeline.config import Settings
-from pipeline.core.display import plural
+from pipeline.core.display import error_line, plural
 from pipeline.db import session_scope
 from pipeline.merge import merge_round, unmerged_rounds
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,6 +24,10 @@ class ReconcileReport:
     merged: list[int] = field(default_factory=list)
     queued_emails: int = 0
     queue_problem: str = ""
+    # Rounds whose merge failed, and why: each is left for the next sweep, the rest go on.
+    failed: dict[int, str] = field(default_factory=dict)
+    # Answers a merge had to leave out: round -> {person name: why}.
+    skipped: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def reconcile(settings: Settings) -> ReconcileReport:
@@ -29,9 +36,16 @@ def reconcile(settings: Settings) -> ReconcileReport:
     with session_scope(settings.database_url) as session:
         round_ids = unmerged_rounds(session)
     for round_id in round_ids:
-        with session_scope(settings.database_url) as session:
-            merge_round(session, round_id)
+        try:
+            with session_scope(settings.database_url) as session:
+                result = merge_round(session, round_id)
+        except Exception as exc:  # noqa: BLE001 - one round's failure must not stop the sweep
+            log.exception("reconcile: merging round %s failed", round_id)
+            report.failed[round_id] = error_line(exc)
+            continue
         report.merged.append(round_id)
+        if result.skipped:
+            report.skipped[round_id] = result.skipped
     with session_scope(settings.database_url) as session:
         delivery_ids = ledger.pending_rows(session)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from pipeline import ledger
 from pipeline.config import Settings
+from pipeline.core.display import error_line
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind, Role
 from pipeline.db import session_scope
 from pipeline.digest import DigestReport, send_digest
@@ -24,10 +26,13 @@ from pipeline.models import (
     Person,
     Response,
     Round,
+    Scoreboard,
     utcnow,
 )
 from pipeline.scoreboard import round_conflicts
 from pipeline.tokens import derive_token, hash_token, new_salt
+
+log = logging.getLogger(__name__)
 
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -356,6 +361,8 @@ class RoundStatus:
     coalition: Coalition
     rows: list[dict[str, Any]]
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    # Answers the last merge could not read and left out: [{"name", "why"}].
+    left_out: list[dict[str, str]] = field(default_factory=list)
 
     def count(self, key: str, value: Any = True) -> int:
         """Count the people whose row has this value."""
@@ -392,7 +399,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
         })
-    return RoundStatus(round_, coalition, rows, round_conflicts(session, round_id))
+    board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
+    left_out = list((board.data if board else {}).get("unmerged", []))
+    return RoundStatus(round_, coalition, rows, round_conflicts(session, round_id), left_out)
 
 
 def close_round(session: Session, round_id: int) -> Round:
@@ -412,12 +421,19 @@ class CloseReport:
     round_id: int
     answers: int
     digest: DigestReport
+    merge_problem: str = ""  # the merge failed: no digest was sent
+    skipped: dict[str, str] = field(default_factory=dict)  # answers left out: name -> why
 
 
 def finish_round(settings: Settings, round_id: int) -> CloseReport:
     """Close a round, merge what is left, and send the digest; safe to run again."""
     with session_scope(settings.database_url) as session:
         close_round(session, round_id)
-    with session_scope(settings.database_url) as session:
-        answers = merge_round(session, round_id).answers
-    return CloseReport(round_id, answers, send_digest(settings, round_id))
+    try:
+        with session_scope(settings.database_url) as session:
+            merged = merge_round(session, round_id)
+    except Exception as exc:  # noqa: BLE001 - said to the admin; the round stays closed
+        log.exception("closing round %s: the merge failed", round_id)
+        return CloseReport(round_id, 0, DigestReport(round_id), merge_problem=error_line(exc))
+    return CloseReport(round_id, merged.answers, send_digest(settings, round_id),
+                       skipped=merged.skipped)

@@ -154,9 +154,12 @@ def round_conflicts(session: Session, round_id: int) -> list[dict[str, Any]]:
                                                    c["owner"], c["subject"]))
 
 
-def store_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
-    """Recompute a round's scoreboard and save it (one row per round)."""
+def store_scoreboard(session: Session, round_id: int,
+                     unmerged: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Recompute a round's scoreboard and save it (one row per round), with the answers the
+    merge had to leave out (name and why), so status and the digest can say so."""
     data = build_scoreboard(session, round_id)
+    data["unmerged"] = unmerged or []
     row = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     if row is None:
         row = Scoreboard(round_id=round_id, data=data)

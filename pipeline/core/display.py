@@ -61,3 +61,9 @@ def delivery_state(status: str, *, attempts: int = 0, retry_at: datetime | None 
              "rejected": "rejected, not retried", "expired": "not sent (too late)",
              "none": "no email"}
     return words.get(status, status)
+
+
+def error_line(exc: BaseException) -> str:
+    """Write an exception as one line for an admin: its type and the first line of its text."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pipeline.core.text import TEXT_MAX_LENGTH, clean_text
 from pipeline.core.vocab import REPORTED_STATUSES, CommitmentStatus, ConflictKind
 
 
@@ -78,10 +80,45 @@ class RoundMerge:
     pulses: dict[int, int] = field(default_factory=dict)  # person -> 1..5
     help_edges: set[tuple[int, int, int]] = field(default_factory=set)  # helper, helped, reporter
     conflicts: list[Conflict] = field(default_factory=list)  # by kind, then subject id
+    # Answer sets left out because they could not be read: person -> why. One malformed
+    # answer (a stored row from an old form, a hand-edited database) never stops the round.
+    skipped: dict[int, str] = field(default_factory=dict)
 
 
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""
+# The longest commitment text the database keeps (Commitment.text).
+COMMITMENT_TEXT_MAX_LENGTH = 1000
+
+
+def _text(value: Any, max_length: int = TEXT_MAX_LENGTH) -> str:
+    """Return stored free text as it may be written anywhere: no NUL or control characters,
+    no longer than its column."""
+    return clean_text(str(value), max_length) if value is not None else ""
+
+
+def answer_problem(data: Any) -> str:
+    """Say why a stored answer set cannot be merged ('' when it can): every value the merge
+    converts is checked here, so merging never stops halfway through one person's answers."""
+    try:
+        if not isinstance(data, dict):
+            return f"the answers are a {type(data).__name__}, not a mapping"
+        for key, report in (data.get("commitments") or {}).items():
+            int(key)
+            if not isinstance(report, dict):
+                return f"commitment {key}: the report is not a mapping"
+        new = data.get("new_commitment") or {}
+        if not isinstance(new, dict):
+            return "new_commitment is not a mapping"
+        if new.get("due"):
+            date.fromisoformat(str(new["due"]))
+        for key, value in (data.get("readings") or {}).items():
+            int(key)
+            if value is not None and not math.isfinite(float(value)):
+                return f"reading {key}: {value!r} is not a finite number"
+        for helper in data.get("helped_by") or []:
+            int(helper)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return f"unreadable answer ({exc})"
+    return ""
 
 
 def merge_answers(
@@ -98,6 +135,9 @@ def merge_answers(
     heard: dict[tuple[ConflictKind, int], list[ConflictAnswer]] = {}
     for answer in sorted(latest, key=lambda a: (a.submitted_at, a.person_id)):
         data, org, person = answer.answers, answer.organisation_id, answer.person_id
+        if problem := answer_problem(data):
+            merged.skipped[person] = problem
+            continue
         for key, report in (data.get("commitments") or {}).items():
             cid = int(key)
             if owned_commitments is not None and cid not in owned_commitments.get(org, set()):
@@ -109,8 +149,9 @@ def merge_answers(
                     ConflictAnswer(person, org, status, answer.submitted_at))
         new = data.get("new_commitment") or {}
         if _text(new.get("text")):
-            due = date.fromisoformat(new["due"]) if new.get("due") else None
-            merged.new_commitments[person] = NewCommitment(org, _text(new["text"]), due)
+            due = date.fromisoformat(str(new["due"])) if new.get("due") else None
+            merged.new_commitments[person] = NewCommitment(
+                org, _text(new["text"], COMMITMENT_TEXT_MAX_LENGTH), due)
         for key, value in (data.get("readings") or {}).items():
             mid = int(key)
             if value is None:

@@ -133,3 +133,26 @@ def test_conflicts_come_out_the_same_whatever_order_the_answers_arrive_in():
         ("commitment", 7), ("commitment", 8), ("metric", 3), ("metric", 4)]
     # Same moment: the person with the higher id counts as later, as for the kept value.
     assert {c.kept.person_id for c in forward.conflicts} == {2}
+
+
+def test_text_reaches_the_state_without_nul_or_control_characters():
+    merged = merge_answers([AnswerSet(1, 10, T0, {
+        "win": "before\x00after\x1b[31m", "blocker": "no\x00pe",
+        "commitments": {"5": {"status": "done", "note": "a\x00b"}}})])
+    assert merged.wins[1] == (10, "beforeafter[31m")
+    assert merged.blockers[1][1] == "nope"
+    assert merged.status_reports[5].note == "ab"
+
+
+def test_one_unreadable_answer_set_is_skipped_with_its_reason_and_the_rest_merge():
+    merged = merge_answers([
+        AnswerSet(1, 10, T0, {"readings": {"7": "lots"}, "win": "lost"}),
+        AnswerSet(2, 10, T0, {"readings": {"7": float("nan")}}),
+        AnswerSet(3, 10, T0, ["not", "a", "mapping"]),  # type: ignore[arg-type]
+        AnswerSet(4, 11, T0, {"new_commitment": {"text": "x", "due": "someday"}}),
+        AnswerSet(5, 12, T0, {"win": "Sensors live", "readings": {"7": 41.5}}),
+    ])
+    assert set(merged.skipped) == {1, 2, 3, 4}
+    assert "lots" in merged.skipped[1] and "finite" in merged.skipped[2]
+    assert merged.wins == {5: (12, "Sensors live")}  # nothing of person 1 got in
+    assert merged.readings == {7: (41.5, 5)}
