@@ -283,7 +283,8 @@ def test_the_local_outbox_lists_date_kind_and_keeps_header_words_whole(
             expect(rows.first.locator("td").nth(1)).to_have_text("invitation")
             expect(rows.first.locator("td").first).to_contain_text(" 20")  # a year: a date
             assert page.evaluate("document.documentElement.scrollWidth") <= width
-            rows.first.locator("a").click()
+            with page.expect_navigation(wait_until="load"):  # the stylesheet too
+                rows.first.locator("a").click()
             shown = dict(page.evaluate(ONE_LINE_HEADERS))
             assert shown == {"From": 1, "To": 1, "Subject": 1, "Date": 1}
             assert page.evaluate("document.documentElement.scrollWidth") <= width
