@@ -5,8 +5,10 @@ A sender claims a row with a conditional UPDATE before it sends, and records the
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -21,8 +23,35 @@ RETRY_INTERVALS = (30, 120, 600, 1800, 3600)
 RETRY_WINDOW = timedelta(days=2)
 # Enough retries to cover a round of several weeks at the last interval.
 MAX_RETRIES = 24 * 7 * 4
-# A claim older than this belongs to a worker that stopped mid-send.
-STALE_CLAIM = timedelta(minutes=15)
+# A claim older than this belongs to a process that stopped mid-send. A live send is bounded
+# well inside it: the SMTP transport waits at most 10 s for each of its few steps.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def claimant() -> str:
+    """Name the process that claims a row: "host:pid"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_gone(claimed_by: str) -> bool:
+    """Say whether a claim's process is known to be dead: it ran on this host and its pid is
+    gone. A claim from another host (or an unreadable one) is never judged here."""
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def abandoned(delivery: Delivery, now: datetime) -> bool:
+    """Say whether a row in `sending` was left by a sender that is not coming back."""
+    started = delivery.claimed_at or delivery.created_at
+    return started < now - CLAIM_LEASE or process_gone(delivery.claimed_by)
 
 
 @dataclass(frozen=True)
@@ -55,7 +84,7 @@ def claim(session: Session, delivery_id: int) -> bool:
     claimed = session.execute(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(SENDABLE_STATUSES))
-        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(),
+        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), claimed_by=claimant(),
                 attempts=Delivery.attempts + 1)
     )
     return bool(claimed.rowcount)  # type: ignore[attr-defined]
@@ -105,13 +134,13 @@ def sent_count(session: Session, round_id: int, kind: EmailKind) -> int:
 
 
 def pending_rows(session: Session) -> list[int]:
-    """Return rows still to send, releasing claims left by a worker that died mid-send."""
-    cutoff = utcnow() - STALE_CLAIM
-    for stuck in session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING,
-                                                     col(Delivery.claimed_at) < cutoff)):
-        stuck.status = DeliveryStatus.FAILED
-        stuck.last_error = "the worker stopped while sending; sending again"
-        session.add(stuck)
+    """Return rows still to send, releasing the claims of senders that died mid-send."""
+    now = utcnow()
+    for stuck in session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING)):
+        if abandoned(stuck, now):
+            stuck.status, stuck.claimed_by = DeliveryStatus.FAILED, ""
+            stuck.last_error = "the sending process stopped before it finished; sending again"
+            session.add(stuck)
     session.flush()
     pending = []
     for row in session.exec(select(Delivery).where(col(Delivery.status).in_(SENDABLE_STATUSES))):

@@ -249,3 +249,6 @@ class Delivery(SQLModel, table=True):
     via: str = Field(default="", max_length=300)
     # When a temporary failure will be tried again (None when no retry is waiting).
     retry_at: datetime | None = None
+    # Who holds the claim while sending: "host:pid" of the sending process, so a restarted
+    # worker can release the claims of a process that died without waiting out the lease.
+    claimed_by: str = Field(default="", max_length=200)

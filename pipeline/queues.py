@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
 # The modules that register email kinds, so a worker can build every kind it is asked to send.
 import pipeline.digest  # noqa: F401
@@ -107,17 +106,27 @@ def queue(name: str, connection: redis.Redis) -> Queue:
     return Queue(name, connection=connection)
 
 
+# While this key exists, a merge of the round waits in the queue: later answers need no other.
+MERGE_PENDING = "cos:merge-pending:{round_id}"
+# How long a pending mark may outlive its job (a queue emptied by hand): reconcile merges
+# whatever is left unmerged anyway.
+MERGE_PENDING_TTL = 600
+
+
 def enqueue_merge(settings: Settings, round_id: int) -> None:
-    """Queue a merge of a round, unless one is already waiting (merges are coalesced per round)."""
+    """Queue a merge of a round unless one is already waiting (merges are coalesced per round).
+
+    The mark is set with SET NX before the job is queued and removed by the job as it starts,
+    so at most one merge per round waits, whatever state an earlier job was left in (a worker
+    killed mid-merge leaves its job "started" for ever: that must not block or multiply).
+    """
     try:
         conn = connect(settings)
-        job_id = f"merge-{round_id}"
-        try:
-            if Job.fetch(job_id, connection=conn).get_status() == JobStatus.QUEUED:
-                return
-        except NoSuchJobError:
-            pass
-        queue(MERGE_QUEUE, conn).enqueue(merge_job, round_id, job_id=job_id,
+        if not conn.set(MERGE_PENDING.format(round_id=round_id), "1", nx=True,
+                        ex=MERGE_PENDING_TTL):
+            return
+        queue(MERGE_QUEUE, conn).enqueue(merge_job, round_id,
+                                         job_id=f"merge-{round_id}-{uuid.uuid4().hex[:12]}",
                                          result_ttl=60, failure_ttl=7 * 86400)
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
@@ -145,6 +154,8 @@ def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
 def merge_job(round_id: int) -> str:
     """Merge a round's answers (RQ job)."""
     settings = current_settings()
+    # From here on, a new answer queues a new merge: this one may already have read the answers.
+    connect(settings).delete(MERGE_PENDING.format(round_id=round_id))
     with session_scope(settings.database_url, pooled=False) as session:
         result = merge_round(session, round_id)
     log.info("merged round %s: %s answers, %s new", round_id, result.answers,

@@ -145,6 +145,26 @@ def test_the_merge_job_through_redis_merges_once_for_many_submissions(
     assert derived_state(settings.database_url)["wins"] == ["Sensors live"]
 
 
+def test_a_merge_job_left_started_by_a_killed_worker_neither_blocks_nor_multiplies(
+        settings, answered_round, redis_conn):
+    from rq.job import Job, JobStatus
+
+    from pipeline.queues import MERGE_QUEUE, connect, enqueue_merge, merge_job
+
+    # What a SIGKILLed worker leaves: the round's merge job marked started, never finished.
+    killed = Job.create(merge_job, args=(answered_round,), id=f"merge-{answered_round}",
+                        connection=connect(settings))
+    killed.set_status(JobStatus.STARTED)
+    killed.save()
+    for _ in range(6):  # six more answers come in
+        enqueue_merge(settings, answered_round)
+    assert redis_conn.llen(f"rq:queue:{MERGE_QUEUE}") == 1
+    work(settings)
+    assert derived_state(settings.database_url)["wins"] == ["Sensors live"]
+    enqueue_merge(settings, answered_round)  # an answer after that merge started gets its own
+    assert redis_conn.llen(f"rq:queue:{MERGE_QUEUE}") == 1
+
+
 def test_fan_out_and_sending_twice_gives_each_partner_one_invitation(
         settings, session, smtp_server):
     from pipeline.queues import enqueue_sends
