@@ -13,50 +13,39 @@ from datetime import date, datetime
 from functools import wraps
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.exc import OperationalError
 
-from cos.local_redis import RedisUnavailable
-from pipeline import queues
-from pipeline.coalitions import LoadError, import_people, load_coalition
-from pipeline.config import ConfigError, Settings, hide_password
 from pipeline.core.display import delivery_state, format_local_short, iso_utc, plural
-from pipeline.db import session_scope
-from pipeline.listing import list_coalitions, list_people
-from pipeline.models import Coalition
-from pipeline.rounds import (
-    RoundError,
-    get_coalition,
-    get_round,
-    invite_people,
-    latest_round,
-    list_rounds,
-    parse_duration,
-    resolve_round,
-    revoke_invitation,
-    round_status,
-    start_round,
-)
+from pipeline.errors import FixableError
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(func: F) -> F:
-    """Turn the errors people can fix into one clear message and exit status 1."""
+    """Turn the errors people can fix into one clear message and exit status 1.
+
+    It names no module that raises them, so `cos --help` loads none of the heavy ones.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, LoadError, RoundError, RedisUnavailable,
-                queues.QueueUnavailable) as exc:
+        except FixableError as exc:
             raise click.ClickException(str(exc)) from exc
-        except OperationalError as exc:
-            raise click.ClickException(
-                f"the database did not answer or has no tables ({exc.orig}): check "
-                "COS_DATABASE_URL, and run `cos init` to create or upgrade the schema") from exc
+        except Exception as exc:
+            sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded if the database was used
+            if sa_exc is not None and isinstance(exc, sa_exc.OperationalError):
+                raise click.ClickException(
+                    f"the database did not answer or has no tables ({exc.orig}): check "
+                    "COS_DATABASE_URL, and run `cos init` to create or upgrade the "
+                    "schema") from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -68,6 +57,8 @@ def settings(*, require_secret: bool = False, require_mail: bool = False,
     With announce, say on stderr which database, Redis and mail transport the command uses,
     so a command run from another directory never quietly works on another database.
     """
+    from pipeline.config import ConfigError, Settings
+
     try:
         s = Settings.from_env(require_secret=require_secret, require_mail=require_mail,
                               development=development)
@@ -85,6 +76,8 @@ def say_settings(s: Settings) -> None:
 
 def safe_url(url: str) -> str:
     """Show a database URL without its password."""
+    from pipeline.config import hide_password
+
     return hide_password(url)
 
 
@@ -160,6 +153,9 @@ def init() -> None:
 @friendly
 def load(file: Path, prune: bool, dry_run: bool) -> None:
     """Create or update one coalition from a TOML file."""
+    from pipeline.coalitions import load_coalition
+    from pipeline.db import session_scope
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:
@@ -180,6 +176,9 @@ def people() -> None:
 @friendly
 def people_import(slug: str, file: Path) -> None:
     """Add or update people from a CSV with columns email,name,organisation,role."""
+    from pipeline.coalitions import import_people
+    from pipeline.db import session_scope
+
     s = settings()
     require_schema(s)
     try:
@@ -214,6 +213,8 @@ def send_now(s: Settings, delivery_ids: list[int]) -> int:
 
 def deliver(s: Settings, delivery_ids: list[int], send_now_flag: bool) -> dict[str, int]:
     """Send the emails now or queue them for a worker; return how many went each way."""
+    from pipeline import queues
+
     if send_now_flag:
         sent = send_now(s, delivery_ids)
         return {"sent": sent, "not_sent": len(delivery_ids) - sent}
@@ -262,6 +263,9 @@ def check_mail(s: Settings) -> None:
 def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
                    as_json: bool) -> None:
     """Open a round: one invitation per active partner, emails queued; prints the campaign id."""
+    from pipeline.db import session_scope
+    from pipeline.rounds import parse_duration, start_round
+
     s = settings(require_secret=True, require_mail=True)
     require_schema(s)
     duration = parse_duration(closes_in)
@@ -287,6 +291,9 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
 @friendly
 def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
     """Show who was invited, reached, and who answered or is silent (ID, or SLUG's open round)."""
+    from pipeline.db import session_scope
+    from pipeline.rounds import resolve_round, round_status
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:
@@ -340,7 +347,9 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
 @friendly
 def campaign_close(round_ref: str, as_json: bool) -> None:
     """Close a round (ID, or SLUG's open round), merge every answer, send the digest to leads."""
-    from pipeline.rounds import finish_round
+    from pipeline.db import session_scope
+    from pipeline.models import Coalition
+    from pipeline.rounds import finish_round, get_round, resolve_round
 
     s = settings(require_secret=True, require_mail=True)
     require_schema(s)
@@ -396,7 +405,9 @@ def campaign_close(round_ref: str, as_json: bool) -> None:
 def digest(slug: str, round_ref: str | None, campaign_ref: str | None, send: bool,
            out: Path | None, as_json: bool) -> None:
     """Build a round's digest again, to send or to look at."""
+    from pipeline.db import session_scope
     from pipeline.digest import render_digest, send_digest
+    from pipeline.rounds import get_coalition, latest_round, resolve_round
 
     if send == bool(out):
         raise click.UsageError("give exactly one of --send or --out FILE.html")
@@ -485,6 +496,7 @@ def say_left_out(skipped: dict[int, dict[str, str]]) -> None:
 @friendly
 def worker(burst: bool, simple: bool, quiet: bool) -> None:
     """Run an RQ worker on the project's queues."""
+    from pipeline import queues
     from pipeline.reconcile import reconcile
     from pipeline.workers import JobIdFilter, run_worker
 
@@ -578,6 +590,9 @@ def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
 @friendly
 def coalitions_cmd(as_json: bool) -> None:
     """List the coalitions, their people and open rounds."""
+    from pipeline.db import session_scope
+    from pipeline.listing import list_coalitions
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
@@ -599,6 +614,10 @@ def coalitions_cmd(as_json: bool) -> None:
 @friendly
 def people_list(slug: str, as_json: bool) -> None:
     """List a coalition's people (also `cos people SLUG`), deactivated ones included."""
+    from pipeline.db import session_scope
+    from pipeline.listing import list_people
+    from pipeline.rounds import get_coalition
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
@@ -618,6 +637,9 @@ def people_list(slug: str, as_json: bool) -> None:
 @friendly
 def campaigns_cmd(slug: str, as_json: bool) -> None:
     """List a coalition's rounds with their ids, times and counts."""
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition, list_rounds
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
@@ -652,6 +674,9 @@ def campaigns_cmd(slug: str, as_json: bool) -> None:
 def campaign_invite(round_ref: str, emails: tuple[str, ...], send_now_flag: bool,
                     as_json: bool) -> None:
     """Invite to an open round the active partners who have no invitation yet (or those named)."""
+    from pipeline.db import session_scope
+    from pipeline.rounds import invite_people
+
     s = settings(require_secret=True)
     require_schema(s)
     with session_scope(s.database_url) as session:
@@ -679,6 +704,7 @@ def campaign_invite(round_ref: str, emails: tuple[str, ...], send_now_flag: bool
 @friendly
 def campaign_resend(round_ref: str, email: str, send_now_flag: bool, as_json: bool) -> None:
     """Send one person's invitation to an open round again, with the same link."""
+    from pipeline.db import session_scope
     from pipeline.rounds import resend_invitation
 
     s = settings(require_secret=True, require_mail=True)
@@ -704,6 +730,9 @@ def campaign_resend(round_ref: str, email: str, send_now_flag: bool, as_json: bo
 @friendly
 def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
     """End one person's link to an open round (it then says the link no longer works)."""
+    from pipeline.db import session_scope
+    from pipeline.rounds import revoke_invitation
+
     s = settings()
     require_schema(s)
     with session_scope(s.database_url) as session:

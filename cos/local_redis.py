@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.errors import FixableError
 from pipeline.queues import REDIS_STATE_FILE, ping
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(FixableError):
     """No Redis could be found or started; the message says what to do."""
 
 

@@ -27,6 +27,7 @@ from sqlmodel import Session, SQLModel, col, select
 from pipeline.core.display import plural, plural_noun
 from pipeline.core.text import clean_name
 from pipeline.core.vocab import Direction, Role, Stage
+from pipeline.errors import FixableError
 from pipeline.models import (
     Coalition,
     Commitment,
@@ -75,7 +76,7 @@ def spelling_key(name: str) -> str:
     return re.sub(r"[\W_]+", "", name.casefold())
 
 
-class LoadError(Exception):
+class LoadError(FixableError):
     """The input has problems; nothing was written. Each problem names where it is."""
 
     def __init__(self, source: str, problems: list[str]):

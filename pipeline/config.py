@@ -12,9 +12,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from emails import backend_from_url
+from pipeline.errors import FixableError
 
 
-class ConfigError(Exception):
+class ConfigError(FixableError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 

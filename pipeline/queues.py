@@ -21,6 +21,7 @@ import pipeline.digest  # noqa: F401
 import pipeline.invitations  # noqa: F401
 from pipeline.config import Settings
 from pipeline.db import session_scope
+from pipeline.errors import FixableError
 from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
 from pipeline.merge import merge_round
 from pipeline.sending import send_delivery
@@ -36,7 +37,7 @@ REDIS_STATE_FILE = "redis.json"
 _settings: Settings | None = None
 
 
-class QueueUnavailable(Exception):
+class QueueUnavailable(FixableError):
     """Redis cannot be reached; the work is saved in the database and can be re-queued."""
 
 

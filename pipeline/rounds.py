@@ -17,6 +17,7 @@ from pipeline.core.display import error_line
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind, Role
 from pipeline.db import session_scope
 from pipeline.digest import DigestReport, send_digest
+from pipeline.errors import FixableError
 from pipeline.merge import merge_round
 from pipeline.models import (
     Coalition,
@@ -39,7 +40,7 @@ UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_ROUND = timedelta(days=90)
 
 
-class RoundError(Exception):
+class RoundError(FixableError):
     """A round command cannot go ahead; the message says why and what to do."""
 
 
