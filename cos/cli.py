@@ -752,5 +752,31 @@ def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
         click.echo("their invitation email had not gone yet and will not be sent")
 
 
+@main.command("export")
+@click.argument("slug")
+@click.option("--what", type=click.Choice(["answers", "scoreboard", "commitments", "people"]),
+              required=True, help="Which data to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@friendly
+def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
+    """Write a coalition's data as CSV (safe to open in a spreadsheet) or JSON."""
+    from pipeline.db import session_scope
+    from pipeline.export import export
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        text = export(session, get_coalition(session, slug), what, fmt)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8", newline="")
+    click.echo(f"{slug}: {what} written to {out}", err=True)
+
+
 if __name__ == "__main__":
     main()
