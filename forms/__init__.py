@@ -88,6 +88,16 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """Say the process is up (nothing else is checked: a load balancer's liveness probe)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        """Say whether the database and Redis answer; 503 naming the one that does not."""
+        from pipeline.health import readiness
+
+        checks = readiness(settings)
+        ready = all(v == "ok" for v in checks.values())
+        return {"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503
 
     return app
