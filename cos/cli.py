@@ -752,6 +752,34 @@ def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
         click.echo("their invitation email had not gone yet and will not be sent")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--web-workers", default=2, show_default=True,
+              help="gunicorn worker processes for the web app.")
+@click.option("--workers", default=1, show_default=True, help="`cos worker` processes.")
+@friendly
+def up(host: str, port: int, web_workers: int, workers: int) -> None:
+    """Run the web app (gunicorn), workers and Redis for one machine, until Ctrl-C."""
+    from cos.processes import redis_for, settings_env, supervise
+
+    s = settings(require_secret=True, require_mail=True, announce=False)
+    require_schema(s)
+    with ExitStack() as stack:
+        s = stack.enter_context(redis_for(s, say=lambda m: click.echo(m, err=True)))
+        say_settings(s)
+        python = sys.executable
+        commands = {"web": [python, "-m", "gunicorn", "--workers", str(web_workers),
+                            "--bind", f"{host}:{port}", "--graceful-timeout", "15",
+                            "cos.wsgi:app"]}
+        for n in range(1, workers + 1):
+            commands[f"worker.{n}"] = [python, "-m", "cos.cli", "worker"]
+        code = supervise(commands, settings_env(s), say=lambda m: click.echo(m, err=True))
+    if code:
+        raise click.ClickException(f"a process stopped on its own (exit status {code}); "
+                                   "its log above says why")
+
+
 @main.command("export")
 @click.argument("slug")
 @click.option("--what", type=click.Choice(["answers", "scoreboard", "commitments", "people"]),

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -77,3 +78,42 @@ def web_server(app: Any, host: str, port: int) -> Iterator[BaseWSGIServer]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def supervise(commands: dict[str, list[str]], env: dict[str, str],
+              say: Any = print, grace: float = 20.0) -> int:
+    """Run each named command as a child until Ctrl-C, SIGTERM or one of them ends.
+
+    Then every other child gets SIGTERM (a warm shutdown: a worker finishes its job), and
+    SIGKILL after `grace` seconds. Returns 0 after a requested stop, else the failed child's
+    exit status, so a service manager sees the failure.
+    """
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stop_on_signals()
+    status = 0
+    try:
+        for name, args in commands.items():
+            children[name] = subprocess.Popen(args, env=env, start_new_session=True)
+            say(f"started {name} (pid {children[name].pid}): {' '.join(args)}")
+        while True:
+            for name, child in children.items():
+                code = child.poll()
+                if code is not None:
+                    say(f"{name} stopped with exit status {code}: stopping the others")
+                    return code or 1
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        say("stopping")
+        return status
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for name, child in children.items():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop within {grace:g} s: killing it")
+                child.kill()
+                child.wait()
