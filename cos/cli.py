@@ -780,6 +780,47 @@ def up(host: str, port: int, web_workers: int, workers: int) -> None:
                                    "its log above says why")
 
 
+def progress_bar(label: str) -> Any:
+    """Return a progress callback (done, total) drawing a bar on stderr."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(done - state.get("done", 0))
+        state["done"] = done
+        if done >= total:
+            state.pop("bar").__exit__(None, None, None)
+
+    return update
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@friendly
+def backup_cmd(file: Path) -> None:
+    """Copy the SQLite database into FILE, consistently, while everything keeps running."""
+    from pipeline.backup import backup
+
+    s = settings()
+    backup(s.database_url, file, progress_bar("copying"))
+    click.echo(f"backed up to {file}")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite the database that is there.")
+@friendly
+def restore_cmd(file: Path, replace: bool) -> None:
+    """Put a backup made by `cos backup` in place (stop the app and workers first)."""
+    from pipeline.backup import restore
+
+    s = settings()
+    restored = restore(file, s.database_url, replace=replace, progress=progress_bar("restoring"))
+    click.echo(f"restored {file} into {restored}")
+
+
 @main.command("export")
 @click.argument("slug")
 @click.option("--what", type=click.Choice(["answers", "scoreboard", "commitments", "people"]),
