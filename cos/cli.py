@@ -127,8 +127,9 @@ class PeopleGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """COS Cadence: run a coalition's weekly check-in loop."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from cos.logs import setup_logging
+
+    setup_logging(logging.INFO if verbose else logging.WARNING)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -496,14 +497,12 @@ def say_left_out(skipped: dict[int, dict[str, str]]) -> None:
 @friendly
 def worker(burst: bool, simple: bool, quiet: bool) -> None:
     """Run an RQ worker on the project's queues."""
+    from cos.logs import setup_logging
     from pipeline import queues
     from pipeline.reconcile import reconcile
-    from pipeline.workers import JobIdFilter, run_worker
+    from pipeline.workers import run_worker
 
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, force=True,
-                        format="%(asctime)s %(levelname)s [%(job_id)s] %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(JobIdFilter())
+    setup_logging(logging.WARNING if quiet else logging.INFO)
     s = settings(require_secret=True, require_mail=True, announce=False)
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))

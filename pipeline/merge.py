@@ -13,6 +13,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from pipeline.core.merge import AnswerSet, RoundMerge, current_status, merge_answers
+from pipeline.logcontext import bound
 from pipeline.models import (
     Blocker,
     Commitment,
@@ -62,6 +63,11 @@ def latest_responses(session: Session, round_id: int) -> list[Response]:
 
 def merge_round(session: Session, round_id: int) -> MergeResult:
     """Apply a round's latest answers to the coalition's state and mark them merged."""
+    with bound(round_id=round_id):
+        return _merge_round(session, round_id)
+
+
+def _merge_round(session: Session, round_id: int) -> MergeResult:
     # Lock the round (PostgreSQL) so two workers merging it at once take turns; SQLite
     # transactions here are BEGIN IMMEDIATE, which serialises them anyway.
     round_ = session.exec(

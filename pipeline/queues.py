@@ -23,6 +23,7 @@ from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
+from pipeline.logcontext import bound
 from pipeline.merge import merge_round
 from pipeline.sending import send_delivery
 
@@ -157,10 +158,10 @@ def merge_job(round_id: int) -> str:
     settings = current_settings()
     # From here on, a new answer queues a new merge: this one may already have read the answers.
     connect(settings).delete(MERGE_PENDING.format(round_id=round_id))
-    with session_scope(settings.database_url, pooled=False) as session:
-        result = merge_round(session, round_id)
-    log.info("merged round %s: %s answers, %s new", round_id, result.answers,
-             result.newly_merged)
+    with bound(round_id=round_id), session_scope(settings.database_url, pooled=False) as s:
+        result = merge_round(s, round_id)
+        log.info("merged round %s: %s answers, %s new", round_id, result.answers,
+                 result.newly_merged)
     return f"merged {result.answers} answers ({result.newly_merged} new)"
 
 

@@ -15,18 +15,6 @@ from pipeline.config import Settings
 log = logging.getLogger(__name__)
 
 
-class JobIdFilter(logging.Filter):
-    """Stamp every log line a job writes with the job's id."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Add job_id to the record (or '-' outside a job)."""
-        from rq import get_current_job
-
-        job = get_current_job()
-        record.job_id = job.id if job else "-"
-        return True
-
-
 class ExpectedFailureFilter(logging.Filter):
     """Drop RQ's traceback for a temporary mail failure: the sender already logged it in one
     line ("delivery 12 failed, will retry: ..."), and RQ retries it; real bugs keep theirs."""
