@@ -502,7 +502,7 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
     from pipeline.reconcile import reconcile
     from pipeline.workers import run_worker
 
-    setup_logging(logging.WARNING if quiet else logging.INFO)
+    setup_logging(logging.WARNING if quiet else logging.INFO, own_process=True)
     s = settings(require_secret=True, require_mail=True, announce=False)
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))

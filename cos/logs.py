@@ -34,8 +34,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: int) -> None:
-    """Send every logger's records to stderr in the format COS_LOG_FORMAT asks for."""
+def setup_logging(level: int, *, own_process: bool = False) -> None:
+    """Send every logger's records to stderr in the format COS_LOG_FORMAT asks for.
+
+    A long-running process (`own_process`) replaces whatever handlers were there; a command
+    run inside another program (a test, a script) keeps that program's handlers.
+    """
+    root = logging.getLogger()
+    if root.handlers and not own_process:
+        return
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     wanted = os.environ.get("COS_LOG_FORMAT", "").strip().lower()
