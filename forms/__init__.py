@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from pipeline.config import Settings
@@ -90,6 +91,24 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     def healthz() -> dict[str, str]:
         """Say the process is up (nothing else is checked: a load balancer's liveness probe)."""
         return {"status": "ok"}
+
+    token = os.environ.get("COS_METRICS_TOKEN", "")
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        """Prometheus figures for whoever holds COS_METRICS_TOKEN (404 when it is not set)."""
+        import hmac
+
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from pipeline.metrics import exposition
+
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            abort(404)
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return {"error": "send Authorization: Bearer <COS_METRICS_TOKEN>"}, 401
+        return exposition(settings), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     @app.get("/readyz")
     def readyz() -> Any:

@@ -26,3 +26,29 @@ def test_readyz_names_what_does_not_answer_without_passwords(settings):
     assert body["status"] == "not ready" and body["redis"] == "not answering"
     assert body["database"].startswith("OperationalError")
     assert "hunter2" not in reply.get_data(as_text=True)
+
+
+def test_metrics_are_hidden_without_a_token_and_refused_with_a_wrong_one(settings, monkeypatch):
+    assert create_app(settings).test_client().get("/metrics").status_code == 404
+    monkeypatch.setenv("COS_METRICS_TOKEN", "s3cret-scrape")
+    client = create_app(settings).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_metrics_count_queue_depths_emails_and_answers(settings, session, monkeypatch):
+    from pipeline import queues
+    from tests.helpers import load, open_round
+
+    load(settings)
+    round_id, deliveries = open_round(settings)
+    queues.enqueue_sends(settings, deliveries)
+    monkeypatch.setenv("COS_METRICS_TOKEN", "s3cret-scrape")
+    reply = create_app(settings).test_client().get(
+        "/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+    assert reply.status_code == 200 and reply.content_type.startswith("text/plain")
+    text = reply.get_data(as_text=True)
+    assert 'cos_emails{kind="invitation",status="queued"} 4.0' in text
+    assert 'cos_queue_jobs{queue="cos-mail",state="queued"} 4.0' in text
+    assert "cos_answers 0.0" in text
+    assert 'cos_up{service="database"} 1.0' in text and 'cos_up{service="redis"} 1.0' in text
