@@ -6,7 +6,6 @@ the answers with the page's CSRF token and cookie, so whoever uses it goes throu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,9 +13,6 @@ import lxml.html
 import requests
 
 from forms.checkin_form import commitment_of, note_field
-
-HINT_RE = re.compile(
-    r"Baseline (-?\d+(?:\.\d+)?), target (-?\d+(?:\.\d+)?)(?:, last round (-?\d+(?:\.\d+)?))?")
 
 Answers = Mapping[str, str | list[str]]
 
@@ -64,13 +60,15 @@ class CheckinPage:
         """Return the number boxes with their baseline, target and last reading."""
         boxes = []
         for field in lxml.html.fromstring(self.html).xpath("//input[@inputmode='decimal']"):
+            # The hint writes figures the coalition's way (2,100 or 2.100); each one's <data>
+            # element holds it machine-readable, as a float writes itself.
             hint = field.getparent().find_class("hint")
-            found = HINT_RE.search(hint[0].text_content()) if hint else None
-            if found is None:
+            figures = {el.get("class"): float(el.get("value"))
+                       for el in (hint[0].iter("data") if hint else ())}
+            if "baseline" not in figures or "target" not in figures:
                 raise ValueError(f"no baseline/target hint beside the box {field.name}")
-            base, target, last = found.groups()
-            boxes.append(MetricBox(field.name, float(base), float(target),
-                                   float(last) if last else None))
+            boxes.append(MetricBox(field.name, figures["baseline"], figures["target"],
+                                   figures.get("last")))
         return boxes
 
     def organisations(self) -> list[str]:

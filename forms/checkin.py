@@ -8,7 +8,14 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from forms.checkin_form import answers_from, make_form, note_field, reading_field, status_field
+from forms.checkin_form import (
+    answers_from,
+    make_form,
+    note_field,
+    reading_field,
+    recorded,
+    status_field,
+)
 from pipeline.checkin import (
     PULSE_LABELS,
     STATUS_LABELS,
@@ -113,7 +120,7 @@ def summarise(checkin: Checkin) -> dict[str, Any]:
             (by_id[k].text, STATUS_LABELS.get(v.get("status", ""), "No status"), v.get("note", ""))
             for k, v in (answers.get("commitments") or {}).items() if k in by_id
         ],
-        "readings": [(metrics[k].name, v, metrics[k].unit)
+        "readings": [(metrics[k].name, recorded(v, checkin.locale), metrics[k].unit)
                      for k, v in (answers.get("readings") or {}).items() if k in metrics],
         "new_commitment": answers.get("new_commitment"),
         "win": answers.get("win"),

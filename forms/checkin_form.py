@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -17,25 +20,60 @@ from wtforms import (
 )
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
+from pipeline.core.numbers import NumberProblem, format_reading, number_hint, parse_reading
+from pipeline.core.text import TEXT_MAX_LENGTH, clean_name, clean_text, text_problem
 
-NUMBER_RE = re.compile(r"^[+-]?(\d+([.,]\d+)?|[.,]\d+)$")
-THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}([ ,\u00a0']\d{3})+([.]\d+)?$")
+# A unit sign typed with a reading ("50%", "€1,200") is only the metric's unit when the metric
+# is counted in it; "50%" for a count of streets is a misunderstanding, not fifty streets.
+PERCENT_UNITS = frozenset({"%", "percent", "per cent", "percentage", "pct"})
+PERCENT_SIGNS = frozenset("%\uff05\ufe6a\u066a")
 
 
-def parse_number(text: str) -> float:
-    """Read a number as people type it: '42', '3.5', '3,5', '1,200', '12 500'; else ValueError."""
-    cleaned = text.strip().replace("\u202f", " ")
-    if cleaned.endswith("%"):
-        cleaned = cleaned[:-1].strip()
-    if THOUSANDS_RE.match(cleaned):
-        return float(re.sub(r"[ ,\u00a0']", "", cleaned))
-    if NUMBER_RE.match(cleaned):
-        return float(cleaned.replace(",", "."))
-    raise ValueError(text)
+def reading_value(value: float | int | Decimal) -> Decimal:
+    """Return a stored reading as the decimal that was typed (floats keep 15 digits exactly)."""
+    exact = Decimal(repr(float(value)))
+    return exact.to_integral_value() if exact == exact.to_integral_value() else exact.normalize()
+
+
+def recorded(value: float | int, locale: str = "en") -> str:
+    """Write a stored reading the coalition's way, as the thanks page and the form show it."""
+    return format_reading(reading_value(value), locale)
+
+
+def read_reading(text: str, *, locale: str = "en", metric: str = "", unit: str = "") -> float:
+    """Read what a partner typed in a number box into the float the database keeps.
+
+    Raises NumberProblem with a sentence for the partner: the number cannot be read, is
+    ambiguous in the coalition's locale, carries a unit sign the metric is not counted in, or
+    has more digits than a float column keeps exactly (15 significant digits).
+    """
+    value = parse_reading(text, locale)
+    sign = next((ch for ch in text if ch in PERCENT_SIGNS
+                 or unicodedata.category(ch) == "Sc"), None)
+    if sign is not None and not _counted_in(sign, unit):
+        what = f"the number of {unit}" if unit else "the number"
+        counted = f"counted in {unit}" if unit else "not counted in percent or money"
+        kind = "a percent sign" if sign in PERCENT_SIGNS else f"the sign {sign}"
+        raise NumberProblem(
+            f"\u201c{clean_name(text)[:40]}\u201d has {kind}, but {metric or 'this metric'} "
+            f"is {counted}. Type {what} alone, {number_hint(locale)}.", text=text)
+    stored = float(value)
+    if Decimal(repr(stored)) != value:
+        raise NumberProblem(
+            f"\u201c{clean_name(text)[:40]}\u201d has more digits than a reading keeps "
+            f"exactly (15 in all). Round it, e.g. to {recorded(stored, locale)}.", text=text)
+    return stored
+
+
+def _counted_in(sign: str, unit: str) -> bool:
+    unit = unit.strip().lower()
+    if sign in PERCENT_SIGNS:
+        return unit in PERCENT_UNITS or any(ch in PERCENT_SIGNS for ch in unit)
+    return sign in unit
 
 
 class NumberInput(TextInput):
@@ -48,35 +86,60 @@ class NumberInput(TextInput):
 
 
 class ReadingField(StringField):
-    """A metric reading: free text on the page, a float in .number, a clear error otherwise."""
+    """A metric reading read in the coalition's locale: text on the page, a float in .number."""
 
     widget = NumberInput()
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, locale: str = "en", metric: str = "", unit: str = "",
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.locale, self.metric, self.unit = locale, metric, unit
         self.number: float | None = None
 
+    @property
+    def hint(self) -> str:
+        """Return how to write a number here, like 'e.g. 1,234.5'."""
+        return number_hint(self.locale)
+
+    def shown(self, value: float | int) -> str:
+        """Write a number (a baseline, a target, a last reading) the coalition's way."""
+        return recorded(value, self.locale)
+
     def process_data(self, value: Any) -> None:
-        """Show a stored float without a trailing '.0'."""
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        """Show a stored reading the way the coalition writes numbers, so it reads back equal."""
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            value = recorded(value, self.locale)
         super().process_data("" if value is None else str(value))
 
     def pre_validate(self, form: Any) -> None:
-        """Parse the text, keeping it as typed when it is not a number."""
+        """Read the text, keeping it as typed when it cannot be recorded."""
         self.number = None
-        text = (self.data or "").strip()
-        if not text:
+        text = self.data or ""
+        if not text.strip():
             return
         try:
-            self.number = parse_number(text)
-        except ValueError:
-            shown = text if len(text) <= 40 else text[:39] + "\u2026"
-            raise ValidationError(
-                f"\u201c{shown}\u201d is not a number. Type digits only, like 42 or 3.5, "
-                "without units or words.") from None
-        if abs(self.number) > 1e12:
-            raise ValidationError("That number is too large. Check for extra digits.")
+            self.number = read_reading(text, locale=self.locale, metric=self.metric,
+                                       unit=self.unit)
+        except NumberProblem as exc:
+            raise ValidationError(exc.message) from None
+
+
+class CleanText:
+    """Refuse free text that, cleaned, is longer than its column holds (a field error)."""
+
+    def __init__(self, max_length: int):
+        self.max_length = max_length
+
+    def __call__(self, form: Any, field: Field) -> None:
+        problem = text_problem(field.data, self.max_length)
+        if problem:
+            raise ValidationError(problem)
+
+
+def text_field(cls: type[StringField], label: str, max_length: int) -> Any:
+    """Return a free-text field whose data is always clean_text'ed (NUL, controls, NFC)."""
+    return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)])
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -89,12 +152,12 @@ class MultiCheckboxField(SelectMultipleField):
 class CheckinForm(FlaskForm):
     """The questions every partner gets; per-commitment and per-metric fields are added on."""
 
-    new_commitment = StringField("A new commitment (optional)",
-                                 validators=[Optional(), Length(max=500)])
+    # Free text is cleaned (clean_text) as it is read, so a NUL or a direction override is
+    # dropped silently and never stored; a cleaned text too long for its column is refused.
+    new_commitment = text_field(StringField, "A new commitment (optional)", 500)
     new_due = DateField("Due by", validators=[Optional()])
-    win = TextAreaField("A win this round (optional)", validators=[Optional(), Length(max=2000)])
-    blocker = TextAreaField("A blocker, or help you need (optional)",
-                            validators=[Optional(), Length(max=2000)])
+    win = text_field(TextAreaField, "A win this round (optional)", TEXT_MAX_LENGTH)
+    blocker = text_field(TextAreaField, "A blocker, or help you need (optional)", TEXT_MAX_LENGTH)
     help_wanted = BooleanField("We would like a partner's help with this")
     pulse = RadioField(
         "When we reached out to a partner this round, they answered.",
@@ -152,11 +215,12 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
         setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
             "Status", choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
             validators=[Optional()]))
-        setattr(PersonCheckinForm, note_field(str(c.id)), StringField(
-            "Note (optional)", validators=[Optional(), Length(max=1000)]))
+        setattr(PersonCheckinForm, note_field(str(c.id)),
+                text_field(StringField, "Note (optional)", 1000))
     for m in checkin.metrics:
         label = f"{m.name} ({m.unit})" if m.unit else m.name
-        setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(label))
+        setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(
+            label, locale=checkin.locale, metric=m.name, unit=m.unit))
     return PersonCheckinForm
 
 
@@ -196,7 +260,7 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
     commitments = {}
     for c in checkin.commitments:
         status = form[status_field(str(c.id))].data
-        note = (form[note_field(str(c.id))].data or "").strip()
+        note = clean_text(form[note_field(str(c.id))].data)
         if status or note:
             commitments[str(c.id)] = {"status": status or "", "note": note}
     readings: dict[str, float] = {}
@@ -204,7 +268,7 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
         field = form[reading_field(str(m.id))]
         if isinstance(field, ReadingField) and field.number is not None:
             readings[str(m.id)] = field.number
-    new_text = (form.new_commitment.data or "").strip()
+    new_text = clean_text(form.new_commitment.data)
     return {
         "commitments": commitments,
         "new_commitment": {
@@ -212,8 +276,8 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
             "due": form.new_due.data.isoformat() if new_text and form.new_due.data else None,
         } if new_text else None,
         "readings": readings,
-        "win": (form.win.data or "").strip(),
-        "blocker": (form.blocker.data or "").strip(),
+        "win": clean_text(form.win.data),
+        "blocker": clean_text(form.blocker.data),
         "help_wanted": bool(form.help_wanted.data),
         "pulse": int(form.pulse.data) if form.pulse.data else None,
         "helped_by": sorted(set(form.helped_by.data or [])),

@@ -92,6 +92,7 @@ class Checkin:
     win: str
     round_label: str
     closes_at: str
+    locale: str = "en"  # the coalition's: how readings are read and shown
     commitments: list[CommitmentItem] = field(default_factory=list)
     metrics: list[MetricItem] = field(default_factory=list)
     other_organisations: list[tuple[int, str]] = field(default_factory=list)
@@ -154,7 +155,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
         organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
         round_label=round_label(round_.number),
-        closes_at=format_local(round_.closes_at, coalition.timezone),
+        closes_at=format_local(round_.closes_at, coalition.timezone), locale=coalition.locale,
         commitments=commitments, metrics=metrics, other_organisations=others,
         latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
         submitted_at=latest.submitted_at if latest else None,

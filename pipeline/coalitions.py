@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, SQLModel, col, select
 
 from pipeline.core.display import plural, plural_noun
+from pipeline.core.numbers import locale_problem
 from pipeline.core.text import clean_name
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.errors import FixableError
@@ -42,7 +43,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 # The tables a coalition file may hold, and the keys each of them may use.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "coalition": ("slug", "name", "win", "timezone", "stage", "lead_organisation"),
+    "coalition": ("slug", "name", "win", "timezone", "locale", "stage", "lead_organisation"),
     "people": ("email", "name", "organisation", "role"),
     "metrics": ("key", "name", "unit", "baseline", "target", "direction", "owner"),
     "commitments": ("key", "owner", "text", "due"),
@@ -205,7 +206,7 @@ class Elsewhere:
 
 
 # The longest text each input may hold (the database columns' sizes).
-LIMITS = {"slug": 64, "name": 200, "win": 1000, "timezone": 64, "stage": 16,
+LIMITS = {"slug": 64, "name": 200, "win": 1000, "timezone": 64, "locale": 35, "stage": 16,
           "lead_organisation": 200, "email": 254, "organisation": 200, "role": 16, "key": 64,
           "unit": 32, "direction": 4, "owner": 200, "text": 1000}
 
@@ -369,6 +370,7 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         "name": _str(head, "name", top, problems),
         "win": _str(head, "win", top, problems),
         "timezone": _str(head, "timezone", top, problems, required=False, default="UTC"),
+        "locale": _str(head, "locale", top, problems, required=False, default="en"),
         "stage": _str(head, "stage", top, problems, required=False, default="launch"),
         "lead_organisation": _str(head, "lead_organisation", top, problems, required=False),
     }
@@ -379,6 +381,8 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"{top.at('timezone')}: unknown timezone {c['timezone']!r} "
                         "(e.g. Europe/London)")
+    if problem := locale_problem(c["locale"]):
+        problems.append(f"{top.at('locale')}: {problem}")
     if c["stage"] not in tuple(Stage):
         problems.append(f"{top.at('stage')}: stage must be one of {', '.join(tuple(Stage))}"
                         + did_you_mean(c["stage"], tuple(Stage)))
@@ -614,7 +618,7 @@ def load_coalition(session: Session, path: Path, *, prune: bool = False,
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
         summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
-                      stage=head["stage"])
+                      locale=head["locale"], stage=head["stage"])
     session.add(coalition)
     session.flush()
 

@@ -24,6 +24,9 @@ class Coalition(SQLModel, table=True):
     name: str = Field(max_length=200)
     win: str = Field(max_length=1000)
     timezone: str = Field(default="UTC", max_length=64)
+    # How partners write numbers (a Babel locale: en, de, fr_CH): 3,500 is 3500 in en, 3,5 is
+    # three and a half in de. Check-in readings are read and shown by it.
+    locale: str = Field(default="en", max_length=35, sa_column_kwargs={"server_default": "en"})
     stage: str = Field(default=Stage.LAUNCH, max_length=16)
     # No foreign key: organisation rows point back at the coalition, and a cycle would make
     # PostgreSQL migrations need deferred constraints for no benefit.
