@@ -31,13 +31,21 @@ def sqlite_path(database_url: str) -> Path:
     return Path(url.database or "")
 
 
-def _copy(source: sqlite3.Connection, target: sqlite3.Connection,
+def _copy(source_path: Path, target_path: Path,
           progress: Callable[[int, int], None] | None) -> None:
+    """Copy one SQLite file into another with the backup API, page step by page step."""
     def report(_status: int, remaining: int, total: int) -> None:
         if progress is not None:
             progress(total - remaining, total)
 
-    source.backup(target, pages=PAGES_PER_STEP, progress=report)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    into = sqlite3.connect(target_path)
+    try:
+        source.backup(into, pages=PAGES_PER_STEP, progress=report)
+    finally:
+        into.close()
+        source.close()
 
 
 def backup(database_url: str, target: Path,
@@ -48,14 +56,7 @@ def backup(database_url: str, target: Path,
         raise BackupError(f"there is no database at {source_path} to back up")
     if target.exists():
         raise BackupError(f"{target} already exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
-    into = sqlite3.connect(target)
-    try:
-        _copy(source, into, progress)
-    finally:
-        into.close()
-        source.close()
+    _copy(source_path, target, progress)
     return target
 
 
@@ -78,12 +79,5 @@ def restore(backup_file: Path, database_url: str, *, replace: bool = False,
     if target_path.exists() and target_path.stat().st_size and not replace:
         raise BackupError(f"{target_path} already holds a database; stop the app and workers, "
                           "then restore with --replace to overwrite it")
-    target_path.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
-    into = sqlite3.connect(target_path)
-    try:
-        _copy(source, into, progress)
-    finally:
-        into.close()
-        source.close()
+    _copy(backup_file, target_path, progress)
     return target_path
