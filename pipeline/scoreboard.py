@@ -43,14 +43,21 @@ def readings_before(session: Session, round_: Round) -> dict[int, float]:
     return latest
 
 
-def build_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
-    """Gather a round's rows from the database and compute its scoreboard."""
+def _round_context(session: Session, round_id: int
+                   ) -> tuple[Round, Coalition, dict[int | None, str]]:
+    """Return a round, its coalition and the coalition's organisation names by id."""
     round_ = session.get(Round, round_id)
     assert round_ is not None
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     orgs = {o.id: o.name for o in session.exec(
         select(Organisation).where(Organisation.coalition_id == coalition.id))}
+    return round_, coalition, orgs
+
+
+def build_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
+    """Gather a round's rows from the database and compute its scoreboard."""
+    round_, coalition, orgs = _round_context(session, round_id)
     people = {p.id: p for p in session.exec(
         select(Person).where(Person.coalition_id == coalition.id))}
 
@@ -114,12 +121,7 @@ def round_conflicts(session: Session, round_id: int) -> list[dict[str, Any]]:
     person, their organisation, the status or value, when it was sent (in the coalition's
     time zone) and whether it is the one kept (the latest). As of the round's last merge.
     """
-    round_ = session.get(Round, round_id)
-    assert round_ is not None
-    coalition = session.get(Coalition, round_.coalition_id)
-    assert coalition is not None
-    orgs = {o.id: o.name for o in session.exec(
-        select(Organisation).where(Organisation.coalition_id == coalition.id))}
+    round_, coalition, orgs = _round_context(session, round_id)
     commitments = {c.id: c for c in session.exec(
         select(Commitment).where(Commitment.coalition_id == coalition.id))}
     metrics = {m.id: m for m in session.exec(
