@@ -846,5 +846,64 @@ def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
     click.echo(f"{slug}: {what} written to {out}", err=True)
 
 
+# --- the weekly cadence ---------------------------------------------------------------------
+
+
+@main.command("schedule")
+@click.argument("slug")
+@click.option("--set", "changes", multiple=True, metavar="KEY=VALUE",
+              help="Change one [cadence] setting (repeatable), e.g. --set open='Tuesday 09:00' "
+                   "--set reminders=48h,24h; an empty value removes a setting.")
+@click.option("--off", is_flag=True, help="Stop scheduling rounds for this coalition.")
+@click.option("--next", "upcoming", default=8, show_default=True,
+              help="How many of the next steps to show.")
+@json_option
+@friendly
+def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
+                 as_json: bool) -> None:
+    """Show a coalition's cadence and its next steps, or change it with --set / --off."""
+    from pipeline.coalitions import cadence_of, change_cadence
+    from pipeline.core.cadence import next_steps
+    from pipeline.db import session_scope
+    from pipeline.models import utcnow
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    if changes and off:
+        raise click.UsageError("give either --set or --off, not both")
+    with session_scope(s.database_url, read_only=not (changes or off)) as session:
+        if changes or off:
+            coalition = change_cadence(session, slug, list(changes), off=off)
+        else:
+            coalition = get_coalition(session, slug)
+        cadence = cadence_of(coalition)
+        pause_after = coalition.pause_after_failures
+    steps = next_steps(cadence, utcnow(), max(upcoming, 0)) if cadence else []
+    if as_json:
+        echo_json({"coalition": slug, "cadence": cadence.to_mapping() if cadence else None,
+                   "pause_after_failures": pause_after,
+                   "next": [{"period": st.period, "step": st.kind, "at": st.due_at}
+                            for st in steps]})
+        return
+    if cadence is None:
+        click.echo(f"{slug}: no cadence; rounds start only with `cos campaign start {slug}` "
+                   f"(add a [cadence] table to its file, or `cos schedule {slug} --set "
+                   "open='Tuesday 09:00'`)")
+        return
+    if changes or off:
+        click.echo(f"{slug}: cadence changed; it applies from now on", err=True)
+    click.echo(f"{slug}: cadence in {cadence.timezone}")
+    for key, value in cadence.to_mapping().items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"  {key:<18} {shown if shown != '' else '-'}")
+    click.echo(f"  {'pause_after_failures':<18} {pause_after}")
+    if steps:
+        click.echo("next:")
+        for st in steps:
+            click.echo(f"  {format_local_short(st.due_at, cadence.timezone):<22} "
+                       f"{st.period:<9} {st.kind}")
+
+
 if __name__ == "__main__":
     main()
