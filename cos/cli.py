@@ -494,8 +494,10 @@ def say_left_out(skipped: dict[int, dict[str, str]]) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process (no fork).")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option("--with-scheduler", "with_scheduler", is_flag=True,
+              help="Also tick the cadence scheduler every minute (any number may run).")
 @friendly
-def worker(burst: bool, simple: bool, quiet: bool) -> None:
+def worker(burst: bool, simple: bool, quiet: bool, with_scheduler: bool = False) -> None:
     """Run an RQ worker on the project's queues."""
     from cos.logs import setup_logging
     from pipeline import queues
@@ -520,7 +522,23 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
         for round_id, why in report.failed.items():
             click.echo(f"warning: campaign {round_id} could not be merged: {why}", err=True)
         say_left_out(report.skipped)
-    run_worker(s, burst=burst, simple=simple)
+    if not with_scheduler:
+        run_worker(s, burst=burst, simple=simple)
+        return
+    import threading
+
+    from pipeline.scheduler import run_forever
+
+    stop = threading.Event()
+    ticking = threading.Thread(target=run_forever, args=(s,), kwargs={"stop": stop},
+                               name="cos-scheduler", daemon=True)
+    ticking.start()
+    click.echo("scheduler: ticking every minute alongside the worker", err=True)
+    try:
+        run_worker(s, burst=burst, simple=simple)
+    finally:
+        stop.set()
+        ticking.join(timeout=10)
 
 
 def base_url_problem(base_url: str, host: str, port: int) -> str:
@@ -847,6 +865,40 @@ def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
 
 
 # --- the weekly cadence ---------------------------------------------------------------------
+
+
+@main.command("scheduler")
+@click.option("--once", is_flag=True, help="Tick once and stop (e.g. from cron or a timer).")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@friendly
+def scheduler_cmd(once: bool, quiet: bool) -> None:
+    """Run the cadence: every minute, open, remind, close and send digests that are due.
+
+    Any number of schedulers may run at once: each step is claimed in the database, once.
+    """
+    from cos.logs import setup_logging
+    from pipeline import queues
+    from pipeline.scheduler import run_forever, tick
+
+    setup_logging(logging.WARNING if quiet else logging.INFO, own_process=True)
+    s = settings(require_secret=True, require_mail=True, announce=False)
+    require_schema(s)
+    s = s.with_(redis_url=queues.find_redis_url(s.redis_url, s.instance))
+    say_settings(s)
+    if once:
+        report = tick(s)
+        for line in report.lines():
+            click.echo(line)
+        if not report.lines():
+            click.echo("nothing due")
+        if report.failed:
+            sys.exit(1)
+        return
+    click.echo("scheduler: ticking every minute; Ctrl-C stops it", err=True)
+    try:
+        run_forever(s)
+    except KeyboardInterrupt:
+        click.echo("scheduler: stopped", err=True)
 
 
 @main.command("schedule")

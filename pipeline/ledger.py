@@ -66,13 +66,17 @@ class Outcome:
 
 
 def ensure_rows(session: Session, round_id: int, person_ids: list[int],
-                kind: EmailKind) -> list[int]:
-    """Create the ledger rows that do not exist yet; return the ids of those not sent yet."""
+                kind: EmailKind, *, reminder: int = 0) -> list[int]:
+    """Create the ledger rows that do not exist yet; return the ids of those not sent yet.
+
+    A reminder's rows carry its number (1, 2, ...): each reminder is its own email."""
     existing = {d.person_id: d for d in session.exec(
-        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind))}
+        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind,
+                               Delivery.reminder == reminder))}
     for pid in person_ids:
         if pid not in existing:
-            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind)
+            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind,
+                                     reminder=reminder)
             session.add(existing[pid])
     session.flush()
     return [d.id or 0 for pid, d in existing.items()
@@ -98,7 +102,7 @@ def retry_delay(attempts: int) -> timedelta:
 def reason_not_to_send(session: Session, delivery: Delivery) -> str:
     """Return why a row should no longer be sent ('' while it should): a closed round's
     invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
-    if delivery.kind == EmailKind.INVITATION:
+    if delivery.kind in (EmailKind.INVITATION, EmailKind.REMINDER):
         round_ = session.get(Round, delivery.round_id)
         if round_ is None or round_.closed_at is not None or round_.closes_at <= utcnow():
             return "the round closed before it could be sent"

@@ -19,6 +19,7 @@ from rq import Queue, Retry
 # The modules that register email kinds, so a worker can build every kind it is asked to send.
 import pipeline.digest  # noqa: F401
 import pipeline.invitations  # noqa: F401
+import pipeline.reminders  # noqa: F401
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import FixableError

@@ -10,7 +10,7 @@ from email.utils import formataddr
 from sqlmodel import Session, col, select
 
 from emails import Backend, DeliveryError, backend_from_url, build_message, render_email
-from pipeline import ledger
+from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import session_scope
@@ -34,6 +34,9 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     if contact is not None and contact.id != person.id:
         context.setdefault("contact", {"name": contact.name, "email": contact.email})
         headers["Reply-To"] = formataddr((contact.name, contact.email))
+    if delivery.kind in recipients.RECURRING_KINDS:
+        context["unsubscribe_link"] = recipients.unsubscribe_link(settings, person.id or 0)
+        headers.update(recipients.unsubscribe_headers(settings, person.id or 0))
     rendered = render_email(delivery.kind, context)
     message_id = (f"<cos.{round_.id}.{person.id}.{delivery.kind}.{delivery.id}"
                   f"@{settings.mail_domain}>")
