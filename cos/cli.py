@@ -299,27 +299,53 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
     require_schema(s)
     with session_scope(s.database_url) as session:
         status = round_status(session, resolve_round(session, round_ref).id or 0)
+    from pipeline.lifecycle import reminder_summary, round_state
+
+    with session_scope(s.database_url, read_only=True) as session:
+        lifecycle = round_state(session, status.round_)
+        reminders = reminder_summary(session, status.round_.id or 0)
     c, tz = status.round_, status.coalition.timezone
     rows = status.rows
-    failed = status.count("delivery", "failed") + status.count("delivery", "rejected")
+    failed = sum(status.count("delivery", st) for st in ("failed", "rejected", "bounced"))
+    excused = sum(1 for r in rows if r["not_this_week"] and not r["answered"])
     counts = {"invited": len(rows), "delivered": status.count("delivery", "sent"),
               "failed": failed, "answered": status.count("answered"),
-              "silent": status.count("answered", False), "revoked": status.count("revoked")}
+              "silent": status.count("answered", False) - excused,
+              "revoked": status.count("revoked")}
+    said = {"not_this_week": excused, "bounced": status.count("bounced"),
+            "opted_out": status.count("opted_out")}
     if as_json:
         echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
+                   "state": str(lifecycle), "period": c.period_key, "paused_at": c.paused_at,
+                   "pause_reason": c.pause_reason or None, "cancelled_at": c.cancelled_at,
                    "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
-                   "closed_at": c.closed_at, "counts": counts, "people": rows,
-                   "left_out": status.left_out})
+                   "closed_at": c.closed_at, "counts": counts, "people_said": said,
+                   "reminders": reminders,
+                   "people": rows, "left_out": status.left_out})
         return
-    state = (f"closed {format_local_short(c.closed_at, tz)}" if c.closed_at
-             else f"open until {format_local_short(c.closes_at, tz)}")
+    if c.cancelled_at:
+        state = f"cancelled {format_local_short(c.cancelled_at, tz)}"
+    elif c.closed_at:
+        state = f"closed {format_local_short(c.closed_at, tz)}"
+    else:
+        state = f"open until {format_local_short(c.closes_at, tz)}"
+        if lifecycle == "paused":  # sending shows in each person's email column
+            state += f" ({lifecycle}" + (f": {c.pause_reason}" if c.pause_reason else "") + ")"
     click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
     click.echo(f"invited {len(rows)}, delivered {counts['delivered']}, failed {failed}, "
                f"answered {counts['answered']}, silent {counts['silent']}"
-               + (f", revoked {counts['revoked']}" if counts["revoked"] else ""))
+               + "".join(f", {key.replace('_', ' ')} {n}"
+                         for key, n in {"not_this_week": excused, "revoked": counts["revoked"],
+                                        "bounced": said["bounced"],
+                                        "opted_out": said["opted_out"]}.items() if n))
+    for tally in reminders:
+        click.echo(f"reminder {tally.reminder}: " + ", ".join(
+            f"{n} {word}" for word, n in tally.statuses.items()))
     for row in rows:
         answer = (f"answered ({plural(row['revisions'], 'revision')})" if row["answered"]
-                  else "silent")
+                  else "not this week" if row["not_this_week"] else "silent")
+        if row["opted_out"]:
+            answer += ", opted out"
         email = "link revoked" if row.get("revoked") else delivery_state(
             row["delivery"], attempts=row["attempts"], retry_at=row["retry_at"],
             via=row["via"], timezone=tz)
@@ -865,6 +891,80 @@ def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
 
 
 # --- the weekly cadence ---------------------------------------------------------------------
+
+
+@campaign.command("pause")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_pause(round_ref: str) -> None:
+    """Hold a round's emails (invitations, reminders, digest) until it is resumed."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import pause_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_ = pause_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    click.echo(f"campaign {round_id} (round {number}) paused: nothing more of it is sent "
+               f"until `cos campaign resume {round_id}`")
+
+
+@campaign.command("resume")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_resume(round_ref: str) -> None:
+    """Send a paused round's waiting emails again."""
+    from pipeline import queues
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import resume_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_, waiting = resume_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    try:
+        queued = queues.enqueue_sends(s, waiting)
+    except queues.QueueUnavailable as exc:
+        raise click.ClickException(
+            f"campaign {round_id} resumed, but its {plural(len(waiting), 'waiting email')} "
+            f"could not be queued ({exc}); `cos reconcile` queues them") from exc
+    click.echo(f"campaign {round_id} (round {number}) resumed; "
+               f"{plural(queued, 'waiting email')} queued")
+
+
+@campaign.command("cancel")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_cancel(round_ref: str) -> None:
+    """Cancel a round: its links stop working and no more of its emails go out."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import cancel_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_, stopped = cancel_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    click.echo(f"campaign {round_id} (round {number}) cancelled; "
+               f"{plural(stopped, 'email')} not sent")
+
+
+@people.command("restore")
+@click.argument("email")
+@friendly
+def people_restore(email: str) -> None:
+    """Let mail go again to an address that bounced and was suppressed."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import restore_people
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        restored = [f"{p.name} <{p.email}>" for p in restore_people(session, email)]
+    for who in restored:
+        click.echo(f"restored {who}: mail to this address goes out again")
 
 
 @main.command("scheduler")

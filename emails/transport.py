@@ -33,10 +33,15 @@ SCHEMES: dict[str, Security] = {"smtp": "plain", "smtp+starttls": "starttls", "s
 class DeliveryError(Exception):
     """A message could not be handed over; temporary ones are worth retrying."""
 
-    def __init__(self, message: str, *, temporary: bool, code: int | None = None) -> None:
+    def __init__(self, message: str, *, temporary: bool, code: int | None = None,
+                 reply: str = "", recipient_refused: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.code = code
+        # The server's own answer ("550 5.1.1 mailbox unavailable"), when it gave one.
+        self.reply = reply
+        # The server refused the recipient's address (at RCPT): for good, that is a bounce.
+        self.recipient_refused = recipient_refused
 
 
 @runtime_checkable
@@ -192,6 +197,8 @@ class SMTPBackend:
             f"SMTP server {self.where} refused recipient {details}: {advice}",
             temporary=temporary,
             code=codes[0] if codes else None,
+            reply="; ".join(_reply(code, text) for code, text in refused.values()),
+            recipient_refused=True,
         )
 
     def _explain(self, exc: smtplib.SMTPException | OSError, stage: str) -> DeliveryError:

@@ -399,6 +399,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "sent_at": delivery.sent_at if delivery else None,
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
+            "not_this_week": invitation.not_this_week_at is not None,
+            "opted_out": person.opted_out_at is not None,
+            "bounced": person.suppressed_at is not None,
         })
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     left_out = list((board.data if board else {}).get("unmerged", []))

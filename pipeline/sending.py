@@ -17,6 +17,7 @@ from pipeline.db import session_scope
 from pipeline.email_kinds import builder_for
 from pipeline.ledger import Outcome
 from pipeline.models import Coalition, Delivery, Person, Round
+from pipeline.ratelimit import wait_for_slot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
         if stale := ledger.reason_not_to_send(session, delivery):
             ledger.record(session, delivery_id, DeliveryStatus.EXPIRED, f"not sent: {stale}")
             return Outcome(DeliveryStatus.EXPIRED, stale)
+        if why := recipients.reason_to_withhold(session, delivery):
+            ledger.record(session, delivery_id, DeliveryStatus.WITHHELD, f"not sent: {why}")
+            return Outcome(DeliveryStatus.WITHHELD, why)
+        if hold := recipients.reason_to_hold(session, delivery):
+            ledger.release(session, delivery_id, hold)
+            return Outcome("held", hold)
+        round_id = delivery.round_id
         try:
             message = compose(session, settings, delivery)
         except Exception as exc:
@@ -76,16 +84,23 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
                     f"could not build the email: {exc}")
             raise
     try:
+        wait_for_slot(settings)
         backend.send(message)
     except DeliveryError as exc:
-        # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
-        status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
-        _record(settings, pooled, delivery_id, status, str(exc), via=backend.describe())
+        # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected"; a
+        # refused address bounced, and is suppressed.
+        status = (DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.BOUNCED
+                  if exc.recipient_refused else DeliveryStatus.REJECTED)
+        if _record(settings, pooled, delivery_id, status, str(exc), via=backend.describe(),
+                   smtp_reply=exc.reply):
+            from pipeline.lifecycle import round_paused  # it needs rounds, which need us
+
+            round_paused(settings, round_id)
         log.warning("delivery %s %s: %s", delivery_id,
                     "failed, will retry" if exc.temporary else "refused", exc)
         if exc.temporary:
             raise
-        return Outcome(DeliveryStatus.REJECTED, str(exc))
+        return Outcome(status, str(exc))
     _record(settings, pooled, delivery_id, DeliveryStatus.SENT,
             message_id=str(message["Message-ID"]), via=backend.describe())
     return Outcome(DeliveryStatus.SENT, str(message["To"]))
@@ -103,6 +118,8 @@ def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Out
 
 
 def _record(settings: Settings, pooled: bool, delivery_id: int, status: DeliveryStatus,
-            error: str = "", *, message_id: str = "", via: str = "") -> None:
+            error: str = "", *, message_id: str = "", via: str = "",
+            smtp_reply: str = "") -> bool:
     with session_scope(settings.database_url, pooled=pooled) as session:
-        ledger.record(session, delivery_id, status, error, message_id=message_id, via=via)
+        return ledger.record(session, delivery_id, status, error, message_id=message_id,
+                             via=via, smtp_reply=smtp_reply)
