@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 Security = Literal["plain", "starttls", "tls"]
@@ -80,6 +80,29 @@ def _envelope_sender(message: EmailMessage) -> str:
     return pairs[0][1]
 
 
+class _ReplySMTP(smtplib.SMTP):
+    """Keep the server's answer to the message's data ("250 2.0.0 Ok: queued as 4Xy"), which
+    smtplib's sendmail reads and drops: the ledger records it as proof of acceptance."""
+
+    last_reply = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        code, text = super().data(msg)
+        self.last_reply = _reply(code, text)
+        return code, text
+
+
+class _ReplySMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - named as smtplib names it
+    """The same for implicit TLS."""
+
+    last_reply = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        code, text = super().data(msg)
+        self.last_reply = _reply(code, text)
+        return code, text
+
+
 class SMTPBackend:
     """Send each message over its own SMTP connection."""
 
@@ -125,11 +148,11 @@ class SMTPBackend:
         stage = ["connecting"]
         # Connecting in the constructor also tells TLS which host name to verify.
         if self.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
+            client: smtplib.SMTP = _ReplySMTP_SSL(
                 self.host, self.port, timeout=self.timeout, context=self._context()
             )
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = _ReplySMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.security == "starttls":
                 stage[0] = "starting TLS"
@@ -319,6 +342,8 @@ class SMTPConnection:
         self.backend = backend
         self._client: smtplib.SMTP | None = None
         self._sent = 0
+        # The server's answer to the last message sent.
+        self.last_reply = ""
 
     def describe(self) -> str:
         """Say where messages go (the backend's description)."""
@@ -358,6 +383,7 @@ class SMTPConnection:
                 raise error from exc
             break
         self._sent += 1
+        self.last_reply = getattr(self._client, "last_reply", "")
         if self._sent >= self.MAX_MESSAGES:
             self.close()
         if refused:

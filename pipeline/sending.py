@@ -207,6 +207,7 @@ def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryErr
                 return exc
             continue
         row.status = DeliveryStatus.SENT
+        row.smtp_reply = str(getattr(sender, "last_reply", ""))
     return None
 
 

@@ -113,6 +113,9 @@ def test_a_refused_address_bounces_is_suppressed_and_restored_by_an_admin(
     assert raj.suppressed_at is not None and raj.suppressed_reason.startswith("550 5.1.1")
     delivery = session.exec(select(Delivery).where(Delivery.person_id == raj.id)).one()
     assert delivery.smtp_reply.startswith("550 5.1.1")
+    accepted = session.exec(select(Delivery).join(Person, Person.id == Delivery.person_id)
+                            .where(Person.email == "dee@clinic.example")).one()
+    assert accepted.smtp_reply == "250 2.0.0 Message accepted for delivery"
     status = cos(settings, "campaign", "status", str(round_id))
     assert "bounced 1" in status.stdout.splitlines()[1]
     assert "bounced: address suppressed" in status.stdout
