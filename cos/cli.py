@@ -967,6 +967,68 @@ def people_restore(email: str) -> None:
         click.echo(f"restored {who}: mail to this address goes out again")
 
 
+@main.group("mail")
+def mail_group() -> None:
+    """Check the mail transport."""
+
+
+@mail_group.command("test")
+@click.argument("address")
+@friendly
+def mail_test(address: str) -> None:
+    """Send a test message to ADDRESS through COS_MAIL_URL and print the server's answer."""
+    import uuid
+
+    from emails import DeliveryError, backend_from_url, build_message, render_email
+    from emails.examples import example
+    from emails.transport import reused_connection
+
+    s = settings()
+    context = example("notice")
+    context.update(title="COS Cadence test message", lines=[
+        f"This message went through {backend_from_url(s.mail_url).describe()}.",
+        "If you can read it, partners' check-in emails can reach this inbox too."],
+        footer_reason="someone ran `cos mail test` with your address")
+    message = build_message(render_email("notice", context), sender=s.mail_from,
+                            to_name="", to_addr=address,
+                            message_id=f"<cos.test.{uuid.uuid4().hex}@{s.mail_domain}>")
+    backend = backend_from_url(s.mail_url)
+    try:
+        with reused_connection(backend) as sender:
+            sender.send(message)
+            answer = getattr(sender, "last_reply", "")
+    except DeliveryError as exc:
+        raise click.ClickException(f"the test message was not accepted: {exc}") from exc
+    click.echo(f"accepted by {backend.describe()}" + (f": {answer}" if answer else ""))
+
+
+@main.command("preview")
+@click.argument("kind")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write KIND.html, KIND.txt and KIND.subject.txt into this folder "
+                   "(default: print the text part).")
+@friendly
+def preview(kind: str, out: Path | None) -> None:
+    """Render an email kind (invitation, reminder, digest, notice, or all) with example data."""
+    from emails import render_email
+    from emails.examples import EXAMPLES, example
+
+    kinds = list(EXAMPLES) if kind == "all" else [kind]
+    if kind != "all" and kind not in EXAMPLES:
+        raise click.UsageError(f"no email kind {kind!r}; choose one of "
+                               f"{', '.join(EXAMPLES)} or all")
+    for name in kinds:
+        rendered = render_email(name, example(name))
+        if out is None:
+            click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.subject.txt").write_text(rendered.subject + "\n", encoding="utf-8")
+        (out / f"{name}.txt").write_text(rendered.text, encoding="utf-8")
+        (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")
+        click.echo(f"{name}: {out / name}.html, .txt, .subject.txt")
+
+
 @main.command("scheduler")
 @click.option("--once", is_flag=True, help="Tick once and stop (e.g. from cron or a timer).")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
