@@ -265,3 +265,44 @@ def test_cos_worker_with_scheduler_ticks_alongside_the_worker(
     result = cos(settings, "worker", "--burst", "--simple", "--with-scheduler")
     assert result.exit_code == 0, result.output
     assert "scheduler: ticking every minute alongside the worker" in result.stderr
+
+
+def test_a_lead_who_opted_out_gets_no_digest_and_the_other_leads_do(
+        settings: Settings, tmp_path: Path, session: Session, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    second_lead = ('\n[[people]]\nemail = "mo@harbourtrust.org"\nname = "Mo Lind"\n'
+                   'organisation = "Harbour Trust"\nrole = "lead"\n')
+    path = tmp_path / "coalition.toml"
+    text = (DATA / "harbour.toml").read_text()
+    path.write_text(text + second_lead + WEEKLY)
+    with session_scope(settings.database_url) as s:
+        load_coalition(s, path)
+        coalition = s.exec(select(Coalition)).one()
+        coalition.cadence_since = ny(2026, 11, 30, 0)
+        s.exec(select(Person).where(Person.email == "mo@harbourtrust.org")).one() \
+            .opted_out_at = utcnow()
+    tick(settings, ny(2026, 12, 1, 9))
+    tick(settings, ny(2026, 12, 4, 17))
+    work(settings)
+    smtp_server.clear()
+    tick(settings, ny(2026, 12, 4, 18))
+    work(settings)
+    [digest] = smtp_server.wait_for(1)
+    assert digest.rcpt_tos == ["lee@harbourtrust.org"]
+    session.expire_all()
+    withheld = session.exec(select(Delivery).where(Delivery.kind == "digest",
+                                                   Delivery.status == "withheld")).one()
+    assert "opted out" in withheld.last_error
+
+
+def test_a_reminder_missed_until_quiet_hours_waits_for_no_one(
+        db_settings: Settings, tmp_path: Path, session: Session) -> None:
+    load_weekly(db_settings, tmp_path, WEEKLY.replace('digest_after = "1h"',
+                                                      'digest_after = "1h"\nquiet_hours = '
+                                                      '"21:00-08:00"'))
+    tick(db_settings, ny(2026, 12, 1, 9))
+    # Down from before the first reminder (Wednesday 17:00) until 23:00, inside quiet hours:
+    # it is not sent at night; the second reminder comes as planned.
+    report = tick(db_settings, ny(2026, 12, 2, 23, 0))
+    assert report.done == []
+    report = tick(db_settings, ny(2026, 12, 3, 17, 0))
+    assert [d.split(" ")[1] for d in report.done] == ["2026-W49:remind:2:"]
