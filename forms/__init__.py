@@ -37,9 +37,21 @@ def plain_number(value: float | int | None) -> str:
 
 
 def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) -> Flask:
-    """Build the web app from settings (read from COS_* variables when not given)."""
+    """Build the web app from settings (read from COS_* variables when not given).
+
+    COS_RATE_LIMIT (default 60/minute) limits the requests per client address on pages that
+    take a link's token; COS_TRUSTED_PROXIES lists the reverse proxies (addresses or networks)
+    whose X-Forwarded-For is believed. See forms/ratelimit.py.
+    """
+    from forms.ratelimit import TrustedProxies, parse_proxies, rate_from_env
+
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    # Read at start, so a mistyped value stops the app with a clear message.
+    app.config["COS_RATE_LIMITS"] = {"token": rate_from_env("token")}
+    proxies = parse_proxies(os.environ.get("COS_TRUSTED_PROXIES", ""))
+    if proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     app.config.update(
         COS_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -55,6 +67,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     )
 
     from forms import checkin
+    from forms.ratelimit import rate_limited
 
     app.register_blueprint(checkin.bp)
     if dev_outbox:
@@ -95,6 +108,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     token = os.environ.get("COS_METRICS_TOKEN", "")
 
     @app.get("/metrics")
+    @rate_limited("token")
     def metrics() -> Any:
         """Prometheus figures for whoever holds COS_METRICS_TOKEN (404 when it is not set)."""
         import hmac
