@@ -76,10 +76,14 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
         app.register_blueprint(outbox.bp)
     app.config["COS_DEV_OUTBOX"] = dev_outbox
 
+    https = settings.base_url.startswith("https://")
+
     @app.after_request
     def _headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if https:  # browsers then never try the partner's link over plain HTTP again
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
