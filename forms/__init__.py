@@ -44,8 +44,10 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     whose X-Forwarded-For is believed. See forms/ratelimit.py.
     """
     from forms.ratelimit import TrustedProxies, parse_proxies, rate_from_env
+    from pipeline.logcontext import install_redaction
 
     settings = settings or Settings.from_env()
+    install_redaction()  # request paths carry the partners' tokens: keep them out of logs
     app = Flask(__name__)
     # Read at start, so a mistyped value stops the app with a clear message.
     app.config["COS_RATE_LIMITS"] = {"token": rate_from_env("token")}
