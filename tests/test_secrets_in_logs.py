@@ -1,4 +1,4 @@
-"""No token, link or password reaches a log, at any level, from the web app, a worker or the CLI."""
+"""No token, link or password reaches a log (web app, worker, CLI; any level) or the database."""
 
 from __future__ import annotations
 
@@ -94,6 +94,14 @@ def test_a_whole_round_logs_no_token_link_or_password(
     assert "merged round" in logs  # ... and the worker's work
     leaked = sorted(s for s in secrets if s in logs)
     assert leaked == [], leaked
+
+    # Nor does the database: it keeps each link's salt and the hash of its token.
+    from sqlmodel import SQLModel
+
+    stored = "\n".join(str(row) for table in SQLModel.metadata.sorted_tables
+                       for row in session.execute(table.select()))
+    assert "@schools.example" in stored  # the dump did read the data
+    assert sorted(s for s in secrets if s in stored) == []
 
 
 @pytest.mark.parametrize(("line", "clean"), [
