@@ -107,7 +107,8 @@ class RateLimiter:
             client = self._redis()
             if client is None:
                 raise redis.exceptions.ConnectionError("no Redis is configured or running")
-            pipe = client.pipeline(transaction=True)
+            # One round trip; the key names its window, so even a lost EXPIRE never extends a limit.
+            pipe = client.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, self.rate.seconds + 1)
             count = int(pipe.execute()[0])
