@@ -26,6 +26,7 @@ from pipeline.checkin import (
 )
 from pipeline.config import Settings
 from pipeline.db import session_scope
+from pipeline import webhooks
 from pipeline.queues import QueueUnavailable, enqueue_merge
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,9 @@ def submit(token: str) -> ResponseReturnValue:
             else:
                 notice = "Some answers need a fix (marked below). Everything else is kept."
             return page(checkin, form, status=400, notice=notice)
-        record_answers(session, checkin, answers_from(form, checkin))
+        response = record_answers(session, checkin, answers_from(form, checkin))
+        hooks = webhooks.announce_answer(session, response)
+    webhooks.queue_quietly(settings(), hooks)
     # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
     try:
         enqueue_merge(settings(), checkin.round_id)
