@@ -938,7 +938,8 @@ def webhooks_log(slug: str, limit: int, as_json: bool) -> None:
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
-        rows = [{"id": d.id, "webhook": e.id, "url": e.url, "event": d.event_type,
+        rows: list[dict[str, Any]] = [{
+                 "id": d.id, "webhook": e.id, "url": e.url, "event": d.event_type,
                  "webhook_id": d.event_id, "status": d.status, "attempts": d.attempts,
                  "last_status_code": d.last_status_code, "last_error": d.last_error,
                  "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
@@ -1019,7 +1020,8 @@ def api_token_list(slug: str, as_json: bool) -> None:
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
-        rows = [{"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at,
+        rows: list[dict[str, Any]] = [{
+                 "id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at,
                  "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
                 for t in api.tokens(session, get_coalition(session, slug))]
     if as_json:

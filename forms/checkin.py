@@ -16,6 +16,7 @@ from forms.checkin_form import (
     recorded,
     status_field,
 )
+from pipeline import webhooks
 from pipeline.checkin import (
     PULSE_LABELS,
     STATUS_LABELS,
@@ -26,7 +27,6 @@ from pipeline.checkin import (
 )
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline import webhooks
 from pipeline.queues import QueueUnavailable, enqueue_merge
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pipeline.errors import FixableError
 from pipeline.models import ApiToken, Coalition, Round, Scoreboard, utcnow
 from pipeline.rounds import RoundSummary, list_rounds
 
-TOKEN_PREFIX = "cosapi_"
+TOKEN_PREFIX = "cosapi_"  # noqa: S105 - tells a token apart, is not one
 # A token's last use is written at most this often, so reads stay reads.
 LAST_USED_EVERY = timedelta(minutes=5)
 

@@ -263,9 +263,10 @@ def queue_quietly_in(settings: Settings, delivery_id: int, delay: timedelta) -> 
 def due(session: Session, now: datetime | None = None) -> list[int]:
     """Pending messages whose attempt is due: the sweep re-queues them (jobs lost with Redis)."""
     now = now or utcnow()
-    return list(session.exec(select(WebhookDelivery.id).where(
+    ids = session.exec(select(col(WebhookDelivery.id)).where(
         WebhookDelivery.status == Status.PENDING,
-        col(WebhookDelivery.next_attempt_at) <= now - timedelta(minutes=1))))
+        col(WebhookDelivery.next_attempt_at) <= now - timedelta(minutes=1)))
+    return [i for i in ids if i is not None]
 
 
 def redeliver(session: Session, delivery_id: int) -> WebhookDelivery:

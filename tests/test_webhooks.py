@@ -193,8 +193,8 @@ def test_with_redis_down_the_message_waits_for_the_reconcile_sweep(settings, rec
     round_id, _ = open_round(settings)
     link = live_server.url + link_for(settings, session, "kim@cyclists.example", round_id)
     dead = settings.with_(redis_url="redis://127.0.0.1:1/0")
-    from forms import create_app
     from cos.processes import web_server
+    from forms import create_app
     from tests.conftest_smtp import free_port
 
     port = free_port()
