@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     install_redaction()  # request paths carry the partners' tokens: keep them out of logs
     app = Flask(__name__)
     # Read at start, so a mistyped value stops the app with a clear message.
-    app.config["COS_RATE_LIMITS"] = {"token": rate_from_env("token")}
+    app.config["COS_RATE_LIMITS"] = {b: rate_from_env(b) for b in ("token", "api")}
     proxies = parse_proxies(os.environ.get("COS_TRUSTED_PROXIES", ""))
     if proxies:
         app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]

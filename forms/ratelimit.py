@@ -11,8 +11,9 @@ Use it on any view that takes a secret from the visitor:
     @rate_limited("token")
     def show(token): ...
 
-`COS_RATE_LIMIT` sets the limit of the "token" bucket (default 60/minute); another bucket (for
-example a sign-in page) reads `COS_<BUCKET>_RATE_LIMIT`, e.g. COS_SIGNIN_RATE_LIMIT.
+`COS_RATE_LIMIT` sets the limit of the "token" bucket (default 60/minute); another bucket reads
+`COS_<BUCKET>_RATE_LIMIT`: COS_API_RATE_LIMIT for the JSON API (default 300/minute), and e.g.
+COS_SIGNIN_RATE_LIMIT for a sign-in page. Under /api/ the 429 answer is JSON.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pipeline.queues import find_redis_url
 log = logging.getLogger(__name__)
 
 DEFAULT = "60/minute"
+DEFAULTS = {"api": "300/minute"}
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.I)
 # After Redis failed, requests skip it for this long (no connect timeout on every request).
@@ -72,7 +74,7 @@ class Rate:
 def rate_from_env(bucket: str) -> Rate:
     """Return the limit of a bucket: COS_RATE_LIMIT for 'token', else COS_<BUCKET>_RATE_LIMIT."""
     name = "COS_RATE_LIMIT" if bucket == "token" else f"COS_{bucket.upper()}_RATE_LIMIT"
-    return Rate.parse(os.environ.get(name) or DEFAULT, name)
+    return Rate.parse(os.environ.get(name) or DEFAULTS.get(bucket, DEFAULT), name)
 
 
 class RateLimiter:
@@ -149,6 +151,9 @@ def too_many(retry_after: int) -> ResponseReturnValue:
     minutes = (retry_after + 59) // 60
     wait = (f"{retry_after} seconds" if retry_after < 60 else
             f"{minutes} minute{'s' if minutes > 1 else ''}")
+    if request.path.startswith("/api/"):
+        return ({"error": f"too many requests from this address: try again in {wait}",
+                 "status": 429}, 429, {"Retry-After": str(retry_after)})
     body = render_template(
         "problem.html", title="Too many requests",
         message=f"This address opened a lot of pages in a short time, so we are pausing it "

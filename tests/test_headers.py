@@ -49,8 +49,10 @@ def outbox_settings(settings: Settings, monkeypatch) -> Settings:  # type: ignor
 
 def example_urls(app: Flask, rule: Rule, token: str, email: str) -> list[str]:
     """Fill a rule's variables with a working value and a wrong one."""
-    good = {"token": token, "name": email, "filename": "cos.css"}
-    bad = {"token": secrets.token_urlsafe(32), "name": "nothing.eml", "filename": "nothing.js"}
+    good = {"token": token, "name": email, "filename": "cos.css", "slug": "harbour-air",
+            "number": 1}
+    bad = {"token": secrets.token_urlsafe(32), "name": "nothing.eml", "filename": "nothing.js",
+           "slug": "nowhere", "number": 99}
     with app.test_request_context():
         from flask import url_for
 
@@ -63,7 +65,7 @@ def test_every_route_answers_with_the_security_headers(outbox_settings, session,
     base_url = "https://cos.example.org" if https else outbox_settings.base_url
     here = outbox_settings.with_(base_url=base_url)
     app = create_app(here, dev_outbox=True)
-    app.config["COS_RATE_LIMITS"] = {"token": Rate(0, 1)}
+    app.config["COS_RATE_LIMITS"] = {"token": Rate(0, 1), "api": Rate(0, 1)}
 
     @app.get("/test-boom")
     def boom() -> str:

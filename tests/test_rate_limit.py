@@ -116,3 +116,16 @@ def test_a_mistyped_limit_stops_the_app_with_a_clear_message(settings, monkeypat
     monkeypatch.setenv("COS_TRUSTED_PROXIES", "my-proxy")
     with pytest.raises(ConfigError, match="COS_TRUSTED_PROXIES: 'my-proxy'"):
         create_app(settings)
+
+
+def test_the_api_has_its_own_limit_and_answers_429_in_json(settings, monkeypatch):
+    monkeypatch.setenv("COS_API_RATE_LIMIT", "2/minute")
+    client = create_app(settings).test_client()
+    wrong = {"Authorization": "Bearer not-a-token"}
+    for _ in range(2):
+        assert client.get("/api/v1/coalitions/harbour-air", headers=wrong).status_code == 401
+    over = client.get("/api/v1/coalitions/harbour-air/rounds", headers=wrong)
+    assert over.status_code == 429 and int(over.headers["Retry-After"]) >= 1
+    assert over.json is not None and over.json["status"] == 429
+    assert "too many requests" in over.json["error"]
+    assert client.get(guess()).status_code == 404  # the link pages count apart
