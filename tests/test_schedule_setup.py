@@ -120,5 +120,5 @@ def test_the_cadence_migration_goes_down_and_up_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cos.db'}"
     config = alembic_config(url)
     command.upgrade(config, "head")
-    command.downgrade(config, "0007")
+    command.downgrade(config, "-1")
     command.upgrade(config, "head")

@@ -9,11 +9,13 @@
 - schedulerstep: one row per coalition, period and step, inserted by the scheduler that does
   it, so a step is done once whatever the number of schedulers.
 
+It follows 0013 (webhooks), which reached main first from 0007; both were written in parallel.
+
 Every new column has a constant default, so no existing row needs rewriting. Only delivery is
 rebuilt on SQLite (its unique key changes; no table points at it).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0013
 Create Date: 2026-11-27 04:00:00
 """
 import sqlalchemy as sa
@@ -21,7 +23,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0008'
-down_revision = '0007'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
