@@ -18,6 +18,9 @@ from pipeline.models import Coalition, Person, utcnow
 
 log = logging.getLogger(__name__)
 
+# The template triple of notices: an email kind outside the ledger (EmailKind lists those in it).
+NOTICE = "notice"
+
 
 def notify(settings: Settings, session: Session, coalition: Coalition, title: str,
            lines: list[str], *, admins: bool = False) -> list[str]:
@@ -28,7 +31,7 @@ def notify(settings: Settings, session: Session, coalition: Coalition, title: st
               else [(p.name, p.email) for p in session.exec(select(Person).where(
                   Person.coalition_id == coalition.id, Person.role == Role.LEAD,
                   col(Person.active).is_(True)).order_by(col(Person.id)))])
-    rendered = render_email("notice", {
+    rendered = render_email(NOTICE, {
         "title": title, "lines": lines, "coalition_name": coalition.name,
         "footer_reason": f"you run {coalition.name} in COS Cadence"})
     backend = backend_from_url(settings.mail_url)
