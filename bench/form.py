@@ -74,6 +74,7 @@ def hammer(request: Callable[[requests.Session, int], int], clients: int,
     """Run `clients` threads sending requests for `seconds`; return (rate, p99 ms, errors)."""
     latencies: list[float] = []
     errors = [0]
+    codes: dict[int, int] = {}
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
@@ -87,6 +88,7 @@ def hammer(request: Callable[[requests.Session, int], int], clients: int,
             n += 1
             if status >= 400:
                 errors[0] += 1
+                codes[status] = codes.get(status, 0) + 1
         with lock:
             latencies.extend(mine)
 
@@ -97,6 +99,8 @@ def hammer(request: Callable[[requests.Session, int], int], clients: int,
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    if codes:
+        print(f"  (error statuses: {codes})")
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
     return len(latencies) / elapsed, p99, errors[0]
 
@@ -119,6 +123,7 @@ def main() -> None:
         (tmp / "bare_app.py").write_text(BARE)
         with instance(tmp, mail_url=(tmp / "outbox").as_uri()) as env:
             slug, _ = grow_example(env, tmp, 400)
+            env["COS_BASE_URL"] = "http://127.0.0.1"  # session cookies not Secure-only: plain http
             os.environ.update(env)
             from pipeline.config import Settings
             from pipeline.db import session_scope
@@ -167,7 +172,8 @@ def main() -> None:
                     return http.get(f"{real_url}{paths[n % len(paths)]}", timeout=10).status_code
 
                 def real_post(http: requests.Session, n: int) -> int:
-                    n %= 16  # each client answers for a few partners, again and again
+                    # each client answers for its own 16 partners, again and again
+                    n = (n // 1_000_000) * 16 + n % 16
                     return http.post(f"{real_url}{paths[n]}", allow_redirects=False, timeout=10,
                                      data={"csrf_token": token_for(http, n), "pulse": "4",
                                            "win": "We opened the Saturday pantry"}).status_code
