@@ -146,7 +146,8 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
             Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
             Organisation.id != org.id,
             col(Organisation.id).in_(select(Person.organisation_id).where(
-                col(Person.active).is_(True), col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
+                Person.coalition_id == coalition.id, col(Person.active).is_(True),
+                col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
         .order_by(col(Organisation.name)))]
     latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
                           .order_by(col(Response.revision).desc())).first()

@@ -103,9 +103,22 @@ def redis_url(settings: Settings) -> str:
     return url
 
 
+_clients: dict[str, redis.Redis] = {}
+
+
 def connect(settings: Settings) -> redis.Redis:
-    """Return a Redis client with short timeouts, so a dead Redis fails fast."""
-    return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5)
+    """Return a Redis client with short timeouts, so a dead Redis fails fast.
+
+    One client (and connection pool) per URL and process: every answer queues a merge, and a
+    new pool per request costs a connection each time. redis-py pools notice a fork and start
+    afresh in the child.
+    """
+    url = redis_url(settings)
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2,
+                                                      socket_timeout=5)
+    return client
 
 
 def queue(name: str, connection: redis.Redis) -> Queue:
@@ -139,8 +152,9 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
 
 
-# Ledger rows per send job: one job (one fork, one SMTP connection) per this many emails.
-SEND_BATCH = 200
+# Ledger rows per send job: one job (one fork, one SMTP connection, one warm-up of the
+# template caches) per this many emails.
+SEND_BATCH = 500
 
 
 def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:

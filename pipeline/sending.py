@@ -23,9 +23,9 @@ from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import session_scope
-from pipeline.email_kinds import builder_for
+from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
 from pipeline.ledger import Outcome
-from pipeline.models import Coalition, Delivery, Person, Round
+from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
 from pipeline.ratelimit import wait_for_slot
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     context = builder_for(delivery.kind)(session, settings, round_, coalition, person)
-    contact = contact_for(session, coalition)
+    contact = memoised(session, ("contact", coalition.id), lambda: contact_for(session, coalition))
     headers = {"Auto-Submitted": "auto-generated"}
     if contact is not None and contact.id != person.id:
         context.setdefault("contact", {"name": contact.name, "email": contact.email})
@@ -172,12 +172,24 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
 
 
 def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
-    """Load the batch's people and rounds in two queries, so composing finds them in the
-    session instead of asking for each one."""
-    people = {d.person_id for d in deliveries}
-    rounds = {d.round_id for d in deliveries}
-    session.exec(select(Person).where(col(Person.id).in_(people))).all()
-    session.exec(select(Round).where(col(Round.id).in_(rounds))).all()
+    """Load what the chunk's emails need in a few queries and keep it for the batch (the
+    session's identity map holds rows only while something refers to them)."""
+    memo = session.info.setdefault(BATCH_MEMO, {})
+    keep = memo.setdefault("rows", [])
+    people = session.exec(select(Person).where(
+        col(Person.id).in_({d.person_id for d in deliveries}))).all()
+    rounds = session.exec(select(Round).where(
+        col(Round.id).in_({d.round_id for d in deliveries}))).all()
+    keep += people
+    keep += rounds
+    keep += session.exec(select(Coalition).where(
+        col(Coalition.id).in_({r.coalition_id for r in rounds}))).all()
+    keep += session.exec(select(Organisation).where(
+        col(Organisation.coalition_id).in_({r.coalition_id for r in rounds}))).all()
+    for invitation in session.exec(select(Invitation).where(
+            col(Invitation.round_id).in_({r.id for r in rounds}),
+            col(Invitation.person_id).in_({p.id for p in people}))):
+        memo[("invitation", invitation.round_id, invitation.person_id)] = invitation
 
 
 def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryError | None:
