@@ -38,3 +38,29 @@ def test_preview_writes_every_kind_as_html_text_and_subject(
     reminder = (out / "reminder.txt").read_text()
     assert "/not-this-week" in reminder and "/u/" in reminder
     assert cos(db_settings, "preview", "newsletter").exit_code == 2
+
+
+def test_a_sender_over_the_rate_waits_for_the_next_minute(settings: Settings) -> None:
+    from pipeline.ratelimit import wait_for_slot
+
+    limited = settings.with_(mail_rate=2)
+    now = [1_800_000_050.0]  # ten seconds before a minute ends
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    for _ in range(3):
+        wait_for_slot(limited, clock=lambda: now[0], sleep=sleep)
+    assert slept == [10.0]  # the third message waited for the next minute
+
+
+def test_a_mail_rate_that_is_not_a_number_is_refused(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from pipeline.config import ConfigError
+
+    monkeypatch.setenv("COS_MAIL_RATE", "fast")
+    with pytest.raises(ConfigError, match="COS_MAIL_RATE='fast' should be a whole number"):
+        Settings.from_env(require_secret=False)
