@@ -1080,10 +1080,12 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
 def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
                  as_json: bool) -> None:
     """Show a coalition's cadence and its next steps, or change it with --set / --off."""
+    from sqlmodel import select
+
     from pipeline.coalitions import cadence_of, change_cadence
     from pipeline.core.cadence import next_steps
     from pipeline.db import session_scope
-    from pipeline.models import utcnow
+    from pipeline.models import Round, utcnow
     from pipeline.rounds import get_coalition
 
     s = settings()
@@ -1097,7 +1099,16 @@ def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
             coalition = get_coalition(session, slug)
         cadence = cadence_of(coalition)
         pause_after = coalition.pause_after_failures
-    steps = next_steps(cadence, utcnow(), max(upcoming, 0)) if cadence else []
+        have_round: set[str | None] = set(session.exec(select(Round.period_key).where(
+            Round.coalition_id == coalition.id)).all())
+    # Leave out the rest of a period that opened without a round: it will not happen.
+    steps = []
+    for st in next_steps(cadence, utcnow(), max(upcoming, 0) + 6) if cadence else []:
+        if st.kind == "open":
+            have_round.add(st.period)
+        if st.period in have_round:
+            steps.append(st)
+    steps = steps[:max(upcoming, 0)]
     if as_json:
         echo_json({"coalition": slug, "cadence": cadence.to_mapping() if cadence else None,
                    "pause_after_failures": pause_after,
@@ -1114,8 +1125,8 @@ def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
     click.echo(f"{slug}: cadence in {cadence.timezone}")
     for key, value in cadence.to_mapping().items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"  {key:<18} {shown if shown != '' else '-'}")
-    click.echo(f"  {'pause_after_failures':<18} {pause_after}")
+        click.echo(f"  {key:<20} {shown if shown != '' else '-'}")
+    click.echo(f"  {'pause_after_failures':<20} {pause_after}")
     if steps:
         click.echo("next:")
         for st in steps:

@@ -84,7 +84,7 @@ def test_cos_schedule_shows_the_cadence_and_its_next_steps_in_local_time(
     result = cos(db_settings, "schedule", "harbour-air", "--next", "5")
     assert result.exit_code == 0, result.output
     assert "cadence in America/New_York" in result.stdout
-    assert "open               Tuesday 09:00" in result.stdout
+    assert "open                 Tuesday 09:00" in result.stdout
     lines = result.stdout.split("next:\n")[1].splitlines()
     assert len(lines) == 5
     assert all(" E" in line and "T " in line for line in lines)  # EST / EDT
