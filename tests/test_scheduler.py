@@ -306,3 +306,32 @@ def test_a_reminder_missed_until_quiet_hours_waits_for_no_one(
     assert report.done == []
     report = tick(db_settings, ny(2026, 12, 3, 17, 0))
     assert [d.split(" ")[1] for d in report.done] == ["2026-W49:remind:2:"]
+
+
+def _scheduler_process(settings: Settings, moments: list[datetime], start: float) -> list[str]:
+    import time
+
+    time.sleep(max(0.0, start - time.time()))  # both begin together
+    done: list[str] = []
+    for moment in moments:
+        report = tick(settings, moment)
+        assert report.failed == [], report.failed
+        done += [line.split(" ")[1].rstrip(":") for line in report.done]
+    return done
+
+
+def test_two_scheduler_processes_at_once_do_every_step_once(
+        db_settings: Settings, tmp_path: Path, session: Session) -> None:
+    import multiprocessing
+    import time
+
+    load_weekly(db_settings, tmp_path)
+    moments = [ny(2026, 12, 1, 9) + timedelta(minutes=m) for m in range(0, 4 * 24 * 60, 97)]
+    moments.append(ny(2026, 12, 4, 18))
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        start = time.time() + 3
+        results = pool.starmap(_scheduler_process, [(db_settings, moments, start)] * 2)
+    done = sorted(results[0] + results[1])
+    assert done == ["2026-W49:close", "2026-W49:digest", "2026-W49:open",
+                    "2026-W49:remind:1", "2026-W49:remind:2"]
+    assert len(rounds(session)) == 1
