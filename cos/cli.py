@@ -1033,6 +1033,32 @@ def preview(kind: str, out: Path | None) -> None:
         click.echo(f"{name}: {out / name}.html, .txt, .subject.txt")
 
 
+@people.command("opt-out")
+@click.argument("email")
+@friendly
+def people_opt_out(email: str) -> None:
+    """Stop the recurring emails to EMAIL (e.g. after an unsubscribe mail to COS_MAIL_FROM)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import opt_out
+    from pipeline.models import Person
+
+    s = settings(require_secret=True)
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        ids = list(session.exec(select(Person.id).where(
+            func.lower(Person.email) == email.strip().lower())).all())
+    if not ids:
+        raise click.ClickException(f"{email}: nobody has this address")
+    for person_id in ids:
+        said = opt_out(s, person_id or 0)
+        if said is not None:
+            click.echo(f"{said.person.name} <{said.person.email}>: "
+                       + ("opted out" if said.changed else "had already opted out"))
+
+
 @main.command("scheduler")
 @click.option("--once", is_flag=True, help="Tick once and stop (e.g. from cron or a timer).")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")

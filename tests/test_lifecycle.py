@@ -217,3 +217,16 @@ def test_the_send_rate_is_shared_by_every_sender_through_redis(
     assert sum(granted) == 25  # of 80 tries by two processes in one minute
     assert take(redis_conn, 25, now) == 30.0  # the rest wait for the next minute
     assert take(redis_conn, 25, now + 30) == 0.0
+
+
+def test_an_admin_can_opt_someone_out_by_address(
+        settings: Settings, session: Session, smtp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    load_with(settings, tmp_path, {})
+    result = cos(settings, "people", "opt-out", "Raj@Schools.example")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Raj Patel <raj@schools.example>: opted out"
+    assert "had already opted out" in cos(settings, "people", "opt-out",
+                                          "raj@schools.example").stdout
+    assert cos(settings, "people", "opt-out", "nobody@example.org").exit_code == 1
+    [notice] = smtp_server.wait_for(1)
+    assert "Raj Patel opted out" in str(notice.message["Subject"])
