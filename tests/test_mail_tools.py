@@ -64,3 +64,16 @@ def test_a_mail_rate_that_is_not_a_number_is_refused(monkeypatch) -> None:  # ty
     monkeypatch.setenv("COS_MAIL_RATE", "fast")
     with pytest.raises(ConfigError, match="COS_MAIL_RATE='fast' should be a whole number"):
         Settings.from_env(require_secret=False)
+
+
+def test_the_last_reminder_is_signed_by_the_convener() -> None:
+    from emails import render_email
+    from emails.examples import example
+
+    context = example("reminder")
+    assert "Thank you,\nRiverside Food Coalition" in render_email("reminder", context).text
+    context["last"] = True
+    rendered = render_email("reminder", context)
+    assert rendered.subject.startswith("Last call:")
+    assert "Thank you,\nJon Evans, for Riverside Food Coalition" in rendered.text
+    assert "Jon Evans, for Riverside Food Coalition" in rendered.html
