@@ -308,8 +308,8 @@ class SchedulerStep(SQLModel, table=True):
     claimed_at: datetime = Field(default_factory=utcnow)
     claimed_by: str = Field(default="", max_length=200)
     done_at: datetime | None = None
-    # done (with what it did), skipped (why), or failed (the error; a later tick tries again
-    # while the step still means something).
+    # done (with what it did) or skipped (why). A step whose work fails rolls back with its
+    # row, so a later tick tries it again while it still means something.
     outcome: str = Field(default="claimed", max_length=16)
     detail: str = Field(default="", max_length=2000)
 

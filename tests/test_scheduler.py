@@ -100,6 +100,11 @@ def test_reminders_go_only_to_partners_who_are_silent_and_reachable(
     assert "Reminder" in str(reminder.message["Subject"])
     text = reminder.message.get_body(preferencelist=("plain",)).get_content()
     assert "/not-this-week" in text
+    row = session.exec(select(Delivery).where(Delivery.kind == "reminder")).one()
+    assert (row.reminder, row.status) == (1, "sent")
+    # Deterministic per ledger row: a retry of this row would carry the same Message-ID.
+    assert reminder.message["Message-ID"] == (
+        f"<cos.{round_.id}.{row.person_id}.reminder.{row.id}@cadence.test>")
     # dee answers; the second reminder goes to nobody.
     smtp_server.clear()
     with session_scope(settings.database_url) as s:
