@@ -1042,7 +1042,7 @@ def people_opt_out(email: str) -> None:
     from sqlmodel import select
 
     from pipeline.db import session_scope
-    from pipeline.lifecycle import opt_out
+    from pipeline.lifecycle import opt_out, tell_leads_of_opt_out
     from pipeline.models import Person
 
     s = settings(require_secret=True)
@@ -1057,6 +1057,8 @@ def people_opt_out(email: str) -> None:
         if said is not None:
             click.echo(f"{said.person.name} <{said.person.email}>: "
                        + ("opted out" if said.changed else "had already opted out"))
+            if said.changed:
+                tell_leads_of_opt_out(s, person_id or 0)
 
 
 @main.command("scheduler")

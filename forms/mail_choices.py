@@ -17,9 +17,11 @@ from wtforms import SubmitField
 
 from pipeline.checkin import LinkProblem, open_checkin
 from pipeline.config import Settings
+from pipeline.core.vocab import Role
 from pipeline.db import session_scope
 from pipeline.lifecycle import not_this_week, opt_out
 from pipeline.models import Coalition, Invitation, Person
+from pipeline.queues import QueueUnavailable, enqueue_opt_out_notice
 from pipeline.tokens import hash_token, person_of_optout_token
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,12 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     said = opt_out(_settings(), person_id) if person_id is not None else None
     if said is None:
         return _unknown()
+    if said.changed and said.person.role == Role.PARTNER:
+        try:
+            enqueue_opt_out_notice(_settings(), said.person.id or 0)
+        except QueueUnavailable as exc:  # the opt-out itself is saved
+            log.warning("opt-out of person %s saved; the leads' notice was not queued: %s",
+                        said.person.id, exc)
     return render_template("mail_choice.html", form=None, done=True,
                            title="You're unsubscribed",
                            message=f"{said.person.email} gets no more of these emails. "

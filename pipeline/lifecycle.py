@@ -126,7 +126,11 @@ def not_this_week(session: Session, invitation: Invitation) -> bool:
 
 
 def opt_out(settings: Settings, person_id: int) -> Said | None:
-    """Stop a person's recurring emails; a partner leaving is news the leads hear about."""
+    """Stop a person's recurring emails; None when there is no such person.
+
+    A partner leaving is news for the leads: the caller tells them with
+    `tell_leads_of_opt_out` (the web app through a queued job, never in the request).
+    """
     with session_scope(settings.database_url) as session:
         person = session.get(Person, person_id)
         if person is None:
@@ -135,18 +139,26 @@ def opt_out(settings: Settings, person_id: int) -> Said | None:
             return Said(person, False)
         person.opted_out_at = utcnow()
         session.add(person)
-    if person.role == Role.PARTNER:
-        with session_scope(settings.database_url, read_only=True) as session:
-            coalition = session.get(Coalition, person.coalition_id)
-            assert coalition is not None
-            notify(settings, session, coalition,
-                   f"{person.name} opted out of {coalition.name}'s check-ins", [
-                       f"{person.name} ({person.email}) asked for no more check-in emails, "
-                       "so they will not be asked or reminded again.",
-                       "A partner leaving the table is worth a call: is the check-in too long, "
-                       "or does someone else at their organisation want to answer?",
-                   ])
     return Said(person, True)
+
+
+def tell_leads_of_opt_out(settings: Settings, person_id: int) -> str:
+    """Email the leads that a partner opted out of the check-ins; say whom it reached."""
+    with session_scope(settings.database_url, read_only=True) as session:
+        person = session.get(Person, person_id)
+        if person is None or person.role != Role.PARTNER or person.opted_out_at is None:
+            return "nothing to tell"
+        coalition = session.get(Coalition, person.coalition_id)
+        assert coalition is not None
+        reached = notify(settings, session, coalition,
+                         f"{person.name} opted out of {coalition.name}'s check-ins", [
+                             f"{person.name} ({person.email}) asked for no more check-in "
+                             "emails, so they will not be asked or reminded again.",
+                             "A partner leaving the table is worth a call: is the check-in "
+                             "too long, or does someone else at their organisation want to "
+                             "answer?",
+                         ])
+    return f"told {', '.join(reached) or 'nobody'}"
 
 
 def restore_people(session: Session, email: str) -> list[Person]:
