@@ -540,17 +540,28 @@ def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, P
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     """Read a TOML file, turning every way it can fail into a LoadError naming the line."""
     try:
-        # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as "
-                                    "UTF-8 and load it again"]) from exc
+    text = decode_upload(data, str(path))
+    return text, _parse_toml(text, str(path))
+
+
+def decode_upload(data: bytes, source: str) -> str:
+    """Decode a file's bytes as UTF-8 (a byte order mark allowed), or say how to fix it."""
     try:
-        return text, tomllib.loads(text)
+        # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(source, [f"not UTF-8 text (byte {exc.start}): save the file as "
+                                 "UTF-8 and load it again"]) from exc
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LoadError(str(path), [toml_problem(exc)]) from exc
+        raise LoadError(source, [toml_problem(exc)]) from exc
 
 
 TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$",
@@ -601,6 +612,16 @@ def load_coalition(session: Session, path: Path, *, prune: bool = False,
     A dry run works it all out, then rolls the session back.
     """
     text, raw = _read_toml(path)
+    return load_coalition_text(session, text, str(path), prune=prune, dry_run=dry_run, raw=raw)
+
+
+def load_coalition_text(session: Session, text: str, source: str, *, prune: bool = False,
+                        dry_run: bool = False, raw: dict[str, Any] | None = None) -> LoadSummary:
+    """Create or update one coalition from a coalition file's text (an upload, say); problems
+    name the source and the line, as load_coalition does."""
+    path = source
+    if raw is None:
+        raw = _parse_toml(text, source)
     head = raw.get("coalition")
     slug = head.get("slug") if isinstance(head, dict) else None
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first() if (
@@ -725,8 +746,11 @@ def _retire_unlisted(session: Session, coalition: Coalition, data: dict[str, Any
             f"longer answer it ({', '.join(leaving)})")
 
 
-def import_people(session: Session, slug: str, content: str, source: str = "CSV") -> LoadSummary:
-    """Add or update people from CSV columns email,name,organisation,role; all or nothing."""
+def import_people(session: Session, slug: str, content: str, source: str = "CSV", *,
+                  dry_run: bool = False) -> LoadSummary:
+    """Add or update people from CSV columns email,name,organisation,role; all or nothing.
+
+    A dry run works it all out, then rolls the session back."""
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first()
     if coalition is None:
         raise LoadError(source, [f"no coalition with slug {slug!r}: load it first with cos load"])
@@ -781,4 +805,7 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary,
                        source=FROM_CSV)
     session.flush()
+    if dry_run:
+        summary.dry_run = True
+        session.rollback()
     return summary
