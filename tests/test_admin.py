@@ -255,7 +255,7 @@ def test_asking_for_a_lead_link_emails_it_and_says_the_same_for_strangers(admin_
     for email in (LEE, "stranger@example.org"):
         page = client.get("/admin/sign-in").get_data(as_text=True)
         said = client.post("/admin/sign-in/lead", data={
-            "email": email, "csrf_token": csrf_of(page)}).get_data(as_text=True)
+            "lead-email": email, "csrf_token": csrf_of(page)}).get_data(as_text=True)
         assert "If that address leads a coalition" in said
     sent = sorted(outbox.glob("*.eml"))
     assert len(sent) == 1

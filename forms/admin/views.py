@@ -120,7 +120,7 @@ def sign_in() -> ResponseReturnValue:
     elif form.errors.get("csrf_token"):
         problem = "This page was open too long or cookies are off: please sign in again."
     return render_template("admin/sign_in.html", form=form, problem=problem,
-                           lead_form=LeadLinkForm()), 400 if problem else 200
+                           lead_form=LeadLinkForm(prefix="lead")), 400 if problem else 200
 
 
 @bp.post("/sign-out")
@@ -135,7 +135,7 @@ def sign_out() -> ResponseReturnValue:
 @bp.route("/sign-in/lead", methods=["POST"])
 def lead_sign_in() -> ResponseReturnValue:
     """Email a lead a sign-in link; say the same whether or not the address leads anything."""
-    form = LeadLinkForm()
+    form = LeadLinkForm(prefix="lead")
     if not form.validate_on_submit():
         return render_template("admin/sign_in.html", form=SignInForm(), lead_form=form,
                                problem="Type the address your coalition knows you by."), 400
