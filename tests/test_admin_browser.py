@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
 from pipeline.admins import create_admin
 from pipeline.db import session_scope
 from tests.helpers import links_in, work
@@ -34,7 +32,8 @@ CONTRAST_JS = """() => {
   function lum(c) { const v = c.slice(0,3).map(x => { x /= 255;
     return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
-  function bg(el) { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+  function bg(el) { for (; el; el = el.parentElement) {
+    const c = rgb(getComputedStyle(el).backgroundColor);
     if (c.length < 4 || c[3] > 0.9) return c; } return [255,255,255,1]; }
   const bad = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -45,8 +44,10 @@ CONTRAST_JS = """() => {
     if (style.visibility === 'hidden' || el.closest('.skip,noscript')) continue;
     const fg = lum(rgb(style.color)), back = lum(bg(el));
     const ratio = (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
-    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) bad.push(node.textContent.trim().slice(0, 40) + ' ' + ratio.toFixed(2));
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5))
+      bad.push(node.textContent.trim().slice(0, 40) + ' ' + ratio.toFixed(2));
   }
   return bad;
 }"""
@@ -180,7 +181,7 @@ def test_an_admin_runs_a_round_from_the_browser(browser: Browser, settings, smtp
     assert smtp_server.wait_for(1)[0].rcpt_tos == ["lee@harbourtrust.org"]
     page.get_by_role("link", name="Preview the digest").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Digest of round 1")
-    expect(page.locator("pre.mail")).to_contain_text("Raj Patel" if False else "1 of 4")
+    expect(page.locator("pre.mail")).to_contain_text("1 of 4")
     frame = page.frame_locator("iframe.mail-frame")
     expect(frame.locator("body")).to_contain_text("Harbour Clean Air Alliance")
     check_page(page, "digest", folder)
