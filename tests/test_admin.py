@@ -255,7 +255,7 @@ def test_asking_for_a_lead_link_emails_it_and_says_the_same_for_strangers(admin_
     for email in (LEE, "stranger@example.org"):
         page = client.get("/admin/sign-in").get_data(as_text=True)
         said = client.post("/admin/sign-in/lead", data={
-            "lead-email": email, "csrf_token": csrf_of(page)}).get_data(as_text=True)
+            "lead-email": email, "lead-csrf_token": csrf_of(page)}).get_data(as_text=True)
         assert "If that address leads a coalition" in said
     sent = sorted(outbox.glob("*.eml"))
     assert len(sent) == 1
@@ -365,3 +365,11 @@ def test_every_email_kind_is_previewed_with_html_and_text(admin_app):
         framed = client.get(f"/admin/emails/{name}.html")
         assert framed.status_code == 200 and "<html" in framed.get_data(as_text=True).lower()
         assert "frame-ancestors 'self'" in framed.headers["Content-Security-Policy"]
+
+
+def test_an_unknown_coalition_or_round_is_a_404_page_that_says_so(admin_app):
+    client = admin_app.test_client()
+    sign_in(client)
+    missing = client.get("/admin/c/no-such-thing")
+    assert missing.status_code == 404 and "no coalition" in missing.get_data(as_text=True)
+    assert client.get("/admin/rounds/999").status_code == 404

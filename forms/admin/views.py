@@ -86,6 +86,13 @@ def _too_large(exc: Exception) -> ResponseReturnValue:
                 "usually far smaller: check that you chose the right file."), 413
 
 
+@bp.errorhandler(FixableError)
+def _fixable(exc: FixableError) -> ResponseReturnValue:
+    # An unknown coalition or round, a round that cannot change: the pipeline says why.
+    return render_template("admin/message.html", title="That cannot be done",
+                           message=str(exc)), 404 if str(exc).startswith("no ") else 409
+
+
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
