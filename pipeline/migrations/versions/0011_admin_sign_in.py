@@ -1,7 +1,7 @@
 """admin pages: admin accounts, leads' emailed sign-in links, failed sign-ins per account and address
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0013
 Create Date: 2026-11-27 04:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 revision = '0011'
-down_revision = '0007'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
