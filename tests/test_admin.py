@@ -373,3 +373,14 @@ def test_an_unknown_coalition_or_round_is_a_404_page_that_says_so(admin_app):
     missing = client.get("/admin/c/no-such-thing")
     assert missing.status_code == 404 and "no coalition" in missing.get_data(as_text=True)
     assert client.get("/admin/rounds/999").status_code == 404
+
+
+def test_a_sign_in_ends_after_a_working_day(admin_app):
+    import time
+
+    client = admin_app.test_client()
+    sign_in(client)
+    assert client.get("/admin/").status_code == 200
+    with client.session_transaction() as session:
+        session["since"] = int(time.time()) - 13 * 3600
+    assert client.get("/admin/").status_code == 302

@@ -81,6 +81,17 @@ def check_page(page: Page, name: str, folder: Path) -> None:
     page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
+def tab_stops(page: Page, limit: int = 40) -> set[str]:
+    """Press Tab through the page from the top; return the text of everything focused."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    seen: set[str] = set()
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        seen.add(page.evaluate("(document.activeElement.innerText || "
+                               "document.activeElement.value || '').trim()"))
+    return seen
+
+
 def test_an_admin_runs_a_round_from_the_browser(browser: Browser, settings, smtp_server,  # noqa: F811
                                                 live_server, tmp_path):
     folder = shots_dir(tmp_path)
@@ -165,6 +176,10 @@ def test_an_admin_runs_a_round_from_the_browser(browser: Browser, settings, smtp
     expect(page.locator('[data-count="answered"]')).to_have_text("1")
     expect(page.locator('[data-count="silent"]')).to_have_text("3")
     check_page(page, "round-board", folder)
+
+    # Every control on the board is reached with the Tab key.
+    assert {"Remind the silent now", "Close the round and send the digest",
+            "Preview the digest", "Sign out"} <= tab_stops(page)
 
     # Remind the silent: three invitations queued again, with the same links.
     smtp_server.clear()

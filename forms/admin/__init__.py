@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from flask import Flask
 
-# A signed-in admin stays signed in for a working day, not for ever.
+# A sign-in lasts a working day, not for ever (checked against the time stored at sign-in,
+# so the partner pages' sessions keep their own lifetime).
 SESSION_LIFETIME = timedelta(hours=12)
 
 
@@ -19,5 +20,4 @@ def init_app(app: Flask) -> None:
     """Register the admin pages on the app."""
     from forms.admin import views
 
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
     app.register_blueprint(views.bp)

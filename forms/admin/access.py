@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from forms.admin import SESSION_LIFETIME
 from pipeline.admins import get_admin, led_coalitions
 from pipeline.config import Settings
 from pipeline.db import session_scope
@@ -49,6 +51,9 @@ def load_viewer() -> Viewer | None:
     """Read who is signed in from the session, checked against the database every request."""
     kind, email = session.get("kind"), session.get("email")
     if kind not in ("admin", "lead") or not isinstance(email, str):
+        return None
+    since = session.get("since")
+    if not isinstance(since, int | float) or time.time() - since > SESSION_LIFETIME.total_seconds():
         return None
     with session_scope(settings().database_url, read_only=True) as db:
         if kind == "admin":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import (
@@ -121,8 +122,7 @@ def sign_in() -> ResponseReturnValue:
         problem = outcome.problem
         if not problem:
             session.clear()
-            session.permanent = True
-            session.update(kind="admin", admin_id=admin_id, email=email)
+            session.update(kind="admin", admin_id=admin_id, email=email, since=int(time.time()))
             return redirect(safe_next(request.args.get("next")), code=303)
     elif form.errors.get("csrf_token"):
         problem = "This page was open too long or cookies are off: please sign in again."
@@ -185,8 +185,7 @@ def lead_link_confirm(token: str) -> ResponseReturnValue:
         return render_template("admin/message.html", title="This link does not work",
                                message=str(exc)), 410
     session.clear()
-    session.permanent = True
-    session.update(kind="lead", email=email)
+    session.update(kind="lead", email=email, since=int(time.time()))
     return redirect(url_for("admin.index"), code=303)
 
 
