@@ -206,6 +206,9 @@ def test_an_admin_runs_a_round_from_the_browser(browser: Browser, settings, smtp
     check_page(page, "scoreboard", folder)
     page.get_by_role("link", name="Email previews").click()
     expect(page.get_by_role("heading", level=2, name="Digest for leads")).to_be_visible()
+    frames = page.locator("iframe.mail-frame")
+    for n, words in enumerate(("how did this round go", "8 of 10 partners", "Sign in")):
+        expect(frames.nth(n).content_frame.locator("body")).to_contain_text(words)
     check_page(page, "emails", folder)
     context.close()
 
