@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from pipeline.core.display import plural, plural_noun
 from pipeline.core.numbers import locale_problem
-from pipeline.core.text import clean_name
+from pipeline.core.text import UnreadableText, clean_name, decode_file_text, first_nul
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.errors import FixableError
 from pipeline.models import (
@@ -547,14 +547,21 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     return text, _parse_toml(text, str(path))
 
 
-def decode_upload(data: bytes, source: str) -> str:
-    """Decode a file's bytes as UTF-8 (a byte order mark allowed), or say how to fix it."""
+def decode_upload(data: bytes, source: str, what: str = "the file") -> str:
+    """Read a file's bytes as text (UTF-8, or UTF-16 with a byte order mark), or raise a
+    LoadError naming the line and column of the first byte that is not (or a NUL byte)."""
     try:
-        # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LoadError(source, [f"not UTF-8 text (byte {exc.start}): save the file as "
-                                 "UTF-8 and load it again"]) from exc
+        # A byte order mark (editors on Windows save one; TOML allows none) is dropped here.
+        text = decode_file_text(data, what)
+    except UnreadableText as exc:
+        raise LoadError(source, [str(exc)]) from exc
+    nul = first_nul(text)
+    if nul is not None:
+        raise LoadError(source, [
+            f"line {nul[0]}, column {nul[1]}: a NUL byte, which no text file has (the file may "
+            "be damaged or saved by a program in its own format): remove it, or save the file "
+            "again as plain UTF-8 text"])
+    return text
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:

@@ -384,3 +384,20 @@ def test_a_sign_in_ends_after_a_working_day(admin_app):
     with client.session_transaction() as session:
         session["since"] = int(time.time()) - 13 * 3600
     assert client.get("/admin/").status_code == 302
+
+
+def test_every_admin_page_answers_a_signed_in_admin_with_the_security_headers(
+        admin_app, two_coalitions):
+    from tests.test_headers import assert_safe_headers
+
+    client = admin_app.test_client()
+    sign_in(client)
+    statuses = set()
+    for rule in admin_rules(admin_app):
+        if "GET" not in rule.methods or "token" in rule.arguments:
+            continue
+        url = url_for_rule(rule, "harbour-air", two_coalitions["harbour-air"])
+        response = client.get(url)
+        statuses.add(response.status_code)
+        assert_safe_headers(response, f"GET {url}")
+    assert statuses == {200}

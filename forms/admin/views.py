@@ -34,6 +34,7 @@ from forms.admin.forms import (
     SignInForm,
     StartRoundForm,
 )
+from forms.ratelimit import rate_limited
 from pipeline import admins
 from pipeline.board import status_board
 from pipeline.coalitions import (
@@ -65,9 +66,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(gate)
 
 # Pages may load our script and poll our JSON, and frame our own email previews; nothing else.
-ADMIN_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-             "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
-             "frame-ancestors 'none'")
+ADMIN_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; "
+             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# The status board alone runs a script: our static board.js, which polls our JSON.
+BOARD_CSP = ADMIN_CSP + "; script-src 'self'; connect-src 'self'"
 # An email's HTML, framed by our preview pages: its inline styles, no scripts.
 EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
              "frame-ancestors 'self'")
@@ -109,6 +111,7 @@ def client_address() -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@rate_limited("token")
 def sign_in() -> ResponseReturnValue:
     """Sign an admin in with email and password."""
     form = SignInForm()
@@ -140,6 +143,7 @@ def sign_out() -> ResponseReturnValue:
 
 
 @bp.route("/sign-in/lead", methods=["POST"])
+@rate_limited("token")
 def lead_sign_in() -> ResponseReturnValue:
     """Email a lead a sign-in link; say the same whether or not the address leads anything."""
     form = LeadLinkForm(prefix="lead")
@@ -163,6 +167,7 @@ def lead_sign_in() -> ResponseReturnValue:
 
 
 @bp.get("/sign-in/link/<token>")
+@rate_limited("token")
 def lead_link(token: str) -> ResponseReturnValue:
     """Show a button that uses the link (a GET changes nothing: mail scanners open links)."""
     with session_scope(settings().database_url, read_only=True) as db:
@@ -172,6 +177,7 @@ def lead_link(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/sign-in/link/<token>")
+@rate_limited("token")
 def lead_link_confirm(token: str) -> ResponseReturnValue:
     """Use a sign-in link once and sign the lead in."""
     form = ActionForm()
@@ -202,7 +208,7 @@ def index() -> ResponseReturnValue:
                            upload=CoalitionUploadForm() if who.is_admin else None)
 
 
-def read_upload(file: FileStorage | None) -> tuple[str, str]:
+def read_upload(file: FileStorage | None, what: str = "the file") -> tuple[str, str]:
     """Return an uploaded file's name and UTF-8 text, or raise a LoadError saying why not."""
     if file is None:
         raise LoadError("upload", ["no file was chosen"])
@@ -210,7 +216,7 @@ def read_upload(file: FileStorage | None) -> tuple[str, str]:
     data = file.read()
     if not data.strip():
         raise LoadError(name, ["the file is empty"])
-    return name, decode_upload(data, name)
+    return name, decode_upload(data, name, what)
 
 
 def problems_of(exc: FixableError) -> list[str]:
@@ -298,7 +304,7 @@ def upload_people(slug: str) -> ResponseReturnValue:
         return preview_page("people", slug=slug, problems=[
             " ".join(e) for e in form.errors.values()])
     try:
-        filename, text = read_upload(form.file.data)
+        filename, text = read_upload(form.file.data, "the CSV")
         with session_scope(settings().database_url) as db:
             summary = import_people(db, slug, text, filename, dry_run=True)
     except LoadError as exc:
@@ -411,8 +417,8 @@ def round_page(round_id: int) -> ResponseReturnValue:
     with session_scope(settings().database_url, read_only=True) as db:
         board = status_board(db, round_id)
         found = get_coalition(db, board["coalition"])
-    return render_template("admin/round.html", board=board, coalition=found,
-                           form=ActionForm())
+    page = render_template("admin/round.html", board=board, coalition=found, form=ActionForm())
+    return page, {"Content-Security-Policy": BOARD_CSP if board["open"] else ADMIN_CSP}
 
 
 @bp.get("/rounds/<int:round_id>/status.json")
