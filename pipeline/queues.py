@@ -154,7 +154,7 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
 
 # Ledger rows per send job: one job (one fork, one SMTP connection, one warm-up of the
 # template caches) per this many emails.
-SEND_BATCH = 500
+SEND_BATCH = 1000
 
 
 def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:

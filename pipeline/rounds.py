@@ -369,6 +369,42 @@ class RoundStatus:
         """Count the people whose row has this value."""
         return sum(1 for r in self.rows if r[key] == value)
 
+    def counts(self) -> dict[str, int]:
+        """Count invited, delivered, failed (bounced), answered, silent and revoked people."""
+        excused = sum(1 for r in self.rows if r["not_this_week"] and not r["answered"])
+        return {"invited": len(self.rows), "delivered": self.count("delivery", "sent"),
+                "failed": sum(self.count("delivery", st)
+                              for st in ("failed", "rejected", "bounced")),
+                "answered": self.count("answered"),
+                # Who said "not this week" is not silent.
+                "silent": self.count("answered", False) - excused,
+                "revoked": self.count("revoked")}
+
+    def said(self) -> dict[str, int]:
+        """Count those who said "not this week", whose address bounced, who opted out."""
+        return {"not_this_week": sum(1 for r in self.rows
+                                     if r["not_this_week"] and not r["answered"]),
+                "bounced": self.count("bounced"), "opted_out": self.count("opted_out")}
+
+
+def silent_people(status: RoundStatus) -> list[str]:
+    """Return the addresses of those invited who have not answered and whose link still works."""
+    return [r["email"] for r in status.rows if not r["answered"] and not r["revoked"]
+            and not r["not_this_week"]]
+
+
+def remind_silent(session: Session, round_id: int) -> list[int]:
+    """Queue the invitation again (same link) for everyone silent in an open round; return the
+    ledger rows to send. One who cannot be reminded (being sent right now) is skipped."""
+    round_ = get_round(session, round_id)
+    delivery_ids = []
+    for email in silent_people(round_status(session, round_id)):
+        try:
+            delivery_ids.append(resend_invitation(session, str(round_.id), email)[2])
+        except RoundError as exc:
+            log.info("not reminded: %s", exc)
+    return delivery_ids
+
 
 def round_status(session: Session, round_id: int) -> RoundStatus:
     """Return each invited person's delivery and answer state."""
@@ -380,6 +416,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
                                Delivery.kind == EmailKind.INVITATION))}
     revisions = dict(session.exec(
         select(Response.person_id, func.max(Response.revision))
+        .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
+    answered_at = dict(session.exec(
+        select(Response.person_id, func.max(Response.submitted_at))
         .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
     rows = []
     stmt = (select(Invitation, Person, Organisation)
@@ -402,6 +441,7 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "not_this_week": invitation.not_this_week_at is not None,
             "opted_out": person.opted_out_at is not None,
             "bounced": person.suppressed_at is not None,
+            "answered_at": answered_at.get(person.id or 0),
         })
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     left_out = list((board.data if board else {}).get("unmerged", []))

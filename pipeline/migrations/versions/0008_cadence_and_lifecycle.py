@@ -9,13 +9,14 @@
 - schedulerstep: one row per coalition, period and step, inserted by the scheduler that does
   it, so a step is done once whatever the number of schedulers.
 
-It follows 0013 (webhooks), which reached main first from 0007; both were written in parallel.
+It follows 0011 (admin sign-in) after 0013 (webhooks), which reached main first; all three were
+written in parallel from 0007.
 
 Every new column has a constant default, so no existing row needs rewriting. Only delivery is
 rebuilt on SQLite (its unique key changes; no table points at it).
 
 Revision ID: 0008
-Revises: 0013
+Revises: 0011
 Create Date: 2026-11-27 04:00:00
 """
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0008'
-down_revision = '0013'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
