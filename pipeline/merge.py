@@ -13,6 +13,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from pipeline.core.merge import AnswerSet, RoundMerge, current_status, merge_answers
+from pipeline.cos_model import RoundKind, store_echo_marks, store_snapshot
 from pipeline.logcontext import bound
 from pipeline.models import (
     Blocker,
@@ -142,6 +143,10 @@ def _merge_round(session: Session, round_id: int) -> MergeResult:
         log.warning("round %s: left out the answers of %s: %s", round_id, name, why)
     store_scoreboard(session, round_id,
                      [{"name": name, "why": why} for name, why in sorted(skipped.items())])
+    if round_.kind == RoundKind.WIN_ECHO:
+        store_echo_marks(session, round_, {r.person_id: r.answers for r in responses})
+        session.flush()
+    store_snapshot(session, round_id)
     return MergeResult(round_id, len(responses), len(unmerged), skipped)
 
 
