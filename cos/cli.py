@@ -454,6 +454,40 @@ def digest(slug: str, round_ref: str | None, campaign_ref: str | None, send: boo
         raise click.ClickException("some digests were not sent")
 
 
+@main.command("scoreboard")
+@click.argument("slug")
+@click.option("--round", "number", type=int, metavar="N",
+              help="The coalition's round number (default: the latest round).")
+@json_option
+@friendly
+def scoreboard_cmd(slug: str, number: int | None, as_json: bool) -> None:
+    """Print a round's one-page scoreboard: phase state, what slipped, moves, metrics."""
+    from sqlmodel import select
+
+    from pipeline.core.onepage import one_page_text
+    from pipeline.cos_model import one_page_view
+    from pipeline.db import session_scope
+    from pipeline.models import Round
+    from pipeline.rounds import get_coalition, latest_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        coalition = get_coalition(session, slug)
+        chosen = latest_round(session, coalition) if number is None else session.exec(
+            select(Round).where(Round.coalition_id == coalition.id,
+                                Round.number == number)).first()
+        if chosen is None:
+            which = "no rounds yet" if number is None else f"no round {number}"
+            raise click.ClickException(f"{slug} has {which} (`cos campaigns {slug}` lists "
+                                       "them)")
+        view = one_page_view(session, chosen)
+    if as_json:
+        echo_json(view)
+    else:
+        click.echo(one_page_text(view), nl=False)
+
+
 @main.command()
 @json_option
 @friendly

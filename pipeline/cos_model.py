@@ -487,3 +487,42 @@ def override_echo_mark(session: Session, round_: Round, person: Person,
     session.flush()
     store_snapshot(session, round_.id or 0)
     return row
+
+
+def one_page_view(session: Session, round_: Round, *, public: bool = False) -> dict[str, Any]:
+    """Return the one-page scoreboard of a round: the snapshot plus the round's scoreboard.
+
+    The shape is what ``cos scoreboard --json`` prints (README documents it). ``public`` leaves
+    out every person's name and every free-text note (the funder page): no one is named as
+    silent, no partner is ranked.
+    """
+    from pipeline.digest import scoreboard_for
+
+    coalition = session.get(Coalition, round_.coalition_id)
+    assert coalition is not None
+    snap = snapshot_for(session, round_.id or 0)
+    board = scoreboard_for(session, round_.id or 0)
+    response = board["response"]
+    view: dict[str, Any] = {
+        "coalition": {"slug": coalition.slug, "name": coalition.name, "win": coalition.win},
+        "campaign": round_.id,
+        **snap,
+        "response": {k: response[k] for k in ("invited", "answered", "rate")},
+        "commitments": {k: board["commitments"]["totals"].get(k, 0)
+                        for k in ("done", "on_track", "slipping", "blocked", "overdue",
+                                  "no_update", "dropped")},
+        "wins": [w["text"] for w in board["wins"]],
+    }
+    if not public:
+        view["response"]["silent"] = response["silent"]
+        return view
+    allow_notes = bool((coalition.model or {}).get("funder_notes"))
+    view["wins"] = view["wins"] if allow_notes else []
+    view["moves"] = []  # they name people; the funder page shows risks instead
+    view["risks"] = [m["move"] for m in snap["moves"][:2]] if allow_notes else [
+        f"{m['phase'].capitalize()}: {m['reason']}" for m in snap["moves"][:2]]
+    view["slipped"] = [{"kind": s["kind"], "name": s["name"], "what": s["what"], "why": ""}
+                       for s in snap["slipped"]]
+    for m in view["metrics"]:
+        m["story"] = m["story"] if allow_notes else ""
+    return view

@@ -12,6 +12,7 @@ from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.display import format_local, round_label
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
+from pipeline.cos_model import snapshot_for
 from pipeline.db import session_scope
 from pipeline.email_kinds import email_kind
 from pipeline.models import Coalition, Person, Round, Scoreboard
@@ -43,6 +44,7 @@ def digest_context(session: Session, settings: Settings, round_: Round, coalitio
         "closed": round_.closed_at is not None,
         "web_link": None,
         "scoreboard": scoreboard_for(session, round_.id or 0),
+        "model": snapshot_for(session, round_.id or 0),
         "footer_reason": f"you lead {coalition.name}",
     }
 

@@ -269,7 +269,7 @@ def snapshot(
         "phases": phases,
         "moves": [move_dict(i, m) for i, m in enumerate(moves, start=1)],
         "metrics": [metric_row(s, thresholds) for s in metrics],
-        "coalition": dict(coalition),
+        "numbers": dict(coalition),
     }
     data.update(extra or {})
     data["slipped"] = slipped(previous, data)
