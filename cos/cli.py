@@ -259,10 +259,13 @@ def check_mail(s: Settings) -> None:
 @click.option("--force", is_flag=True, help="Open another round even if one is open.")
 @click.option("--send-now", "send_now_flag", is_flag=True,
               help="Send the emails from this process instead of a worker.")
+@click.option("--kind", type=click.Choice(["checkin", "readiness", "win-echo"]),
+              default="checkin", show_default=True,
+              help="The weekly check-in, the readiness check, or the win from memory.")
 @json_option
 @friendly
 def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
-                   as_json: bool) -> None:
+                   as_json: bool, kind: str = "checkin") -> None:
     """Open a round: one invitation per active partner, emails queued; prints the campaign id."""
     from pipeline.db import session_scope
     from pipeline.rounds import parse_duration, start_round
@@ -272,9 +275,10 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
     duration = parse_duration(closes_in)
     check_mail(s)
     with session_scope(s.database_url) as session:
-        opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force)
+        opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force,
+                                           kind=kind)
         round_id, number = opened.id or 0, opened.number
-        result = {"campaign": round_id, "coalition": slug, "round": number,
+        result = {"campaign": round_id, "coalition": slug, "round": number, "kind": kind,
                   "opened_at": opened.opened_at, "closes_at": opened.closes_at,
                   "invitations": len(delivery_ids)}
     if not as_json:
@@ -486,6 +490,95 @@ def scoreboard_cmd(slug: str, number: int | None, as_json: bool) -> None:
         echo_json(view)
     else:
         click.echo(one_page_text(view), nl=False)
+
+
+@main.group("echo")
+def echo_group() -> None:
+    """Win-echo marks: list each answer's mark, or set a lead's mark over the suggestion."""
+
+
+def _echo_round(session: Any, slug: str, number: int | None) -> tuple[Any, Any]:
+    from sqlmodel import col, select
+
+    from pipeline.models import EchoMark, Round
+    from pipeline.rounds import get_coalition
+
+    coalition = get_coalition(session, slug)
+    query = select(Round).where(Round.coalition_id == coalition.id)
+    if number is None:
+        query = query.where(col(Round.id).in_(select(EchoMark.round_id)))
+    else:
+        query = query.where(Round.number == number)
+    chosen = session.exec(query.order_by(col(Round.number).desc())).first()
+    if chosen is None:
+        raise click.ClickException(
+            f"{slug} has no round {number}" if number is not None
+            else f"{slug} has no win-echo answers yet (`cos campaign start {slug} --kind "
+                 "win-echo` asks for them)")
+    return coalition, chosen
+
+
+@echo_group.command("list")
+@click.argument("slug")
+@click.option("--round", "number", type=int, metavar="N",
+              help="The round number (default: the latest with win-echo answers).")
+@json_option
+@friendly
+def echo_list(slug: str, number: int | None, as_json: bool) -> None:
+    """List a round's win-echo answers with the suggested mark, the lead's and why."""
+    from sqlmodel import col, select
+
+    from pipeline.db import session_scope
+    from pipeline.models import EchoMark, Person
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        _, chosen = _echo_round(session, slug, number)
+        rows = [{"email": p.email, "name": p.name, "answer": e.answer,
+                 "suggested": e.suggested, "override": e.override, "mark": e.mark,
+                 "reason": e.reason}
+                for e, p in session.exec(select(EchoMark, Person)
+                                         .join(Person, col(Person.id) == col(EchoMark.person_id))
+                                         .where(EchoMark.round_id == chosen.id)
+                                         .order_by(col(Person.name)))]
+    if as_json:
+        echo_json({"coalition": slug, "round": chosen.number, "answers": rows})
+        return
+    for r in rows:
+        by = " (set by a lead)" if r["override"] else ""
+        click.echo(f"{r['mark']:<8}{by} {r['name']} <{r['email']}>: {r['answer']}")
+        click.echo(f"         suggested {r['suggested']}: {r['reason']}")
+    if not rows:
+        click.echo(f"no win-echo answers in round {chosen.number}")
+
+
+@echo_group.command("mark")
+@click.argument("slug")
+@click.argument("email")
+@click.argument("mark", type=click.Choice(["match", "partial", "off", "clear"]))
+@click.option("--round", "number", type=int, metavar="N",
+              help="The round number (default: the latest with win-echo answers).")
+@friendly
+def echo_mark(slug: str, email: str, mark: str, number: int | None) -> None:
+    """Set a lead's mark on one person's win-echo answer ("clear" goes back to the suggestion)."""
+    from pipeline.cos_model import override_echo_mark
+    from pipeline.db import session_scope
+    from pipeline.rounds import find_person
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        coalition, chosen = _echo_round(session, slug, number)
+        person, _ = find_person(session, coalition, email)
+        if person is None:
+            raise click.ClickException(f"nobody in {slug} has the address {email}")
+        try:
+            row = override_echo_mark(session, chosen, person, None if mark == "clear" else mark)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        said = f"{row.mark} (suggested {row.suggested})"
+    click.echo(f"{slug} round {chosen.number}: {email} marked {said}")
 
 
 @main.command()

@@ -39,6 +39,7 @@ from pipeline.core.phases import (
     HeadlineMetric,
     Phase,
     PhaseInputs,
+    ReadinessItem,
     Thresholds,
     Tie,
     assess,
@@ -80,6 +81,7 @@ class RoundKind:
     ALL = (CHECKIN, READINESS, WIN_ECHO)
 
 
+READINESS_ITEMS = frozenset(i.value for i in ReadinessItem)
 # A help edge is a working tie at this level (T1: 3 is "shared work or resources").
 HELP_TIE_LEVEL = 3
 KEPT = frozenset({CommitmentStatus.DONE, CommitmentStatus.ON_TRACK})
@@ -198,9 +200,13 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
                                           item, clean, on))
         sheet = resp.answers.get("readiness")
         if isinstance(sheet, dict):
-            ratings: dict[str, Any] = {k: v.get("rating") if isinstance(v, dict) else v
-                                       for k, v in sheet.items()}
-            if all(isinstance(v, int) and 0 <= v <= 3 for v in ratings.values()):
+            ratings: dict[str, int] = {}
+            for k, v in sorted(sheet.items()):
+                rating = v.get("rating") if isinstance(v, dict) else v
+                if k in READINESS_ITEMS and isinstance(rating, int) \
+                        and not isinstance(rating, bool) and 0 <= rating <= 3:
+                    ratings[k] = rating
+            if ratings:
                 readiness_sheets[resp.round_id].append(ratings)
 
     echoes = [
@@ -526,3 +532,24 @@ def one_page_view(session: Session, round_: Round, *, public: bool = False) -> d
     for m in view["metrics"]:
         m["story"] = m["story"] if allow_notes else ""
     return view
+
+
+def round_questions(session: Session, round_: Round, coalition: Coalition
+                    ) -> tuple[tuple[str, ...], bool]:
+    """Return the phase items a round asks and whether it asks the win from memory.
+
+    A check-in rotates the items around the focus phase of the round before (or the stage's
+    first phase); a win-echo round asks the win from memory with W2 and W3; a readiness round
+    asks the readiness check only.
+    """
+    from pipeline.core.phases import STAGE_PHASES
+    from pipeline.core.questions import checkin_items, rotation_from
+
+    if round_.kind == RoundKind.WIN_ECHO:
+        return ("W2", "W3"), True
+    if round_.kind == RoundKind.READINESS:
+        return (), False
+    previous = previous_snapshot(session, round_)
+    focus = Phase(previous["focus"]) if previous else STAGE_PHASES[Stage(coalition.stage)][0]
+    return checkin_items(round_.number, focus,
+                         rotation_from((coalition.model or {}).get("rotation")))
