@@ -184,3 +184,20 @@ def count_digest_queries(settings, tmp_path, partners: int) -> int:
 def test_the_digest_runs_as_many_queries_for_twelve_partners_as_for_three(settings, tmp_path):
     assert count_digest_queries(settings, tmp_path, 12) == count_digest_queries(
         settings, tmp_path, 3)
+
+
+def test_a_coalition_file_threshold_changes_when_a_move_fires(settings, tmp_path):
+    from pipeline.coalitions import load_coalition
+    from tests.helpers import DATA
+
+    path = tmp_path / "harbour.toml"
+    path.write_text((DATA / "harbour.toml").read_text()
+                    + "\n[model.thresholds]\nsilent_rounds = 2\n")
+    with session_scope(settings.database_url) as s:
+        load_coalition(s, path)
+    round_id = 0
+    for _ in range(2):
+        round_id = run_round(settings, {"raj@schools.example": {"pulse": 4}})
+    with session_scope(settings.database_url, read_only=True) as s:
+        moves = {m["id"]: m for m in snapshot_for(s, round_id)["moves"]}
+    assert "silent for 2 check-ins" in moves["silent-partner"]["evidence"]
