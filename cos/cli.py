@@ -700,12 +700,14 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 @click.option("--port", default=0, help="Port for the web app (default: a free one).")
 @click.option("--file", "coalition_file", type=click.Path(exists=True, path_type=Path),
               help="The coalition file to load (default: the example).")
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(1, 52),
+              help="How many weekly rounds to run; from 2 on, some partners drift.")
 @friendly
-def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
-    """Run one whole round on embedded defaults, then keep the app running to look around."""
+def demo(no_serve: bool, port: int, coalition_file: Path | None, rounds: int = 1) -> None:
+    """Run whole rounds on embedded defaults, then keep the app running to look around."""
     from cos.demo import run_demo
 
-    run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file)
+    run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file, rounds=rounds)
 
 
 # --- listing: what is in the database -------------------------------------------------------

@@ -80,7 +80,8 @@ def one_page_text(view: Mapping[str, Any]) -> str:
                  if m["trend"] else "no trend yet")
         fresh = ("reported this round" if m["freshness"] == 0
                  else f"not reported for {plural(m['freshness'], 'round')}")
-        add(f"      {way} of the way, {_n(m['variance'])} to go; {trend}; {fresh}")
+        to_go = None if m["variance"] is None else abs(m["variance"])
+        add(f"      {way} of the way, {_n(to_go)} to go; {trend}; {fresh}")
         if m.get("story"):
             add(f"      story: {m['story']}")
     if not view["metrics"]:
