@@ -492,6 +492,29 @@ def scoreboard_cmd(slug: str, number: int | None, as_json: bool) -> None:
         click.echo(one_page_text(view), nl=False)
 
 
+@main.command("funder-link")
+@click.argument("slug")
+@click.option("--new", is_flag=True, help="Make a new link; the old one stops working.")
+@click.option("--revoke", is_flag=True, help="Turn the funder page off.")
+@friendly
+def funder_link_cmd(slug: str, new: bool, revoke: bool) -> None:
+    """Print the coalition's read-only funder page link (made on first use)."""
+    from pipeline.db import session_scope
+    from pipeline.funder import funder_link
+
+    if new and revoke:
+        raise click.UsageError("give at most one of --new or --revoke")
+    s = settings(require_secret=True)
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        link = funder_link(session, s.base_url, s.secret_key, slug, new=new, revoke=revoke)
+    if link is None:
+        click.echo(f"{slug}: the funder page is off; `cos funder-link {slug}` makes a new link",
+                   err=True)
+        return
+    click.echo(link)
+
+
 @main.group("echo")
 def echo_group() -> None:
     """Win-echo marks: list each answer's mark, or set a lead's mark over the suggestion."""

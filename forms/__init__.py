@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     from forms import checkin
 
     app.register_blueprint(checkin.bp)
+    from forms import funder
+
+    app.register_blueprint(funder.bp)
     if dev_outbox:
         from forms import outbox
 

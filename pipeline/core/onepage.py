@@ -105,3 +105,19 @@ def one_page_text(view: Mapping[str, Any]) -> str:
     if n.get("echo_rate") is not None:
         add(f"  Win echo: {n['echo_rate']:.0f}%")
     return "\n".join(lines) + "\n"
+
+
+def sparkline_points(values: Sequence[float | None], width: int = 120, height: int = 28,
+                     pad: int = 3) -> str:
+    """Return SVG polyline points for a history (gaps skipped), scaled into width x height."""
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not known:
+        return ""
+    low = min(v for _, v in known)
+    high = max(v for _, v in known)
+    span = high - low or 1.0
+    steps = max(len(values) - 1, 1)
+    return " ".join(
+        f"{pad + (width - 2 * pad) * i / steps:.1f},"
+        f"{height - pad - (height - 2 * pad) * (v - low) / span:.1f}"
+        for i, v in known)

@@ -1,0 +1,37 @@
+"""The funder's page: a signed, revocable, read-only link that names no one."""
+
+from __future__ import annotations
+
+from tests.helpers import cos
+from tests.test_cos_model import silent_clinic_rounds
+
+
+def test_the_funder_link_shows_the_one_page_without_names_and_can_be_revoked(settings, app):
+    silent_clinic_rounds(settings)
+    made = cos(settings, "funder-link", "harbour-air")
+    assert made.exit_code == 0, made.output
+    link = made.stdout.strip()
+    assert link.startswith(settings.base_url + "/f/harbour-air/")
+    path = link[len(settings.base_url):]
+    client = app.test_client()
+    page = client.get(path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Harbour Clean Air Alliance" in html and "Partnership health" in html
+    assert "<svg class=\"spark\"" in html or "Car-free school streets" in html
+    assert "<script" not in html
+    for name in ("Dee Brown", "Harbour Clinic", "Raj Patel", "Phone"):
+        assert name not in html, name
+    assert "No partner is ranked" in html
+
+    assert client.get(path[:-2] + "xx").status_code == 404
+    assert client.get(path.replace("harbour-air", "other")).status_code == 404
+    again = cos(settings, "funder-link", "harbour-air").stdout.strip()
+    assert again == link  # the same link until replaced
+    renewed = cos(settings, "funder-link", "harbour-air", "--new").stdout.strip()
+    assert renewed != link
+    assert client.get(path).status_code == 404
+    assert client.get(renewed[len(settings.base_url):]).status_code == 200
+    off = cos(settings, "funder-link", "harbour-air", "--revoke")
+    assert off.exit_code == 0 and "off" in off.stderr
+    assert client.get(renewed[len(settings.base_url):]).status_code == 404
