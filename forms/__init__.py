@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     from forms import checkin
 
     app.register_blueprint(checkin.bp)
+    from forms import api
+
+    app.register_blueprint(api.bp)
     from forms import funder
 
     app.register_blueprint(funder.bp)
@@ -77,6 +80,11 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     def _http_error(exc: HTTPException) -> Any:
         if isinstance(exc, InternalServerError):
             log.error("internal error", exc_info=exc.original_exception)
+        if request.path.startswith("/api/"):  # API clients read JSON, errors included
+            message = ("something went wrong on our side; try again in a few minutes"
+                       if isinstance(exc, InternalServerError) else exc.description)
+            return {"error": message, "status": exc.code or 500}, exc.code or 500
+        if isinstance(exc, InternalServerError):
             return render_template(
                 "problem.html", title="Something went wrong on our side",
                 message="Nothing was saved this time. Please go back (your browser usually "

@@ -16,6 +16,7 @@ from forms.checkin_form import (
     recorded,
     status_field,
 )
+from pipeline import webhooks
 from pipeline.checkin import (
     PULSE_LABELS,
     STATUS_LABELS,
@@ -89,7 +90,9 @@ def submit(token: str) -> ResponseReturnValue:
             else:
                 notice = "Some answers need a fix (marked below). Everything else is kept."
             return page(checkin, form, status=400, notice=notice)
-        record_answers(session, checkin, answers_from(form, checkin))
+        response = record_answers(session, checkin, answers_from(form, checkin))
+        hooks = webhooks.announce_answer(session, response)
+    webhooks.queue_quietly(settings(), hooks)
     # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
     try:
         enqueue_merge(settings(), checkin.round_id)
