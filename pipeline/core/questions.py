@@ -5,7 +5,9 @@ closed items besides the partner's own commitments and numbers. The trust pulse 
 the rest come from the playbook's phase items:
 
 1. the anchor, "worth the time it costs" (M2), every week;
-2. ``focus_items`` (2) items of the focus phase, in the playbook's order;
+2. ``focus_items`` (2) items of the focus phase, turning through its items round by round (so
+   over two or three weeks every item of the focus phase is asked, and the 4-week window
+   holds answers to all of them);
 3. ``other_items`` (1) item of another phase, turning through the other phases round by round;
 4. every ``echo_every`` (4) rounds, the win from memory (W1, free text), which is not closed.
 
@@ -133,8 +135,11 @@ def checkin_items(round_number: int, focus: Phase, rotation: Rotation = Rotation
             chosen.append(code)
 
     add(rotation.anchor)
-    for code in phase_items(focus)[: rotation.focus_items]:
-        add(code)
+    pool = [c for c in phase_items(focus) if c != rotation.anchor]
+    if pool:
+        start = (round_number - 1) * rotation.focus_items
+        for i in range(min(rotation.focus_items, len(pool))):
+            add(pool[(start + i) % len(pool)])
     others = [p for p in Phase if p is not focus]
     for i in range(rotation.other_items):
         phase = others[(round_number - 1 + i) % len(others)]

@@ -14,6 +14,13 @@ def test_a_check_in_asks_the_anchor_two_focus_items_and_one_of_another_phase() -
     assert echo is False
 
 
+def test_the_focus_items_turn_so_every_item_of_the_phase_is_asked_within_two_weeks() -> None:
+    asked = [checkin_items(n, Phase.ALIGN)[0][1:3] for n in (1, 2, 3)]
+    assert asked == [("A1", "A2"), ("A3", "A1"), ("A2", "A3")]
+    momentum = checkin_items(1, Phase.MOMENTUM)[0]
+    assert momentum[:3] == ("M2", "M1", "M3")  # the anchor is not asked twice
+
+
 def test_the_other_phase_turns_round_by_round_and_the_echo_comes_every_fourth_round() -> None:
     others = [checkin_items(n, Phase.WIN)[0][-1] for n in range(1, 6)]
     assert others == ["R1", "A1", "S1", "T2", "M1"]
