@@ -492,6 +492,28 @@ def scoreboard_cmd(slug: str, number: int | None, as_json: bool) -> None:
         click.echo(one_page_text(view), nl=False)
 
 
+@main.command("worksheet")
+@click.argument("kind", type=click.Choice(["readiness", "win", "scoreboard"]))
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write.")
+@friendly
+def worksheet_cmd(kind: str, slug: str, out: Path) -> None:
+    """Write a printable worksheet: the readiness check, the win sentence or the scoreboard."""
+    from forms.worksheets import render_worksheet
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:  # a round never merged gets its snapshot
+        try:
+            html = render_worksheet(session, kind, slug)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    out.write_text(html, encoding="utf-8")
+    click.echo(f"{kind} worksheet for {slug} written to {out}")
+
+
 @main.command("funder-link")
 @click.argument("slug")
 @click.option("--new", is_flag=True, help="Make a new link; the old one stops working.")

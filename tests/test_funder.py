@@ -35,3 +35,22 @@ def test_the_funder_link_shows_the_one_page_without_names_and_can_be_revoked(set
     off = cos(settings, "funder-link", "harbour-air", "--revoke")
     assert off.exit_code == 0 and "off" in off.stderr
     assert client.get(renewed[len(settings.base_url):]).status_code == 404
+
+
+def test_cos_worksheet_writes_the_readiness_win_and_scoreboard_sheets(settings, tmp_path):
+    from tests.helpers import load
+
+    load(settings)
+    early = cos(settings, "worksheet", "scoreboard", "harbour-air", "--out",
+                str(tmp_path / "s.html"))
+    assert early.exit_code != 0 and "no rounds yet" in early.output
+    silent_clinic_rounds(settings)
+    for kind, expected in (("readiness", "A champion with influence"),
+                           ("win", "By 2028"),
+                           ("scoreboard", "Phone Harbour Clinic; don&#39;t email.")):
+        out = tmp_path / f"{kind}.html"
+        done = cos(settings, "worksheet", kind, "harbour-air", "--out", str(out))
+        assert done.exit_code == 0, done.output
+        html = out.read_text(encoding="utf-8")
+        assert expected in html, kind
+        assert "<script" not in html and "@media print" in html
