@@ -1,4 +1,5 @@
-"""The funder's read-only page: GET only, no names, no scripts, one column on a phone."""
+"""Read-only pages behind signed links: the funder's page (no names, no scripts, one column on
+a phone) and the leads' digest in a browser."""
 
 from __future__ import annotations
 
@@ -8,9 +9,30 @@ from flask.typing import ResponseReturnValue
 from pipeline.config import Settings
 from pipeline.core.onepage import sparkline_points
 from pipeline.db import session_scope
+from pipeline.digest import digest_link_valid, render_digest
 from pipeline.funder import funder_view
+from pipeline.models import Round, utcnow
 
 bp = Blueprint("funder", __name__)
+
+NOT_FOUND = ("The link is wrong, or the coalition has replaced or turned off its "
+             "funder page. Ask the coalition's convener for the current link.")
+
+
+@bp.route("/d/<int:round_id>/<int:expires>/<token>", methods=["GET"])
+def digest(round_id: int, expires: int, token: str) -> ResponseReturnValue:
+    """Show a round's digest as the leads got it, while its signed link has not expired."""
+    settings: Settings = current_app.config["COS_SETTINGS"]
+    if not digest_link_valid(settings.secret_key, round_id, expires, token, utcnow()):
+        return render_template(
+            "problem.html", title="This link does not work",
+            message="The link is wrong or has expired. The latest digest in your email has "
+                    "a fresh one."), 404
+    with session_scope(settings.database_url) as session:
+        if session.get(Round, round_id) is None:
+            return render_template("problem.html", title="This link does not work",
+                                   message="This round no longer exists."), 404
+        return render_digest(session, settings, round_id).html
 
 
 @bp.route("/f/<slug>/<token>", methods=["GET"])
@@ -22,6 +44,5 @@ def page(slug: str, token: str) -> ResponseReturnValue:
     if view is None:
         return render_template(
             "problem.html", title="This link does not work",
-            message="The link is wrong, or the coalition has replaced or turned off its "
-                    "funder page. Ask the coalition's convener for the current link."), 404
+            message=NOT_FOUND), 404
     return render_template("funder.html", view=view, sparkline=sparkline_points)

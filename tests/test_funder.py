@@ -54,3 +54,31 @@ def test_cos_worksheet_writes_the_readiness_win_and_scoreboard_sheets(settings, 
         html = out.read_text(encoding="utf-8")
         assert expected in html, kind
         assert "<script" not in html and "@media print" in html
+
+
+def test_the_digest_carries_a_signed_link_to_its_web_version_that_expires(settings, app):
+    import re
+    from datetime import timedelta
+
+    from pipeline.db import session_scope
+    from pipeline.digest import digest_link_valid, render_digest
+    from pipeline.models import Round, utcnow
+
+    round_id = silent_clinic_rounds(settings)
+    with session_scope(settings.database_url) as s:
+        rendered = render_digest(s, settings, round_id)
+        closes = s.get(Round, round_id).closes_at
+    found = re.search(r"(/d/(\d+)/(\d+)/([A-Za-z0-9_-]{43}))", rendered.text)
+    assert found and int(found.group(2)) == round_id
+    client = app.test_client()
+    page = client.get(found.group(1))
+    assert page.status_code == 200
+    assert "Next right moves" in page.get_data(as_text=True)
+    forged = found.group(1)[:-3] + "AAA"
+    assert client.get(forged).status_code == 404
+    longer = found.group(1).replace(f"/{found.group(3)}/", f"/{int(found.group(3)) + 1}/")
+    assert client.get(longer).status_code == 404
+    expires, token = int(found.group(3)), found.group(4)
+    assert digest_link_valid(settings.secret_key, round_id, expires, token, utcnow())
+    assert not digest_link_valid(settings.secret_key, round_id, expires, token,
+                                 closes + timedelta(days=31))
