@@ -201,3 +201,21 @@ def test_a_coalition_file_threshold_changes_when_a_move_fires(settings, tmp_path
     with session_scope(settings.database_url, read_only=True) as s:
         moves = {m["id"]: m for m in snapshot_for(s, round_id)["moves"]}
     assert "silent for 2 check-ins" in moves["silent-partner"]["evidence"]
+
+
+def test_the_owners_story_behind_a_number_reaches_the_scoreboard_and_the_digest(settings):
+    from pipeline.digest import render_digest
+    from pipeline.models import Metric
+
+    load(settings)
+    with session_scope(settings.database_url, read_only=True) as s:
+        no2 = str(s.exec(select(Metric.id).where(Metric.key == "no2")).one())
+    round_id = run_round(settings, {"raj@schools.example": {
+        "readings": {no2: 41.0}, "reading_notes": {no2: "Road works moved the traffic"}}})
+    with session_scope(settings.database_url) as s:
+        line = snapshot_for(s, round_id)["metrics"][0]
+        rendered = render_digest(s, settings, round_id)
+    assert (line["latest"], line["story"], line["freshness"]) == (
+        41.0, "Road works moved the traffic", 0)
+    assert "Story: Road works moved the traffic" in rendered.text
+    assert "Road works moved the traffic" in rendered.html

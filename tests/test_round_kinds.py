@@ -116,3 +116,24 @@ def test_campaign_start_takes_a_kind(settings, smtp_server):
     assert json.loads(started.stdout)["kind"] == "win-echo"
     bad = cos(settings, "campaign", "start", "harbour-air", "--kind", "survey")
     assert bad.exit_code != 0
+
+
+def test_the_check_in_form_keeps_phase_items_and_the_story_behind_a_number(app, settings):
+    from pipeline.models import Metric, Person, Response
+
+    load(settings)
+    round_id = open_kind(settings, "checkin")
+    client, link, doc = page_of(app, settings, round_id)
+    with session_scope(settings.database_url, read_only=True) as s:
+        no2 = s.exec(select(Metric.id).where(Metric.key == "no2")).one()
+    fields = {"csrf_token": doc.forms[0].fields["csrf_token"], "item_M2": "2",
+              "item_R1": "not_sure", f"m{no2}_value": "41", f"m{no2}_note": "Road works"}
+    assert client.post(link, data=fields).status_code == 303
+    with session_scope(settings.database_url, read_only=True) as s:
+        stored = s.exec(select(Response).join(Person).where(
+            Person.email == "raj@schools.example")).one().answers
+    assert stored["items"] == {"M2": 2, "R1": "not_sure"}
+    assert stored["reading_notes"] == {str(no2): "Road works"}
+    again = lxml.html.fromstring(client.get(link).get_data(as_text=True))
+    assert again.xpath("//input[@name='item_M2'][@checked]/@value") == ["2"]
+    assert again.xpath(f"//input[@name='m{no2}_note']/@value") == ["Road works"]
