@@ -419,7 +419,7 @@ def previous_snapshot(session: Session, round_: Round) -> dict[str, Any] | None:
     row = session.exec(
         select(PhaseSnapshot).join(Round, col(Round.id) == col(PhaseSnapshot.round_id))
         .where(Round.coalition_id == round_.coalition_id, Round.number < round_.number)
-        .order_by(col(Round.number).desc())).first()
+        .order_by(col(Round.number).desc()).limit(1)).first()
     return row.data if row else None
 
 
