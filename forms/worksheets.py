@@ -8,11 +8,11 @@ from typing import Any
 import jinja2
 from sqlmodel import Session
 
-from pipeline.core.echo import WinPart, WinSentence
+from pipeline.core.echo import WinPart
 from pipeline.core.onepage import sparkline_points
 from pipeline.core.phases import READINESS_QUESTIONS
 from pipeline.core.questions import READINESS_SCALE
-from pipeline.cos_model import one_page_view
+from pipeline.cos_model import one_page_view, win_sentence
 from pipeline.rounds import get_coalition, latest_round
 
 KINDS = ("readiness", "win", "scoreboard")
@@ -34,7 +34,7 @@ def render_worksheet(session: Session, kind: str, slug: str) -> str:
         context["items"] = [(item.value, text) for item, text in READINESS_QUESTIONS.items()]
         context["scale"] = READINESS_SCALE
     elif kind == "win":
-        win = WinSentence.from_text(coalition.win)
+        win = win_sentence(coalition)
         context["parts"] = [(part.value, win.part(part)) for part in WinPart]
         context["missing"] = [p.value for p in win.missing_parts]
     else:

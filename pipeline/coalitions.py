@@ -49,7 +49,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "commitments": ("key", "owner", "text", "due"),
     # The COS Model's settings (README, "The coalition file's [model] table").
     "model": ("thresholds", "rotation", "funding_ends", "sustainability_plan",
-              "convening_hours_named", "funder_notes"),
+              "convening_hours_named", "funder_notes", "win_parts"),
 }
 SINGLE_TABLES = ("coalition", "model")
 CSV_COLUMNS = ("email", "name", "organisation", "role")
@@ -510,6 +510,15 @@ def _model(table: Any, lines: FileLines, problems: list[str]) -> dict[str, Any]:
             problems.append(f"{place.at() if place.lines else top.at(key)}: {exc}")
             continue
         model[key] = dict(sorted(value.items()))
+    parts = table.get("win_parts")
+    if parts is not None:
+        known = ("who", "what", "how_much", "by_when")
+        if not isinstance(parts, dict) or set(parts) - set(known) or not all(
+                isinstance(v, str) for v in parts.values()):
+            problems.append(f"{top.at('win_parts')}: win_parts is a table of text with "
+                            f"{', '.join(known)}")
+        else:
+            model["win_parts"] = {k: parts.get(k, "") for k in known}
     ends = table.get("funding_ends")
     if ends is not None:
         if isinstance(ends, date) and not isinstance(ends, datetime):

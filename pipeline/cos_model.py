@@ -88,6 +88,16 @@ KEPT = frozenset({CommitmentStatus.DONE, CommitmentStatus.ON_TRACK})
 SLIPPING = frozenset({CommitmentStatus.SLIPPING, CommitmentStatus.BLOCKED})
 
 
+def win_sentence(coalition: Coalition) -> WinSentence:
+    """Return the coalition's win by its parts: as its file states them, else read from it."""
+    parts = (coalition.model or {}).get("win_parts")
+    if isinstance(parts, dict):
+        return WinSentence(who=parts.get("who", ""), what=parts.get("what", ""),
+                           how_much=parts.get("how_much", ""),
+                           by_when=parts.get("by_when", ""), text=coalition.win)
+    return WinSentence.from_text(coalition.win)
+
+
 def coalition_thresholds(coalition: Coalition) -> Thresholds:
     """Return the playbook's thresholds with the coalition file's overrides."""
     return thresholds_from((coalition.model or {}).get("thresholds") or None)
@@ -306,7 +316,7 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
         convener=convener,
         answers=tuple(answers),
         echoes=tuple(echoes),
-        win_complete=WinSentence.from_text(coalition.win).complete,
+        win_complete=win_sentence(coalition).complete,
         named_roles=named,
         metrics=headline,
         ties=ties,
@@ -451,7 +461,7 @@ def store_echo_marks(session: Session, round_: Round, answers: dict[int, Any]) -
 
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
-    win = WinSentence.from_text(coalition.win)
+    win = win_sentence(coalition)
     people = {p.id: p for p in session.exec(select(Person).where(
         Person.coalition_id == coalition.id))}
     existing = {e.person_id: e for e in session.exec(select(EchoMark).where(

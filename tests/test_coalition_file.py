@@ -253,3 +253,4 @@ def test_the_example_coalition_file_loads_without_problems():
     data, problems = parse_coalition_file(tomllib.loads(text), FileLines(text))
     assert problems == []
     assert data["model"]["thresholds"]
+    assert data["model"]["win_parts"]["by_when"] == "By December 2027"
