@@ -177,15 +177,16 @@ def people() -> None:
 @friendly
 def people_import(slug: str, file: Path) -> None:
     """Add or update people from a CSV with columns email,name,organisation,role."""
-    from pipeline.coalitions import import_people
+    from pipeline.coalitions import LoadError, import_people
+    from pipeline.core.text import UnreadableText, decode_file_text
     from pipeline.db import session_scope
 
     s = settings()
     require_schema(s)
     try:
-        content = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{file}: not UTF-8 text; save the CSV as UTF-8") from exc
+        content = decode_file_text(file.read_bytes(), "the CSV")
+    except UnreadableText as exc:
+        raise LoadError(str(file), [str(exc)]) from exc
     with session_scope(s.database_url) as session:
         summary = import_people(session, slug, content, str(file))
     for warning in summary.warnings:

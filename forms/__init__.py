@@ -37,9 +37,23 @@ def plain_number(value: float | int | None) -> str:
 
 
 def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) -> Flask:
-    """Build the web app from settings (read from COS_* variables when not given)."""
+    """Build the web app from settings (read from COS_* variables when not given).
+
+    COS_RATE_LIMIT (default 60/minute) limits the requests per client address on pages that
+    take a link's token; COS_TRUSTED_PROXIES lists the reverse proxies (addresses or networks)
+    whose X-Forwarded-For is believed. See forms/ratelimit.py.
+    """
+    from forms.ratelimit import TrustedProxies, parse_proxies, rate_from_env
+    from pipeline.logcontext import install_redaction
+
     settings = settings or Settings.from_env()
+    install_redaction()  # request paths carry the partners' tokens: keep them out of logs
     app = Flask(__name__)
+    # Read at start, so a mistyped value stops the app with a clear message.
+    app.config["COS_RATE_LIMITS"] = {b: rate_from_env(b) for b in ("token", "api")}
+    proxies = parse_proxies(os.environ.get("COS_TRUSTED_PROXIES", ""))
+    if proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     app.config.update(
         COS_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -55,6 +69,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     )
 
     from forms import checkin
+    from forms.ratelimit import rate_limited
 
     app.register_blueprint(checkin.bp)
     from forms import api
@@ -69,10 +84,14 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
         app.register_blueprint(outbox.bp)
     app.config["COS_DEV_OUTBOX"] = dev_outbox
 
+    https = settings.base_url.startswith("https://")
+
     @app.after_request
     def _headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if https:  # browsers then never try the partner's link over plain HTTP again
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -106,6 +125,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     token = os.environ.get("COS_METRICS_TOKEN", "")
 
     @app.get("/metrics")
+    @rate_limited("token")
     def metrics() -> Any:
         """Prometheus figures for whoever holds COS_METRICS_TOKEN (404 when it is not set)."""
         import hmac

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
+from forms.ratelimit import rate_limited
 from pipeline.api import coalition_doc, coalition_for_token, round_doc, rounds_doc, scoreboard_doc
 from pipeline.db import session_scope
 
@@ -50,21 +51,25 @@ def _with_coalition(slug: str, build: Any) -> ResponseReturnValue:
 
 
 @bp.get("/coalitions/<slug>")
+@rate_limited("api")
 def coalition(slug: str) -> ResponseReturnValue:
     return _with_coalition(slug, coalition_doc)
 
 
 @bp.get("/coalitions/<slug>/rounds")
+@rate_limited("api")
 def rounds(slug: str) -> ResponseReturnValue:
     return _with_coalition(slug, rounds_doc)
 
 
 @bp.get("/coalitions/<slug>/rounds/<int:number>")
+@rate_limited("api")
 def one_round(slug: str, number: int) -> ResponseReturnValue:
     return _with_coalition(slug, lambda s, c: round_doc(s, c, number))
 
 
 @bp.get("/coalitions/<slug>/scoreboard")
+@rate_limited("api")
 def scoreboard(slug: str) -> ResponseReturnValue:
     return _with_coalition(slug, scoreboard_doc)
 

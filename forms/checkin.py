@@ -16,6 +16,7 @@ from forms.checkin_form import (
     recorded,
     status_field,
 )
+from forms.ratelimit import rate_limited
 from pipeline import webhooks
 from pipeline.checkin import (
     PULSE_LABELS,
@@ -65,6 +66,7 @@ def _read(token: str) -> Checkin | ResponseReturnValue:
 
 
 @bp.route("/c/<token>", methods=["GET"])
+@rate_limited("token")
 def show(token: str) -> ResponseReturnValue:
     """Show the check-in form, prefilled with the latest answers (read-only: scanners GET too)."""
     checkin = _read(token)
@@ -74,6 +76,7 @@ def show(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/c/<token>", methods=["POST"])
+@rate_limited("token")
 def submit(token: str) -> ResponseReturnValue:
     """Validate and store the answers, queue the merge, and send the partner to the thanks page."""
     with session_scope(settings().database_url) as session:
@@ -102,6 +105,7 @@ def submit(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/c/<token>/thanks", methods=["GET"])
+@rate_limited("token")
 def thanks(token: str) -> ResponseReturnValue:
     """Show what was recorded, with a link back to edit."""
     checkin = _read(token)
