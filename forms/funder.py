@@ -3,9 +3,10 @@ a phone) and the leads' digest in a browser."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 
+from forms.ratelimit import rate_limited
 from pipeline.config import Settings
 from pipeline.core.onepage import sparkline_points
 from pipeline.db import session_scope
@@ -19,7 +20,13 @@ NOT_FOUND = ("The link is wrong, or the coalition has replaced or turned off its
              "funder page. Ask the coalition's convener for the current link.")
 
 
+# The digest page is the email's HTML: its styles are inline, as email clients need them.
+DIGEST_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+              "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
 @bp.route("/d/<int:round_id>/<int:expires>/<token>", methods=["GET"])
+@rate_limited("token")
 def digest(round_id: int, expires: int, token: str) -> ResponseReturnValue:
     """Show a round's digest as the leads got it, while its signed link has not expired."""
     settings: Settings = current_app.config["COS_SETTINGS"]
@@ -32,10 +39,13 @@ def digest(round_id: int, expires: int, token: str) -> ResponseReturnValue:
         if session.get(Round, round_id) is None:
             return render_template("problem.html", title="This link does not work",
                                    message="This round no longer exists."), 404
-        return render_digest(session, settings, round_id).html
+        response = make_response(render_digest(session, settings, round_id).html)
+    response.headers["Content-Security-Policy"] = DIGEST_CSP
+    return response
 
 
 @bp.route("/f/<slug>/<token>", methods=["GET"])
+@rate_limited("token")
 def page(slug: str, token: str) -> ResponseReturnValue:
     """Show a coalition's funder page, or the same "not found" page for every bad link."""
     settings: Settings = current_app.config["COS_SETTINGS"]

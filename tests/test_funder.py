@@ -74,6 +74,7 @@ def test_the_digest_carries_a_signed_link_to_its_web_version_that_expires(settin
     page = client.get(found.group(1))
     assert page.status_code == 200
     assert "Next right moves" in page.get_data(as_text=True)
+    assert "style-src 'unsafe-inline'" in page.headers["Content-Security-Policy"]
     forged = found.group(1)[:-3] + "AAA"
     assert client.get(forged).status_code == 404
     longer = found.group(1).replace(f"/{found.group(3)}/", f"/{int(found.group(3)) + 1}/")
