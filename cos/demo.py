@@ -302,8 +302,12 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None,
         say(f"2. loaded {path.name}: {'; '.join(summary.lines())}")
 
         from forms import create_app
+        from forms.ratelimit import Rate
 
-        stack.enter_context(web_server(create_app(settings, dev_outbox=True), "127.0.0.1", port))
+        app = create_app(settings, dev_outbox=True)
+        # Every simulated partner answers from 127.0.0.1: one address, many people.
+        app.config["COS_RATE_LIMITS"] = {"token": Rate(0, 60)}
+        stack.enter_context(web_server(app, "127.0.0.1", port))
         say(f"3. web app on {settings.base_url}")
 
         with session_scope(settings.database_url) as session:

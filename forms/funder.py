@@ -10,7 +10,7 @@ from forms.ratelimit import rate_limited
 from pipeline.config import Settings
 from pipeline.core.onepage import sparkline_points
 from pipeline.db import session_scope
-from pipeline.digest import digest_link_valid, render_digest
+from pipeline.digest import read_digest_link, render_digest
 from pipeline.funder import funder_view
 from pipeline.models import Round, utcnow
 
@@ -25,12 +25,13 @@ DIGEST_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' dat
               "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
-@bp.route("/d/<int:round_id>/<int:expires>/<token>", methods=["GET"])
+@bp.route("/d/<token>", methods=["GET"])
 @rate_limited("token")
-def digest(round_id: int, expires: int, token: str) -> ResponseReturnValue:
+def digest(token: str) -> ResponseReturnValue:
     """Show a round's digest as the leads got it, while its signed link has not expired."""
     settings: Settings = current_app.config["COS_SETTINGS"]
-    if not digest_link_valid(settings.secret_key, round_id, expires, token, utcnow()):
+    round_id = read_digest_link(settings.secret_key, token, utcnow())
+    if round_id is None:
         return render_template(
             "problem.html", title="This link does not work",
             message="The link is wrong or has expired. The latest digest in your email has "

@@ -20,7 +20,7 @@ KINDS = ("readiness", "win", "scoreboard")
 
 def environment() -> jinja2.Environment:
     """Return the worksheets' Jinja environment (HTML escaped)."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("forms", "templates/worksheets"),
+    return jinja2.Environment(loader=jinja2.PackageLoader("forms", "sheets"),
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 

@@ -58,15 +58,21 @@ def digest_web_link(settings: Settings, round_: Round) -> str | None:
         return None
     expires = int((round_.closes_at + timedelta(days=DIGEST_LINK_DAYS)).timestamp())
     token = digest_token(settings.secret_key, round_.id or 0, expires)
-    return f"{settings.base_url}/d/{round_.id}/{expires}/{token}"
+    return f"{settings.base_url}/d/{round_.id}.{expires}.{token}"
 
 
-def digest_link_valid(secret_key: str, round_id: int, expires: int, token: str,
-                      now: datetime) -> bool:
-    """Say whether a web digest link is genuine and not expired."""
-    if not secret_key or now.timestamp() >= expires:
-        return False
-    return hmac.compare_digest(token, digest_token(secret_key, round_id, expires))
+def read_digest_link(secret_key: str, link_token: str, now: datetime) -> int | None:
+    """Return the round a web digest link's ``ROUND.EXPIRES.SIGNATURE`` opens, or None when it
+    is malformed, forged or expired."""
+    parts = link_token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    round_id, expires = int(parts[0]), int(parts[1])
+    if not secret_key or now.timestamp() >= expires or round_id >= 2**31:
+        return None
+    if not hmac.compare_digest(parts[2], digest_token(secret_key, round_id, expires)):
+        return None
+    return round_id
 
 
 @email_kind(EmailKind.DIGEST)
