@@ -306,10 +306,8 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
         status = round_status(session, resolve_round(session, round_ref).id or 0)
     c, tz = status.round_, status.coalition.timezone
     rows = status.rows
-    failed = status.count("delivery", "failed") + status.count("delivery", "rejected")
-    counts = {"invited": len(rows), "delivered": status.count("delivery", "sent"),
-              "failed": failed, "answered": status.count("answered"),
-              "silent": status.count("answered", False), "revoked": status.count("revoked")}
+    counts = status.counts()
+    failed = counts["failed"]
     if as_json:
         echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
                    "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
@@ -1223,6 +1221,37 @@ def api_token_revoke(token_id: int) -> None:
     with session_scope(s.database_url) as session:
         row = api.revoke_token(session, token_id)
         click.echo(f"API token {row.id} ({row.name}) revoked")
+
+
+# --- admin accounts for the web pages -------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Manage the accounts that sign in to the admin pages."""
+
+
+@admin.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@friendly
+def admin_create(email: str, password_stdin: bool) -> None:
+    """Create an admin account (or set a new password for one); the password is asked twice."""
+    from pipeline.admins import create_admin
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True,
+                                err=True)
+    with session_scope(s.database_url) as session:
+        made = create_admin(session, email, password)
+        shown = made.email
+    click.echo(f"admin {shown} can sign in at {s.base_url}/admin/")
 
 
 if __name__ == "__main__":

@@ -89,8 +89,14 @@ def render_email(kind: str, context: Mapping[str, Any]) -> Rendered:
     """Render the subject, text and HTML of an email kind from its context."""
     if kind not in KINDS:
         raise ValueError(f"unknown email kind {kind!r}: expected one of {sorted(KINDS)}")
+    return render_named(kind, context)
+
+
+def render_named(name: str, context: Mapping[str, Any]) -> Rendered:
+    """Render a template triple by name: an email kind, or an account email ("account/...")."""
+    kind = name
     env = environment()
-    values = {**OPTIONAL_KEYS, **context}
+    values = {**OPTIONAL_KEYS, "coalition_name": "COS Cadence", **context}
     subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
     text = env.get_template(f"{kind}.txt").render(values)
     html = env.get_template(f"{kind}.html").render({**values, "subject": subject})

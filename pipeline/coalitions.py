@@ -603,21 +603,32 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    text = decode_upload(data, str(path))
+    return text, _parse_toml(text, str(path))
+
+
+def decode_upload(data: bytes, source: str, what: str = "the file") -> str:
+    """Read a file's bytes as text (UTF-8, or UTF-16 with a byte order mark), or raise a
+    LoadError naming the line and column of the first byte that is not (or a NUL byte)."""
     try:
         # A byte order mark (editors on Windows save one; TOML allows none) is dropped here.
-        text = decode_file_text(data)
+        text = decode_file_text(data, what)
     except UnreadableText as exc:
-        raise LoadError(str(path), [str(exc)]) from exc
+        raise LoadError(source, [str(exc)]) from exc
     nul = first_nul(text)
     if nul is not None:
-        raise LoadError(str(path), [
+        raise LoadError(source, [
             f"line {nul[0]}, column {nul[1]}: a NUL byte, which no text file has (the file may "
             "be damaged or saved by a program in its own format): remove it, or save the file "
             "again as plain UTF-8 text"])
+    return text
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        return text, tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LoadError(str(path), [toml_problem(exc)]) from exc
+        raise LoadError(source, [toml_problem(exc)]) from exc
 
 
 TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$",
@@ -668,6 +679,16 @@ def load_coalition(session: Session, path: Path, *, prune: bool = False,
     A dry run works it all out, then rolls the session back.
     """
     text, raw = _read_toml(path)
+    return load_coalition_text(session, text, str(path), prune=prune, dry_run=dry_run, raw=raw)
+
+
+def load_coalition_text(session: Session, text: str, source: str, *, prune: bool = False,
+                        dry_run: bool = False, raw: dict[str, Any] | None = None) -> LoadSummary:
+    """Create or update one coalition from a coalition file's text (an upload, say); problems
+    name the source and the line, as load_coalition does."""
+    path = source
+    if raw is None:
+        raw = _parse_toml(text, source)
     head = raw.get("coalition")
     slug = head.get("slug") if isinstance(head, dict) else None
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first() if (
@@ -792,8 +813,11 @@ def _retire_unlisted(session: Session, coalition: Coalition, data: dict[str, Any
             f"longer answer it ({', '.join(leaving)})")
 
 
-def import_people(session: Session, slug: str, content: str, source: str = "CSV") -> LoadSummary:
-    """Add or update people from CSV columns email,name,organisation,role; all or nothing."""
+def import_people(session: Session, slug: str, content: str, source: str = "CSV", *,
+                  dry_run: bool = False) -> LoadSummary:
+    """Add or update people from CSV columns email,name,organisation,role; all or nothing.
+
+    A dry run works it all out, then rolls the session back."""
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first()
     if coalition is None:
         raise LoadError(source, [f"no coalition with slug {slug!r}: load it first with cos load"])
@@ -848,4 +872,7 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary,
                        source=FROM_CSV)
     session.flush()
+    if dry_run:
+        summary.dry_run = True
+        session.rollback()
     return summary

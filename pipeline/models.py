@@ -342,3 +342,36 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class AdminUser(SQLModel, table=True):
+    """Someone who runs coalitions from the admin pages; only an argon2 hash of the password."""
+
+    __tablename__ = "admin_user"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=254)
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInLink(SQLModel, table=True):
+    """A lead's emailed sign-in link: single use, short-lived; only a hash of its token."""
+
+    __tablename__ = "sign_in_link"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class SignInFailures(SQLModel, table=True):
+    """Failed sign-ins counted per account ("account:EMAIL") and per address ("address:IP")."""
+
+    __tablename__ = "sign_in_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=300)
+    failures: int = 0
+    last_failed_at: datetime = Field(default_factory=utcnow)
+    locked_until: datetime | None = None

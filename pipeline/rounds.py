@@ -376,6 +376,31 @@ class RoundStatus:
         """Count the people whose row has this value."""
         return sum(1 for r in self.rows if r[key] == value)
 
+    def counts(self) -> dict[str, int]:
+        """Count invited, delivered, failed (bounced), answered, silent and revoked people."""
+        return {"invited": len(self.rows), "delivered": self.count("delivery", "sent"),
+                "failed": self.count("delivery", "failed") + self.count("delivery", "rejected"),
+                "answered": self.count("answered"), "silent": self.count("answered", False),
+                "revoked": self.count("revoked")}
+
+
+def silent_people(status: RoundStatus) -> list[str]:
+    """Return the addresses of those invited who have not answered and whose link still works."""
+    return [r["email"] for r in status.rows if not r["answered"] and not r["revoked"]]
+
+
+def remind_silent(session: Session, round_id: int) -> list[int]:
+    """Queue the invitation again (same link) for everyone silent in an open round; return the
+    ledger rows to send. One who cannot be reminded (being sent right now) is skipped."""
+    round_ = get_round(session, round_id)
+    delivery_ids = []
+    for email in silent_people(round_status(session, round_id)):
+        try:
+            delivery_ids.append(resend_invitation(session, str(round_.id), email)[2])
+        except RoundError as exc:
+            log.info("not reminded: %s", exc)
+    return delivery_ids
+
 
 def round_status(session: Session, round_id: int) -> RoundStatus:
     """Return each invited person's delivery and answer state."""
@@ -387,6 +412,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
                                Delivery.kind == EmailKind.INVITATION))}
     revisions = dict(session.exec(
         select(Response.person_id, func.max(Response.revision))
+        .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
+    answered_at = dict(session.exec(
+        select(Response.person_id, func.max(Response.submitted_at))
         .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
     rows = []
     stmt = (select(Invitation, Person, Organisation)
@@ -406,6 +434,7 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "sent_at": delivery.sent_at if delivery else None,
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
+            "answered_at": answered_at.get(person.id or 0),
         })
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     left_out = list((board.data if board else {}).get("unmerged", []))

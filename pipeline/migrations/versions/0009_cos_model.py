@@ -11,7 +11,7 @@
 Columns with constant defaults rebuild no table (SQLite keeps its foreign keys).
 
 Revision ID: 0009
-Revises: 0013
+Revises: 0011
 Create Date: 2026-11-27 04:00:00
 """
 from alembic import op
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 revision = '0009'
-down_revision = '0013'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
