@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,9 +51,12 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "commitments": ("key", "owner", "text", "due"),
     # Checked by pipeline.core.cadence (every key but pause_after_failures).
     "cadence": (*MAPPING_KEYS, "pause_after_failures"),
+    # The COS Model's settings (README, "The coalition file's [model] table").
+    "model": ("thresholds", "rotation", "funding_ends", "sustainability_plan",
+              "convening_hours_named", "funder_notes", "win_parts"),
 }
 DEFAULT_PAUSE_AFTER_FAILURES = 5
-SINGLE_TABLES = ("coalition", "cadence")  # written [name]; the others [[name]]
+SINGLE_TABLES = ("coalition", "cadence", "model")  # written [name]; the others [[name]]
 CSV_COLUMNS = ("email", "name", "organisation", "role")
 FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
 
@@ -474,6 +477,8 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         warnings.append(f'{top.at()}: no person has role = "lead", so nobody receives the '
                         "digest")
 
+    model = _model(raw.get("model"), lines, problems)
+
     organisations = {p["organisation"] for p in people} | {m["owner"] for m in metrics} | {
         x["owner"] for x in commitments}
     if c["lead_organisation"]:
@@ -481,8 +486,62 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
     organisations.discard("")
     return {"coalition": c, "people": people, "metrics": metrics, "commitments": commitments,
             "cadence": cadence, "pause_after_failures": pause_after,
-            "organisations": sorted(organisations),
+            "model": model, "organisations": sorted(organisations),
             "warnings": sorted(warnings, key=_line_number)}, sorted(problems, key=_line_number)
+
+
+def _model(table: Any, lines: FileLines, problems: list[str]) -> dict[str, Any]:
+    """Check the [model] table: threshold overrides, the rotation, the funding date, flags."""
+    from pipeline.core.phases import thresholds_from
+    from pipeline.core.questions import rotation_from
+
+    if table is None:
+        return {}
+    top = lines.place("model")
+    if not isinstance(table, dict):
+        problems.append(f"{top.at()}: model must be a table, like [model]")
+        return {}
+    _unknown_keys(table, "model", top, problems)
+    model: dict[str, Any] = {}
+    for key, check in (("thresholds", thresholds_from), ("rotation", rotation_from)):
+        value = table.get(key)
+        if value is None:
+            continue
+        place = lines.place(f"model.{key}")
+        if not isinstance(value, dict):
+            problems.append(f"{top.at(key)}: {key} must be a table, like [model.{key}]")
+            continue
+        try:
+            check(value)
+        except ValueError as exc:
+            problems.append(f"{place.at() if place.lines else top.at(key)}: {exc}")
+            continue
+        model[key] = dict(sorted(value.items()))
+    parts = table.get("win_parts")
+    if parts is not None:
+        known = ("who", "what", "how_much", "by_when")
+        if not isinstance(parts, dict) or set(parts) - set(known) or not all(
+                isinstance(v, str) for v in parts.values()):
+            problems.append(f"{top.at('win_parts')}: win_parts is a table of text with "
+                            f"{', '.join(known)}")
+        else:
+            model["win_parts"] = {k: parts.get(k, "") for k in known}
+    ends = table.get("funding_ends")
+    if ends is not None:
+        if isinstance(ends, date) and not isinstance(ends, datetime):
+            model["funding_ends"] = ends.isoformat()
+        else:
+            problems.append(f"{top.at('funding_ends')}: funding_ends must be a date like "
+                            f"2027-06-30, not {ends!r}")
+    for flag in ("sustainability_plan", "convening_hours_named", "funder_notes"):
+        value = table.get(flag)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            problems.append(f"{top.at(flag)}: {flag} must be true or false, not {value!r}")
+            continue
+        model[flag] = value
+    return model
 
 
 def parse_cadence(raw: Any, timezone: str, lines: FileLines,
@@ -687,7 +746,7 @@ def load_coalition_text(session: Session, text: str, source: str, *, prune: bool
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
         summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
-                      locale=head["locale"], stage=head["stage"])
+                      locale=head["locale"], stage=head["stage"], model=data["model"])
     changed = set_cadence(coalition, data["cadence"], data["pause_after_failures"]) or changed
     session.add(coalition)
     session.flush()

@@ -42,6 +42,12 @@ class Coalition(SQLModel, table=True):
     scheduled_through: datetime | None = None
     # A round pauses itself after this many delivery failures in a row, and tells the admins.
     pause_after_failures: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    # The coalition file's [model] table: threshold overrides, the check-in's phase-item
+    # rotation, the main funding's end date, whether a sustainability plan is logged.
+    model: dict[str, Any] = Field(default_factory=dict, sa_column=Column(
+        JSON, nullable=False, server_default="{}"))
+    # The funder page's link is derived from it; a new salt revokes the old link ("" = none).
+    funder_salt: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class Organisation(SQLModel, table=True):
@@ -134,6 +140,9 @@ class Round(SQLModel, table=True):
     cancelled_at: datetime | None = None
     # Deliveries that failed in a row (reset by each one that goes out): the pause threshold.
     failures_in_a_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # checkin (the weekly form), readiness (the eight-item check) or win-echo (a RoundKind).
+    kind: str = Field(default="checkin", max_length=16,
+                      sa_column_kwargs={"server_default": "checkin"})
 
 
 class Invitation(SQLModel, table=True):
@@ -186,6 +195,8 @@ class Reading(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     value: float
+    # The story behind the curve, in the owner's words.
+    note: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
 
 
 class Win(SQLModel, table=True):
@@ -260,6 +271,34 @@ class Scoreboard(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id", unique=True)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     computed_at: datetime = Field(default_factory=utcnow)
+
+
+class PhaseSnapshot(SQLModel, table=True):
+    """The round's phase state as the merge computed it: recomputing gives the same data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", unique=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+class EchoMark(SQLModel, table=True):
+    """A partner's win-echo answer, the mark the rule suggested and a lead's override."""
+
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    organisation_id: int = Field(foreign_key="organisation.id")
+    answer: str = Field(max_length=2000)
+    suggested: str = Field(max_length=8)  # an pipeline.core.echo.EchoMark
+    reason: str = Field(default="", max_length=500)
+    override: str | None = Field(default=None, max_length=8)
+
+    @property
+    def mark(self) -> str:
+        """Return the mark that counts: the lead's, else the suggested one."""
+        return self.override or self.suggested
 
 
 class Delivery(SQLModel, table=True):

@@ -148,8 +148,15 @@ def active_partners(session: Session, coalition_id: int) -> list[Person]:
 
 
 def start_round(session: Session, secret_key: str, slug: str, closes_in: timedelta,
-                   *, force: bool = False) -> tuple[Round, list[int]]:
-    """Open a round and invite every active partner; return it and the deliveries to send."""
+                   *, force: bool = False, kind: str = "checkin") -> tuple[Round, list[int]]:
+    """Open a round and invite every active partner; return it and the deliveries to send.
+
+    ``kind`` is checkin (the weekly form), readiness (the eight-item check) or win-echo.
+    """
+    from pipeline.cos_model import RoundKind
+
+    if kind not in RoundKind.ALL:
+        raise RoundError(f"a round's kind is one of {', '.join(RoundKind.ALL)}, not {kind!r}")
     coalition = get_coalition(session, slug)
     current = current_round(session, coalition)
     if current is not None and not force:
@@ -162,7 +169,7 @@ def start_round(session: Session, secret_key: str, slug: str, closes_in: timedel
                            .where(Round.coalition_id == coalition.id)).one() or 0) + 1
     now = utcnow()
     round_ = Round(coalition_id=coalition.id or 0, number=number, opened_at=now,
-                        closes_at=now + closes_in)
+                        closes_at=now + closes_in, kind=kind)
     session.add(round_)
     session.flush()
     return round_, fan_out(session, secret_key, round_.id or 0)

@@ -9,14 +9,14 @@
 - schedulerstep: one row per coalition, period and step, inserted by the scheduler that does
   it, so a step is done once whatever the number of schedulers.
 
-It follows 0011 (admin sign-in) after 0013 (webhooks), which reached main first; all three were
-written in parallel from 0007.
+It follows 0009 (the COS model), which follows 0011 (admin sign-in) and 0013 (webhooks): all
+four were written in parallel from 0007, and this one reached main last.
 
 Every new column has a constant default, so no existing row needs rewriting. Only delivery is
 rebuilt on SQLite (its unique key changes; no table points at it).
 
 Revision ID: 0008
-Revises: 0011
+Revises: 0009
 Create Date: 2026-11-27 04:00:00
 """
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0008'
-down_revision = '0011'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
