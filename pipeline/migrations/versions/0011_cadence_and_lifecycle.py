@@ -15,16 +15,16 @@ four were written in parallel from 0007, and this one reached main last.
 Every new column has a constant default, so no existing row needs rewriting. Only delivery is
 rebuilt on SQLite (its unique key changes; no table points at it).
 
-Revision ID: 0008
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-27 04:00:00
 """
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0008'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
