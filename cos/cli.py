@@ -1153,14 +1153,15 @@ def mail_test(address: str) -> None:
     """Send a test message to ADDRESS through COS_MAIL_URL and print the server's answer."""
     import uuid
 
-    from emails import DeliveryError, backend_from_url, build_message, render_email
+    from emails import DeliveryError, backend_from_url, build_message, dkim, render_email
     from emails.examples import example
     from emails.transport import reused_connection
 
     s = settings()
     context = example("notice")
     context.update(title="COS Cadence test message", lines=[
-        f"This message went through {backend_from_url(s.mail_url).describe()}.",
+        f"This message went through {backend_from_url(s.mail_url).describe()} "
+        f"({dkim.describe()}).",
         "If you can read it, partners' check-in emails can reach this inbox too."],
         footer_reason="someone ran `cos mail test` with your address")
     message = build_message(render_email("notice", context), sender=s.mail_from,
@@ -1173,6 +1174,7 @@ def mail_test(address: str) -> None:
             answer = getattr(sender, "last_reply", "")
     except DeliveryError as exc:
         raise click.ClickException(f"the test message was not accepted: {exc}") from exc
+    click.echo(dkim.describe())
     click.echo(f"accepted by {backend.describe()}" + (f": {answer}" if answer else ""))
 
 
