@@ -75,9 +75,10 @@ def test_every_kind_arrives_with_its_headers_and_a_valid_dkim_signature(
     smtp_server.clear()
     people = [p.id or 0 for p in session.exec(select(Person).where(
         Person.email == "ana@harbourtrust.org"))]
-    send_in_process(settings, ledger.ensure_rows(session, round_id, people,
-                                                 EmailKind.REMINDER, reminder=1))
-    session.commit()
+    reminder_rows = ledger.ensure_rows(session, round_id, people, EmailKind.REMINDER,
+                                       reminder=1)
+    session.commit()  # the sender reads the rows in its own session
+    send_in_process(settings, reminder_rows)
     reminders = smtp_server.wait_for(1)
     smtp_server.clear()
     assert cos(settings, "campaign", "close", str(round_id)).exit_code == 0
