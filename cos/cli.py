@@ -594,22 +594,14 @@ def _echo_round(session: Any, slug: str, number: int | None) -> tuple[Any, Any]:
 @friendly
 def echo_list(slug: str, number: int | None, as_json: bool) -> None:
     """List a round's win-echo answers with the suggested mark, the lead's and why."""
-    from sqlmodel import col, select
-
+    from pipeline.cos_model import echo_answers
     from pipeline.db import session_scope
-    from pipeline.models import EchoMark, Person
 
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
         _, chosen = _echo_round(session, slug, number)
-        rows = [{"email": p.email, "name": p.name, "answer": e.answer,
-                 "suggested": e.suggested, "override": e.override, "mark": e.mark,
-                 "reason": e.reason}
-                for e, p in session.exec(select(EchoMark, Person)
-                                         .join(Person, col(Person.id) == col(EchoMark.person_id))
-                                         .where(EchoMark.round_id == chosen.id)
-                                         .order_by(col(Person.name)))]
+        rows = echo_answers(session, chosen.id)
     if as_json:
         echo_json({"coalition": slug, "round": chosen.number, "answers": rows})
         return
@@ -1278,12 +1270,8 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
 def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
                  as_json: bool) -> None:
     """Show a coalition's cadence and its next steps, or change it with --set / --off."""
-    from sqlmodel import select
-
-    from pipeline.coalitions import cadence_of, change_cadence
-    from pipeline.core.cadence import next_steps
+    from pipeline.coalitions import cadence_of, change_cadence, upcoming_steps
     from pipeline.db import session_scope
-    from pipeline.models import Round, utcnow
     from pipeline.rounds import get_coalition
 
     s = settings()
@@ -1297,16 +1285,7 @@ def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
             coalition = get_coalition(session, slug)
         cadence = cadence_of(coalition)
         pause_after = coalition.pause_after_failures
-        have_round: set[str | None] = set(session.exec(select(Round.period_key).where(
-            Round.coalition_id == coalition.id)).all())
-    # Leave out the rest of a period that opened without a round: it will not happen.
-    steps = []
-    for st in next_steps(cadence, utcnow(), max(upcoming, 0) + 6) if cadence else []:
-        if st.kind == "open":
-            have_round.add(st.period)
-        if st.period in have_round:
-            steps.append(st)
-    steps = steps[:max(upcoming, 0)]
+        steps = upcoming_steps(session, coalition, max(upcoming, 0))
     if as_json:
         echo_json({"coalition": slug, "cadence": cadence.to_mapping() if cadence else None,
                    "pause_after_failures": pause_after,

@@ -18,6 +18,8 @@ SESSION_LIFETIME = timedelta(hours=12)
 
 def init_app(app: Flask) -> None:
     """Register the admin pages on the app."""
-    from forms.admin import views
+    from forms.admin import manage, views  # manage adds its pages to views.bp
+
+    assert manage.bp is views.bp
 
     app.register_blueprint(views.bp)
