@@ -124,7 +124,8 @@ class MetricForm(Form):
     unit = StringField("Unit", validators=[Optional(), Length(max=32)])
     baseline = StringField("Baseline", validators=[Optional(), Length(max=40)])
     target = StringField("Target", validators=[Optional(), Length(max=40)])
-    direction = SelectField("Better is", choices=[SelectChoice("up", "up"), SelectChoice("down", "down")])
+    direction = SelectField("Better is", choices=[SelectChoice("up", "up"),
+                                                  SelectChoice("down", "down")])
     owner = StringField("Owner organisation", validators=[Optional(), Length(max=200)])
 
 
