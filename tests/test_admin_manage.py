@@ -167,6 +167,9 @@ def test_editing_the_coalition_is_checked_like_the_file_and_changes_nothing_when
                    "stage": "launch"}))
     said = html.unescape(bad.get_data(as_text=True))
     assert bad.status_code == 400 and "metric 2, target: 'lots' is not a number" in said
+    bad = client.post(url, data=edit_form(client, **{"metrics-0-baseline": "nan"}))
+    assert "metric 1, baseline: 'nan' is not a number" in html.unescape(
+        bad.get_data(as_text=True))
     bad = client.post(url, data=edit_form(client, **{"metrics-0-owner": "Harbour Bakers",
                                                      "win": "A new win sentence."}))
     said = html.unescape(bad.get_data(as_text=True))

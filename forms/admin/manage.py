@@ -7,6 +7,7 @@ Each view reads a form and calls the pipeline function the matching `cos` comman
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -173,10 +174,12 @@ def restore(slug: str) -> ResponseReturnValue:
 
 
 def _number(text: str | None) -> float | None:
+    """Read a number typed in a box; None when empty or not a finite number."""
     try:
-        return float((text or "").strip()) if (text or "").strip() else None
+        value = float((text or "").strip())
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 @bp.route("/c/<slug>/edit", methods=["GET", "POST"])
