@@ -1564,5 +1564,47 @@ def admin_create(email: str, password_stdin: bool) -> None:
     click.echo(f"admin {shown} can sign in at {s.base_url}/admin/")
 
 
+@main.command("jobs")
+@click.option("--failed", "failed_only", is_flag=True, help="List only the failed jobs.")
+@click.option("--retry", "retry_id", metavar="ID", help="Put one failed job back on its queue.")
+@click.option("--retry-all", is_flag=True, help="Put every failed job back on its queue.")
+@click.option("--queue", "queue_name", metavar="NAME",
+              help="With --retry-all: only this queue's failed jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@friendly
+def jobs_cmd(failed_only: bool, retry_id: str | None, retry_all: bool, queue_name: str | None,
+             as_json: bool) -> None:
+    """List each queue's queued, scheduled, started and failed jobs, or retry failed ones."""
+    from pipeline import jobs, queues
+
+    s = settings(announce=False)
+    conn = queues.connect(s)
+    if retry_id and retry_all:
+        raise click.UsageError("give --retry ID or --retry-all, not both")
+    if retry_id:
+        job = jobs.retry(conn, retry_id)
+        click.echo(f"job {job.id} ({job.function}) is back on {job.queue}")
+        return
+    if retry_all:
+        count = jobs.retry_all(conn, queue_name)
+        click.echo(f"{plural(count, 'failed job')} back on "
+                   f"{queue_name or 'their queues'}")
+        return
+    found = jobs.list_jobs(conn, failed_only=failed_only)
+    if as_json:
+        echo_json([{"queue": q.name, "counts": q.counts,
+                    "jobs": {state: [j.as_json() for j in listed]
+                             for state, listed in q.jobs.items()}} for q in found])
+        return
+    for q in found:
+        click.echo(f"{q.name}: " + ", ".join(f"{n} {state}" for state, n in q.counts.items()))
+        for listed in q.jobs.values():
+            for j in listed:
+                moment = j.ended_at or j.enqueued_at
+                when = iso_utc(moment) if moment else "-"
+                click.echo(f"  {j.state:9} {j.id}  {j.function}({j.args})  {when}"
+                           + (f"\n            {j.failure}" if j.failure else ""))
+
+
 if __name__ == "__main__":
     main()

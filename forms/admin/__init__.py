@@ -18,6 +18,6 @@ SESSION_LIFETIME = timedelta(hours=12)
 
 def init_app(app: Flask) -> None:
     """Register the admin pages on the app."""
-    from forms.admin import views
+    from forms.admin import jobs, views  # noqa: F401 - jobs adds its pages to views.bp
 
     app.register_blueprint(views.bp)
