@@ -975,9 +975,12 @@ def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
 @click.option("--web-workers", default=2, show_default=True,
               help="gunicorn worker processes for the web app.")
 @click.option("--workers", default=1, show_default=True, help="`cos worker` processes.")
+@click.option("--no-scheduler", is_flag=True,
+              help="Leave out the scheduler (when another machine runs one).")
 @friendly
-def up(host: str, port: int, web_workers: int, workers: int) -> None:
-    """Run the web app (gunicorn), workers and Redis for one machine, until Ctrl-C."""
+def up(host: str, port: int, web_workers: int, workers: int, no_scheduler: bool = False) -> None:
+    """Run the web app (gunicorn), workers, the scheduler and Redis for one machine, until
+    Ctrl-C."""
     from cos.processes import redis_for, settings_env, supervise
 
     s = settings(require_secret=True, require_mail=True, announce=False)
@@ -991,6 +994,8 @@ def up(host: str, port: int, web_workers: int, workers: int) -> None:
                             "cos.wsgi:app"]}
         for n in range(1, workers + 1):
             commands[f"worker.{n}"] = [python, "-m", "cos.cli", "worker"]
+        if not no_scheduler:
+            commands["scheduler"] = [python, "-m", "cos.cli", "scheduler"]
         code = supervise(commands, settings_env(s), say=lambda m: click.echo(m, err=True))
     if code:
         raise click.ClickException(f"a process stopped on its own (exit status {code}); "
@@ -1259,6 +1264,9 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
             sys.exit(1)
         return
     click.echo("scheduler: ticking every minute; Ctrl-C stops it", err=True)
+    from cos.processes import stop_on_signals
+
+    stop_on_signals()  # SIGTERM (from `cos up` or systemd) stops it as Ctrl-C does
     try:
         run_forever(s)
     except KeyboardInterrupt:
