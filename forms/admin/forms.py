@@ -61,15 +61,3 @@ class StartRoundForm(FlaskForm):
     preview = SubmitField("Preview the invitation")
     test = SubmitField("Send a test to me")
     start = SubmitField("Start the round")
-
-
-class RetryJobForm(FlaskForm):
-    """Put one failed job back on its queue."""
-
-    job_id = HiddenField(validators=[DataRequired(), Length(max=200)])
-
-
-class RetryQueueForm(FlaskForm):
-    """Put every failed job of one queue back."""
-
-    queue = HiddenField(validators=[DataRequired(), Length(max=100)])

@@ -9,13 +9,28 @@ from __future__ import annotations
 import redis
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms.validators import DataRequired, Length
 
 from forms.admin.access import settings
-from forms.admin.forms import RetryJobForm, RetryQueueForm
 from forms.admin.views import bp
 from pipeline import jobs
 from pipeline.core.display import plural
 from pipeline.queues import QueueUnavailable, connect
+
+
+class RetryJobForm(FlaskForm):
+    """Put one failed job back on its queue."""
+
+    job_id = HiddenField(validators=[DataRequired(), Length(max=200)])
+
+
+class RetryQueueForm(FlaskForm):
+    """Put every failed job of one queue back."""
+
+    queue = HiddenField(validators=[DataRequired(), Length(max=100)])
+
 
 STALE = "Nothing was retried: the page was open too long. Press the button again."
 
