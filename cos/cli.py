@@ -967,9 +967,12 @@ def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
 @click.option("--web-workers", default=2, show_default=True,
               help="gunicorn worker processes for the web app.")
 @click.option("--workers", default=1, show_default=True, help="`cos worker` processes.")
+@click.option("--no-scheduler", is_flag=True,
+              help="Leave out the scheduler (when another machine runs one).")
 @friendly
-def up(host: str, port: int, web_workers: int, workers: int) -> None:
-    """Run the web app (gunicorn), workers and Redis for one machine, until Ctrl-C."""
+def up(host: str, port: int, web_workers: int, workers: int, no_scheduler: bool = False) -> None:
+    """Run the web app (gunicorn), workers, the scheduler and Redis for one machine, until
+    Ctrl-C."""
     from cos.processes import redis_for, settings_env, supervise
 
     s = settings(require_secret=True, require_mail=True, announce=False)
@@ -983,6 +986,8 @@ def up(host: str, port: int, web_workers: int, workers: int) -> None:
                             "cos.wsgi:app"]}
         for n in range(1, workers + 1):
             commands[f"worker.{n}"] = [python, "-m", "cos.cli", "worker"]
+        if not no_scheduler:
+            commands["scheduler"] = [python, "-m", "cos.cli", "scheduler"]
         code = supervise(commands, settings_env(s), say=lambda m: click.echo(m, err=True))
     if code:
         raise click.ClickException(f"a process stopped on its own (exit status {code}); "
@@ -1251,6 +1256,9 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
             sys.exit(1)
         return
     click.echo("scheduler: ticking every minute; Ctrl-C stops it", err=True)
+    from cos.processes import stop_on_signals
+
+    stop_on_signals()  # SIGTERM (from `cos up` or systemd) stops it as Ctrl-C does
     try:
         run_forever(s)
     except KeyboardInterrupt:
@@ -1541,6 +1549,48 @@ def admin_create(email: str, password_stdin: bool) -> None:
         made = create_admin(session, email, password)
         shown = made.email
     click.echo(f"admin {shown} can sign in at {s.base_url}/admin/")
+
+
+@main.command("jobs")
+@click.option("--failed", "failed_only", is_flag=True, help="List only the failed jobs.")
+@click.option("--retry", "retry_id", metavar="ID", help="Put one failed job back on its queue.")
+@click.option("--retry-all", is_flag=True, help="Put every failed job back on its queue.")
+@click.option("--queue", "queue_name", metavar="NAME",
+              help="With --retry-all: only this queue's failed jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@friendly
+def jobs_cmd(failed_only: bool, retry_id: str | None, retry_all: bool, queue_name: str | None,
+             as_json: bool) -> None:
+    """List each queue's queued, scheduled, started and failed jobs, or retry failed ones."""
+    from pipeline import jobs, queues
+
+    s = settings(announce=False)
+    conn = queues.connect(s)
+    if retry_id and retry_all:
+        raise click.UsageError("give --retry ID or --retry-all, not both")
+    if retry_id:
+        job = jobs.retry(conn, retry_id)
+        click.echo(f"job {job.id} ({job.function}) is back on {job.queue}")
+        return
+    if retry_all:
+        count = jobs.retry_all(conn, queue_name)
+        click.echo(f"{plural(count, 'failed job')} back on "
+                   f"{queue_name or 'their queues'}")
+        return
+    found = jobs.list_jobs(conn, failed_only=failed_only)
+    if as_json:
+        echo_json([{"queue": q.name, "counts": q.counts,
+                    "jobs": {state: [j.as_json() for j in listed]
+                             for state, listed in q.jobs.items()}} for q in found])
+        return
+    for q in found:
+        click.echo(f"{q.name}: " + ", ".join(f"{n} {state}" for state, n in q.counts.items()))
+        for listed in q.jobs.values():
+            for j in listed:
+                moment = j.ended_at or j.enqueued_at
+                when = iso_utc(moment) if moment else "-"
+                click.echo(f"  {j.state:9} {j.id}  {j.function}({j.args})  {when}"
+                           + (f"\n            {j.failure}" if j.failure else ""))
 
 
 if __name__ == "__main__":
