@@ -8,7 +8,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 
-
 def N_(message: str) -> str:
     """Mark a string for the translation catalog; it is translated where it is shown."""
     return message
