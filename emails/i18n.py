@@ -102,7 +102,8 @@ def _template_callables(language: str) -> dict[str, Any]:
         text = catalog.gettext(message)
         if context.eval_ctx.autoescape:
             text = Markup(text)  # noqa: S704 (the catalog is ours, as Jinja's own i18n does)
-        return text % variables
+        # A message given with no values is shown as it is (a label or an error handed in).
+        return text % variables if variables else text
 
     @jinja2.pass_context
     def ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int,
