@@ -29,7 +29,8 @@ from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
-PULSE_LABELS = {1: "Never", 2: "Rarely", 3: "Sometimes", 4: "Mostly", 5: "Always"}
+PULSE_LABELS = {1: N_("Never"), 2: N_("Rarely"), 3: N_("Sometimes"), 4: N_("Mostly"),
+                5: N_("Always")}
 
 
 class LinkProblem(Exception):
