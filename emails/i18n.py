@@ -126,6 +126,8 @@ def install(env: jinja2.Environment) -> None:
     env.filters["local_date"] = local_date_filter
     env.globals["mailto"] = mailto
     env.filters["status_label"] = status_label_filter
+    for name in ("num", "signed", "quantity", "percent"):
+        env.filters[name] = _localised(env.filters[name])
     env.filters["decimal"] = decimal_filter
 
 
@@ -141,6 +143,39 @@ def status_label_filter(context: jinja2.runtime.Context, status: str) -> str:
 
     return translations(str(context.get("language", DEFAULT_LANGUAGE))).gettext(
         status_label(status))
+
+
+def number_marks(locale: str) -> tuple[str, str]:
+    """A locale's decimal mark and group mark (CLDR), e.g. ("," , ".") for es and de."""
+    try:
+        parsed = Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return ".", ","
+    return parsed.number_symbols["latn"]["decimal"], parsed.number_symbols["latn"]["group"]
+
+
+def localise_number_text(text: str, locale: str) -> str:
+    """Rewrite a number written the English way ("1,640.5") with a locale's marks."""
+    decimal, group = number_marks(locale)
+    if (decimal, group) == (".", ","):
+        return text
+    return text.translate({ord(","): "\0", ord("."): decimal}).replace("\0", group)
+
+
+def _localised(filter_: Callable[..., str]) -> Callable[..., str]:
+    """Wrap a number filter so it writes the marks of the render's number locale.
+
+    The locale is the coalition's `locale` (how its partners write numbers) when the context
+    gives one, else the reading language's; English ones keep the filter's own output.
+    """
+
+    @jinja2.pass_context
+    def localised(context: jinja2.runtime.Context, value: Any, *args: Any) -> str:
+        text = filter_(value, *args)
+        locale = context.get("number_locale") or context.get("language") or DEFAULT_LANGUAGE
+        return localise_number_text(text, str(locale))
+
+    return localised
 
 
 def template_values(language: str | None) -> dict[str, Any]:
