@@ -127,7 +127,8 @@ def install(env: jinja2.Environment) -> None:
     env.globals["mailto"] = mailto
     env.filters["status_label"] = status_label_filter
     for name in ("num", "signed", "quantity", "percent"):
-        env.filters[name] = _localised(env.filters[name])
+        if name in env.filters:  # the email environment's number filters (emails.format)
+            env.filters[name] = _localised(env.filters[name])
     env.filters["decimal"] = decimal_filter
 
 
