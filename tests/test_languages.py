@@ -174,3 +174,31 @@ def test_every_string_in_the_templates_is_translated_in_the_shipped_catalog(tmp_
 
 def same(string: str | list[str] | tuple[str, ...]) -> str | tuple[str, ...]:
     return string if isinstance(string, str) else tuple(string)
+
+
+def test_the_digest_is_in_the_coalitions_language(settings, spanish_round):
+    from pipeline.digest import render_digest
+
+    with session_scope(settings.database_url) as session:
+        rendered = render_digest(session, settings, spanish_round)
+    assert rendered.subject.startswith("Resumen de Harbour Clean Air Alliance, Ronda 1: ")
+    assert "Quién respondió" in rendered.text and "Recibes esto porque coordinas" in rendered.text
+    assert '<html lang="es">' in rendered.html and "Who answered" not in rendered.html
+
+
+def test_a_csv_language_column_sets_a_persons_language(settings, spanish_round, tmp_path):
+    from tests.helpers import cos
+
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("email,name,organisation,role,language\n"
+                        "mo@parents.example,Mo Khan,Harbour Schools,partner,en\n"
+                        "raj@schools.example,Raj Patel,Harbour Schools,partner,ES\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    with session_scope(settings.database_url) as session:
+        chosen = {p.email: p.language for p in session.exec(select(Person))}
+    assert chosen["mo@parents.example"] == "en" and chosen["raj@schools.example"] == "es"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,name,organisation,language\nzo@x.example,Zo,Harbour Schools,xx\n")
+    refused = cos(settings, "people", "import", "harbour-air", str(bad))
+    assert refused.exit_code != 0 and "language 'xx' is not shipped" in refused.output
