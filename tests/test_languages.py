@@ -202,3 +202,12 @@ def test_a_csv_language_column_sets_a_persons_language(settings, spanish_round, 
     bad.write_text("email,name,organisation,language\nzo@x.example,Zo,Harbour Schools,xx\n")
     refused = cos(settings, "people", "import", "harbour-air", str(bad))
     assert refused.exit_code != 0 and "language 'xx' is not shipped" in refused.output
+
+
+def test_a_link_that_does_not_work_follows_the_browsers_language(app):
+    client = app.test_client()
+    spanish = client.get("/c/" + "x" * 43, headers={"Accept-Language": "es-MX,es;q=0.9"})
+    assert spanish.status_code == 404
+    assert "Este enlace no funciona" in spanish.get_data(as_text=True)
+    english = client.get("/c/" + "x" * 43, headers={"Accept-Language": "de, en;q=0.5"})
+    assert "This link does not work" in english.get_data(as_text=True)
