@@ -7,13 +7,19 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+
+def N_(message: str) -> str:
+    """Mark a string for the translation catalog; it is translated where it is shown."""
+    return message
+
+
 STATUS_LABELS: dict[str, str] = {
-    "done": "Done",
-    "on_track": "On track",
-    "slipping": "Slipping",
-    "blocked": "Blocked",
-    "dropped": "Dropped",
-    "no_update": "No update",
+    "done": N_("Done"),
+    "on_track": N_("On track"),
+    "slipping": N_("Slipping"),
+    "blocked": N_("Blocked"),
+    "dropped": N_("Dropped"),
+    "no_update": N_("No update"),
 }
 
 CURRENCY_UNITS = frozenset({"£", "$", "€", "¥"})

@@ -15,6 +15,7 @@ import jinja2
 from premailer import Premailer
 
 from emails.format import FILTERS, TESTS
+from emails.i18n import install, template_values
 from emails.inline import replay_inline
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -39,6 +40,8 @@ OPTIONAL_KEYS: Mapping[str, Any] = {
     "unsubscribe_link": None,  # recurring emails: the person's opt-out page
     "lead_organisation": None,
     "web_link": None,
+    "language": None,  # the reader's language (emails.i18n.LANGUAGES); English when unset
+    "number_locale": None,  # the coalition's locale for numbers (Babel), else the language's
 }
 
 
@@ -66,6 +69,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.tests.update(TESTS)
+    install(env)
     return env
 
 
@@ -115,6 +119,7 @@ def render_templates(kind: str, context: Mapping[str, Any]) -> tuple[str, str, s
     """Render a template triple's subject, text and HTML before any CSS is inlined."""
     env = environment()
     values = {**OPTIONAL_KEYS, "coalition_name": "COS Cadence", **context}
+    values.update(template_values(values["language"]))
     subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
     text = env.get_template(f"{kind}.txt").render(values)
     html = env.get_template(f"{kind}.html").render({**values, "subject": subject})

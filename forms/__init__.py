@@ -69,7 +69,10 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     )
 
     from forms import checkin
+    from forms.languages import install_languages
     from forms.ratelimit import rate_limited
+
+    install_languages(app)
 
     app.register_blueprint(checkin.bp)
     from forms import mail_choices

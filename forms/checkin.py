@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from emails.format import N_
 from forms.checkin_form import (
     answers_from,
     make_form,
@@ -16,6 +17,7 @@ from forms.checkin_form import (
     recorded,
     status_field,
 )
+from forms.languages import use_language
 from forms.ratelimit import rate_limited
 from pipeline import webhooks
 from pipeline.checkin import (
@@ -49,10 +51,12 @@ def problem(exc: LinkProblem) -> ResponseReturnValue:
 def page(checkin: Checkin, form: Any, *, status: int = 200,
          notice: str | None = None) -> ResponseReturnValue:
     """Render the check-in page."""
+    use_language(checkin.language)
     return render_template(
         "checkin.html", checkin=checkin, form=form, notice=notice,
         status_field=status_field, note_field=note_field, reading_field=reading_field,
-        status_labels=STATUS_LABELS, readiness_items=[i.value for i in ReadinessItem],
+        status_labels=STATUS_LABELS, pulse_labels=PULSE_LABELS,
+        readiness_items=[i.value for i in ReadinessItem],
     ), status
 
 
@@ -87,11 +91,11 @@ def submit(token: str) -> ResponseReturnValue:
         form = make_form(checkin, formdata=request.form)
         if not form.validate():
             if "csrf_token" in form.errors and len(form.errors) == 1:
-                notice = ("This page was open for a long time (or cookies are off), so for "
-                          "your safety nothing was saved yet. Your answers are still here: "
-                          "press \u201cSave my check-in\u201d again.")
+                notice = N_("This page was open for a long time (or cookies are off), so for "
+                            "your safety nothing was saved yet. Your answers are still here: "
+                            "press \u201cSave my check-in\u201d again.")
             else:
-                notice = "Some answers need a fix (marked below). Everything else is kept."
+                notice = N_("Some answers need a fix (marked below). Everything else is kept.")
             return page(checkin, form, status=400, notice=notice)
         response = record_answers(session, checkin, answers_from(form, checkin))
         hooks = webhooks.announce_answer(session, response)
@@ -113,6 +117,7 @@ def thanks(token: str) -> ResponseReturnValue:
         return checkin
     if checkin.latest is None:
         return redirect(url_for("checkin.show", token=token), code=303)
+    use_language(checkin.language)
     return render_template("thanks.html", checkin=checkin, summary=summarise(checkin),
                            pulse_labels=PULSE_LABELS)
 
@@ -125,7 +130,8 @@ def summarise(checkin: Checkin) -> dict[str, Any]:
     orgs = dict(checkin.other_organisations)
     return {
         "commitments": [
-            (by_id[k].text, STATUS_LABELS.get(v.get("status", ""), "No status"), v.get("note", ""))
+            (by_id[k].text, STATUS_LABELS.get(v.get("status", ""), N_("No status")),
+             v.get("note", ""))
             for k, v in (answers.get("commitments") or {}).items() if k in by_id
         ],
         "readings": [(metrics[k].name, recorded(v, checkin.locale), metrics[k].unit)

@@ -23,6 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
+from emails.format import N_
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
 from pipeline.core.numbers import NumberProblem, format_reading, number_hint, parse_reading
 from pipeline.core.phases import READINESS_QUESTIONS, ReadinessItem
@@ -156,31 +157,33 @@ class CheckinForm(FlaskForm):
 
     # Free text is cleaned (clean_text) as it is read, so a NUL or a direction override is
     # dropped silently and never stored; a cleaned text too long for its column is refused.
-    new_commitment = text_field(StringField, "A new commitment (optional)", 500)
-    new_due = DateField("Due by", validators=[Optional()])
-    win = text_field(TextAreaField, "A win this round (optional)", TEXT_MAX_LENGTH)
-    blocker = text_field(TextAreaField, "A blocker, or help you need (optional)", TEXT_MAX_LENGTH)
-    help_wanted = BooleanField("We would like a partner's help with this")
+    new_commitment = text_field(StringField, N_("A new commitment (optional)"), 500)
+    new_due = DateField(N_("Due by"), validators=[Optional()])
+    win = text_field(TextAreaField, N_("A win this round (optional)"), TEXT_MAX_LENGTH)
+    blocker = text_field(TextAreaField, N_("A blocker, or help you need (optional)"),
+                         TEXT_MAX_LENGTH)
+    help_wanted = BooleanField(N_("We would like a partner's help with this"))
     pulse = RadioField(
-        "When we reached out to a partner this round, they answered.",
+        N_("When we reached out to a partner this round, they answered."),
         choices=[SelectChoice(str(k), f"{k} \u00b7 {v}") for k, v in PULSE_LABELS.items()],
         validators=[Optional()],
     )
-    helped_by = MultiCheckboxField("Who helped your organisation this round?", coerce=int,
+    helped_by = MultiCheckboxField(N_("Who helped your organisation this round?"), coerce=int,
                                    validators=[Optional()])
 
     def validate_help_wanted(self, field: BooleanField) -> None:
         """Ask what the help is for, rather than record a bare request."""
         if field.data and not (self.blocker.data or "").strip():
-            raise ValidationError("Say in the box above what you need help with, or untick this.")
+            raise ValidationError(
+                N_("Say in the box above what you need help with, or untick this."))
 
     def validate_new_due(self, field: DateField) -> None:
         """Keep due dates plausible."""
         if field.data and not self.new_commitment.data:
-            raise ValidationError("Write the new commitment too, or clear this date.")
+            raise ValidationError(N_("Write the new commitment too, or clear this date."))
         if field.data and not (date.today() - timedelta(days=1) <= field.data
                                <= date.today() + timedelta(days=3 * 365)):
-            raise ValidationError("Pick a date from today to three years ahead.")
+            raise ValidationError(N_("Pick a date from today to three years ahead."))
 
 
 STATUS_FIELD_RE = re.compile(r"c(\d+)_status")
@@ -234,7 +237,7 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
             validators=[Optional()]))
     if checkin.ask_echo:
         PersonCheckinForm.echo = text_field(
-            TextAreaField, ITEM_TEXT["W1"] + " (without looking it up)", 500)
+            TextAreaField, N_("From memory, our win in one sentence. (without looking it up)"), 500)
     if checkin.kind == "readiness":
         for item in ReadinessItem:
             setattr(PersonCheckinForm, readiness_field(item.value), RadioField(
@@ -242,20 +245,20 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
                 choices=[SelectChoice(v, label) for v, label in READINESS_SCALE],
                 validators=[Optional()]))
             setattr(PersonCheckinForm, readiness_field(item.value, "comment"),
-                    text_field(StringField, "Comment (optional)", 500))
+                    text_field(StringField, N_("Comment (optional)"), 500))
 
     for c in checkin.commitments:
         setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
-            "Status", choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
+            N_("Status"), choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
             validators=[Optional()]))
         setattr(PersonCheckinForm, note_field(str(c.id)),
-                text_field(StringField, "Note (optional)", 1000))
+                text_field(StringField, N_("Note (optional)"), 1000))
     for m in checkin.metrics:
         label = f"{m.name} ({m.unit})" if m.unit else m.name
         setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(
             label, locale=checkin.locale, metric=m.name, unit=m.unit))
         setattr(PersonCheckinForm, reading_note_field(str(m.id)), text_field(
-            StringField, "The story behind this number (optional)", 1000))
+            StringField, N_("The story behind this number (optional)"), 1000))
     return PersonCheckinForm
 
 

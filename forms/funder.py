@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 
+from emails.format import N_
+from forms.languages import use_language
 from forms.ratelimit import rate_limited
 from pipeline.config import Settings
 from pipeline.core.onepage import sparkline_points
@@ -16,8 +18,8 @@ from pipeline.models import Round, utcnow
 
 bp = Blueprint("funder", __name__)
 
-NOT_FOUND = ("The link is wrong, or the coalition has replaced or turned off its "
-             "funder page. Ask the coalition's convener for the current link.")
+NOT_FOUND = N_("The link is wrong, or the coalition has replaced or turned off its "
+               "funder page. Ask the coalition's convener for the current link.")
 
 
 # The digest page is the email's HTML: its styles are inline, as email clients need them.
@@ -33,13 +35,13 @@ def digest(token: str) -> ResponseReturnValue:
     round_id = read_digest_link(settings.secret_key, token, utcnow())
     if round_id is None:
         return render_template(
-            "problem.html", title="This link does not work",
-            message="The link is wrong or has expired. The latest digest in your email has "
-                    "a fresh one."), 404
+            "problem.html", title=N_("This link does not work"),
+            message=N_("The link is wrong or has expired. The latest digest in your email has "
+                       "a fresh one.")), 404
     with session_scope(settings.database_url) as session:
         if session.get(Round, round_id) is None:
-            return render_template("problem.html", title="This link does not work",
-                                   message="This round no longer exists."), 404
+            return render_template("problem.html", title=N_("This link does not work"),
+                                   message=N_("This round no longer exists.")), 404
         response = make_response(render_digest(session, settings, round_id).html)
     response.headers["Content-Security-Policy"] = DIGEST_CSP
     return response
@@ -54,6 +56,7 @@ def page(slug: str, token: str) -> ResponseReturnValue:
         view = funder_view(session, settings.secret_key, slug, token)
     if view is None:
         return render_template(
-            "problem.html", title="This link does not work",
+            "problem.html", title=N_("This link does not work"),
             message=NOT_FOUND), 404
+    use_language(view["coalition"].get("language"))
     return render_template("funder.html", view=view, sparkline=sparkline_points)

@@ -15,6 +15,9 @@ from flask_wtf import FlaskForm
 from sqlmodel import select
 from wtforms import SubmitField
 
+from emails.format import N_
+from emails.i18n import choose, gettext_for
+from forms.languages import use_language
 from pipeline.checkin import LinkProblem, open_checkin
 from pipeline.config import Settings
 from pipeline.core.vocab import Role
@@ -31,7 +34,7 @@ bp = Blueprint("mail_choices", __name__)
 class NotThisWeekForm(FlaskForm):
     """One button: nothing to report this round."""
 
-    submit = SubmitField("Nothing to report this week")
+    submit = SubmitField(N_("Nothing to report this week"))
 
 
 class UnsubscribeForm(FlaskForm):
@@ -40,7 +43,7 @@ class UnsubscribeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    submit = SubmitField("Unsubscribe me")
+    submit = SubmitField(N_("Unsubscribe me"))
 
 
 def _settings() -> Settings:
@@ -61,19 +64,21 @@ def skip_week(token: str) -> ResponseReturnValue:
             checkin = open_checkin(session, token)
         except LinkProblem as exc:
             return _problem(exc)
+        _ = gettext_for(use_language(checkin.language))
         if not form.validate_on_submit():
-            return render_template("mail_choice.html", form=form, done=False,
-                                   title="Nothing to report this week?",
-                                   message=f"Tell {checkin.coalition_name} you have nothing to "
-                                           "report this round: you won't be reminded again "
-                                           "this round, and you won't be counted as silent. "
-                                           "You can still check in any time before it closes.")
+            return render_template(
+                "mail_choice.html", form=form, done=False,
+                title=_("Nothing to report this week?"),
+                message=_("Tell %(coalition)s you have nothing to report this round: you won't "
+                          "be reminded again this round, and you won't be counted as silent. "
+                          "You can still check in any time before it closes.",
+                          coalition=checkin.coalition_name))
         invitation = session.exec(select(Invitation).where(
             Invitation.token_hash == hash_token(token))).one()
         not_this_week(session, invitation)
     return render_template("mail_choice.html", form=None, done=True,
-                           title="Thanks, noted",
-                           message="No more reminders this round. See you next round!")
+                           title=_("Thanks, noted"),
+                           message=_("No more reminders this round. See you next round!"))
 
 
 @bp.route("/u/<token>", methods=["GET"])
@@ -82,10 +87,11 @@ def unsubscribe_page(token: str) -> ResponseReturnValue:
     person = _person(token)
     if person is None:
         return _unknown()
+    _ = gettext_for(use_language(person[2]))
     return render_template("mail_choice.html", form=UnsubscribeForm(), done=False,
-                           title="Unsubscribe?",
-                           message=f"Stop the recurring emails {person[1]} sends to "
-                                   f"{person[0]}.")
+                           title=_("Unsubscribe?"),
+                           message=_("Stop the recurring emails %(coalition)s sends to "
+                                     "%(address)s.", coalition=person[1], address=person[0]))
 
 
 @bp.route("/u/<token>", methods=["POST"])
@@ -101,24 +107,29 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         except QueueUnavailable as exc:  # the opt-out itself is saved
             log.warning("opt-out of person %s saved; the leads' notice was not queued: %s",
                         said.person.id, exc)
+    person = _person(token)
+    _ = gettext_for(use_language(person[2] if person else said.person.language))
     return render_template("mail_choice.html", form=None, done=True,
-                           title="You're unsubscribed",
-                           message=f"{said.person.email} gets no more of these emails. "
-                                   "Changed your mind? Write to the coalition's convener.")
+                           title=_("You're unsubscribed"),
+                           message=_("%(address)s gets no more of these emails. Changed your "
+                                     "mind? Write to the coalition's convener.",
+                                     address=said.person.email))
 
 
-def _person(token: str) -> tuple[str, str] | None:
-    """Return (email, coalition name) of an opt-out token's person, or None."""
+def _person(token: str) -> tuple[str, str, str] | None:
+    """Return (email, coalition name, language) of an opt-out token's person, or None."""
     person_id = person_of_optout_token(_settings().secret_key, token)
     if person_id is None:
         return None
     with session_scope(_settings().database_url, read_only=True) as session:
         person = session.get(Person, person_id)
         coalition = session.get(Coalition, person.coalition_id) if person else None
-        return (person.email, coalition.name) if person and coalition else None
+        if person is None or coalition is None:
+            return None
+        return person.email, coalition.name, choose(person.language, coalition.language)
 
 
 def _unknown() -> ResponseReturnValue:
-    return render_template("problem.html", title="This link does not work",
-                           message="It may have been copied incompletely. Use the link in "
-                                   "your most recent email."), 404
+    return render_template("problem.html", title=N_("This link does not work"),
+                           message=N_("It may have been copied incompletely. Use the link in "
+                                      "your most recent email.")), 404

@@ -10,7 +10,8 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pipeline.core.display import format_local, round_label
+from emails.format import N_
+from emails.i18n import choose, format_moment, gettext_for
 from pipeline.core.vocab import CLOSED_STATUSES, REPORTED_STATUSES, Role
 from pipeline.models import (
     Coalition,
@@ -28,7 +29,8 @@ from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
-PULSE_LABELS = {1: "Never", 2: "Rarely", 3: "Sometimes", 4: "Mostly", 5: "Always"}
+PULSE_LABELS = {1: N_("Never"), 2: N_("Rarely"), 3: N_("Sometimes"), 4: N_("Mostly"),
+                5: N_("Always")}
 
 
 class LinkProblem(Exception):
@@ -42,17 +44,19 @@ class LinkProblem(Exception):
 def not_found() -> LinkProblem:
     """Say a link does not work, without telling whether its token ever existed."""
     return LinkProblem(
-        404, "This link does not work",
-        "The address may be mistyped or cut short by your email program. Open the link from "
-        "your latest check-in email again, or ask your coalition's convener for a new one.")
+        404, N_("This link does not work"),
+        N_("The address may be mistyped or cut short by your email program. Open the link "
+           "from your latest check-in email again, or ask your coalition's convener for a new "
+           "one."))
 
 
 def closed() -> LinkProblem:
     """Say a link's round is over (or the link was withdrawn)."""
     return LinkProblem(
-        410, "This check-in has closed",
-        "This round is over, so the link no longer accepts answers. You will get a new link "
-        "with the next round. If you need to add something, write to your coalition's convener.")
+        410, N_("This check-in has closed"),
+        N_("This round is over, so the link no longer accepts answers. You will get a new "
+           "link with the next round. If you need to add something, write to your "
+           "coalition's convener."))
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Checkin:
     round_label: str
     closes_at: str
     locale: str = "en"  # the coalition's: how readings are read and shown
+    language: str = "en"  # the person's, else the coalition's: the words on the page
     commitments: list[CommitmentItem] = field(default_factory=list)
     metrics: list[MetricItem] = field(default_factory=list)
     other_organisations: list[tuple[int, str]] = field(default_factory=list)
@@ -160,14 +165,16 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     from pipeline.cos_model import RoundKind, round_questions
 
     items, ask_echo = round_questions(session, round_, coalition)
+    language = choose(person.language, coalition.language)
     if round_.kind != RoundKind.CHECKIN:
         commitments, metrics, others = [], [], []
     return Checkin(
         invitation_id=invitation.id or 0, round_id=round_.id or 0,
         person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
         organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
-        round_label=round_label(round_.number),
-        closes_at=format_local(round_.closes_at, coalition.timezone), locale=coalition.locale,
+        round_label=gettext_for(language)("Round %(number)s", number=round_.number),
+        closes_at=format_moment(round_.closes_at, coalition.timezone, language),
+        locale=coalition.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
         latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
         submitted_at=latest.submitted_at if latest else None,

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, SQLModel, col, select
 
+from emails.i18n import LANGUAGES, language_problem, normalise
 from pipeline.core.cadence import MAPPING_KEYS, Cadence, CadenceError
 from pipeline.core.display import plural, plural_noun
 from pipeline.core.numbers import locale_problem
@@ -45,8 +46,9 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 # The tables a coalition file may hold, and the keys each of them may use.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "coalition": ("slug", "name", "win", "timezone", "locale", "stage", "lead_organisation"),
-    "people": ("email", "name", "organisation", "role"),
+    "coalition": ("slug", "name", "win", "timezone", "locale", "language", "stage",
+                  "lead_organisation"),
+    "people": ("email", "name", "organisation", "role", "language"),
     "metrics": ("key", "name", "unit", "baseline", "target", "direction", "owner"),
     "commitments": ("key", "owner", "text", "due"),
     # Checked by pipeline.core.cadence (every key but pause_after_failures).
@@ -57,7 +59,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_PAUSE_AFTER_FAILURES = 5
 SINGLE_TABLES = ("coalition", "cadence", "model")  # written [name]; the others [[name]]
-CSV_COLUMNS = ("email", "name", "organisation", "role")
+CSV_COLUMNS = ("email", "name", "organisation", "role", "language")
 FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
 
 
@@ -216,7 +218,8 @@ class Elsewhere:
 
 # The longest text each input may hold (the database columns' sizes).
 LIMITS = {"slug": 64, "name": 200, "win": 1000, "timezone": 64, "locale": 35, "stage": 16,
-          "lead_organisation": 200, "email": 254, "organisation": 200, "role": 16, "key": 64,
+          "lead_organisation": 200, "language": 16, "email": 254, "organisation": 200,
+          "role": 16, "key": 64,
           "unit": 32, "direction": 4, "owner": 200, "text": 1000}
 
 
@@ -308,6 +311,16 @@ def _validate_email(email: str, where: str, problems: list[str]) -> str:
     return email
 
 
+def _language(text: str, where: str, problems: list[str]) -> str:
+    """Check a language setting ("" = follow the coalition); return its catalog name."""
+    if not text:
+        return ""
+    if problem := language_problem(text):
+        problems.append(f"{where}: {problem}" + did_you_mean(text.lower(), LANGUAGES))
+        return ""
+    return normalise(text)
+
+
 def _role(text: str, where: str, problems: list[str]) -> str:
     role = (text or Role.PARTNER).lower()
     if role not in tuple(Role):
@@ -380,6 +393,8 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         "win": _str(head, "win", top, problems),
         "timezone": _str(head, "timezone", top, problems, required=False, default="UTC"),
         "locale": _str(head, "locale", top, problems, required=False, default="en"),
+        "language": _language(_str(head, "language", top, problems, required=False,
+                                   default="en"), top.at("language"), problems),
         "stage": _str(head, "stage", top, problems, required=False, default="launch"),
         "lead_organisation": _str(head, "lead_organisation", top, problems, required=False),
     }
@@ -407,7 +422,9 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         role = _role(_str(row, "role", where, problems, required=False), where.at("role"),
                      problems)
         person = {"email": email, "name": _str(row, "name", where, problems),
-                  "organisation": _str(row, "organisation", where, problems), "role": role}
+                  "organisation": _str(row, "organisation", where, problems), "role": role,
+                  "language": _language(_str(row, "language", where, problems, required=False),
+                                        where.at("language"), problems)}
         people.append(person)
         mentions.append((person["organisation"], where.at("organisation")))
 
@@ -622,7 +639,7 @@ def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, P
                    source: str) -> None:
     """Create or update a person; a file claims everyone it lists, a CSV whom it brings in."""
     values = {"name": row["name"], "organisation_id": org.id or 0, "role": row["role"],
-              "active": True}
+              "language": row.get("language", ""), "active": True}
     person = existing.get(row["email"])
     if person is None:
         person = existing[row["email"]] = Person(coalition_id=coalition.id or 0,
@@ -746,7 +763,8 @@ def load_coalition_text(session: Session, text: str, source: str, *, prune: bool
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
         summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
-                      locale=head["locale"], stage=head["stage"], model=data["model"])
+                      locale=head["locale"], language=head["language"], stage=head["stage"],
+                      model=data["model"])
     changed = set_cadence(coalition, data["cadence"], data["pause_after_failures"]) or changed
     session.add(coalition)
     session.flush()
@@ -921,7 +939,8 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         seen[email] = line
         role = _role(row.get("role", ""), where.label, problems)
         rows.append({"email": email, "name": _str(row, "name", where, problems),
-                     "organisation": _str(row, "organisation", where, problems), "role": role})
+                     "organisation": _str(row, "organisation", where, problems), "role": role,
+                     "language": _language(row.get("language", ""), where.label, problems)})
         if rows[-1]["organisation"]:
             mentions.append((rows[-1]["organisation"], where.label))
     stored = session.exec(select(Organisation.name).where(

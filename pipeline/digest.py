@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from emails import Rendered, render_email
+from emails.i18n import format_moment, gettext_for, normalise
 from pipeline import ledger
 from pipeline.config import Settings
-from pipeline.core.display import format_local, round_label
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
 from pipeline.cos_model import snapshot_for
 from pipeline.db import session_scope
@@ -119,15 +119,19 @@ def digest_context(session: Session, settings: Settings, round_: Round, coalitio
 def full_digest_context(session: Session, settings: Settings, round_: Round,
                         coalition: Coalition) -> dict[str, Any]:
     """Gather everything the digest says about a round, every list whole."""
+    language = normalise(coalition.language)  # one digest for all leads: the coalition's
+    _ = gettext_for(language)
     return {
+        "language": language, "number_locale": coalition.locale,
         "coalition_name": coalition.name, "win": coalition.win,
-        "round_label": round_label(round_.number),
-        "closes_at": format_local(round_.closed_at or round_.closes_at, coalition.timezone),
+        "round_label": _("Round %(number)s", number=round_.number),
+        "closes_at": format_moment(round_.closed_at or round_.closes_at, coalition.timezone,
+                                   language),
         "closed": round_.closed_at is not None,
         "web_link": digest_web_link(settings, round_),
         "scoreboard": scoreboard_for(session, round_.id or 0),
         "model": snapshot_for(session, round_.id or 0),
-        "footer_reason": f"you lead {coalition.name}",
+        "footer_reason": _("you lead %(coalition)s", coalition=coalition.name),
     }
 
 

@@ -51,6 +51,7 @@ def funder_view(session: Session, secret_key: str, slug: str, token: str
         return None
     round_ = latest_round(session, coalition)
     if round_ is None:
-        return {"coalition": {"name": coalition.name, "win": coalition.win},
+        return {"coalition": {"name": coalition.name, "win": coalition.win,
+                              "language": coalition.language},
                 "stage": coalition.stage, "round": None}
     return one_page_view(session, round_, public=True)

@@ -27,6 +27,9 @@ class Coalition(SQLModel, table=True):
     # How partners write numbers (a Babel locale: en, de, fr_CH): 3,500 is 3500 in en, 3,5 is
     # three and a half in de. Check-in readings are read and shown by it.
     locale: str = Field(default="en", max_length=35, sa_column_kwargs={"server_default": "en"})
+    # The language partners read (emails.i18n.LANGUAGES): the digest, and every partner's form
+    # and emails unless the person chose their own.
+    language: str = Field(default="en", max_length=16, sa_column_kwargs={"server_default": "en"})
     stage: str = Field(default=Stage.LAUNCH, max_length=16)
     # No foreign key: organisation rows point back at the coalition, and a cycle would make
     # PostgreSQL migrations need deferred constraints for no benefit.
@@ -82,6 +85,8 @@ class Person(SQLModel, table=True):
     # stops listing them); "csv" when `cos people import` added or brought them back (a load
     # never deactivates them). Rows from before 0003 read "csv": see that migration.
     source: str = Field(default="csv", max_length=8, sa_column_kwargs={"server_default": "csv"})
+    # The language this person reads their form and emails in; "" follows the coalition's.
+    language: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
 
 
 class Metric(SQLModel, table=True):

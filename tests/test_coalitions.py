@@ -770,5 +770,5 @@ def test_a_csv_column_that_is_not_read_is_a_warning(settings, session, tmp_path)
     result = cos(settings, "people", "import", "harbour-air", str(csv_file))
     assert result.exit_code == 0, result.output
     assert warnings_of(result) == ("warning: line 1: 1 column not read: phone "
-                             "(the columns are email,name,organisation,role)\n")
+                             "(the columns are email,name,organisation,role,language)\n")
     assert result.stdout == "harbour-air: created: 1 organisation, 1 person\n"

@@ -25,44 +25,51 @@ from typing import Any
 
 from pipeline.core.phases import ITEM_PHASE, Phase
 
-AGREE = (("1", "1 · Disagree strongly"), ("2", "2 · Disagree"), ("3", "3 · Neither"),
-         ("4", "4 · Agree"), ("5", "5 · Agree strongly"), ("not_sure", "Not sure"))
+
+def N_(message: str) -> str:
+    """Mark a string for the translation catalog (emails.i18n); shown translated on the page."""
+    return message
+
+
+AGREE = (("1", N_("1 · Disagree strongly")), ("2", N_("2 · Disagree")), ("3", N_("3 · Neither")),
+         ("4", N_("4 · Agree")), ("5", N_("5 · Agree strongly")), ("not_sure", N_("Not sure")))
 
 # The playbook's items in our wording; choices are (stored value, label).
 ITEM_TEXT: Mapping[str, str] = {
-    "R1": "This problem is urgent enough that we will give it staff time this quarter.",
-    "R2": "My organisation gets something it needs from this table.",
-    "R3": "Someone with real influence is opening doors for this work.",
-    "R4": "Hours we can give this work next month.",
-    "W1": "From memory, our win in one sentence.",
-    "W2": "I could explain our win to my board in 30 seconds.",
-    "W3": "We will be able to tell whether we hit it.",
-    "A1": "Our named piece this week.",
-    "A2": "I know who to call at two other partner organisations.",
-    "A3": "Our pieces fit together without gaps or overlap.",
-    "S1": "I looked at the scoreboard in the last two weeks.",
-    "S2": "The scoreboard matches what I see on the ground.",
-    "S3": "Our numbers went in on time.",
-    "T2": "When I asked a partner for something, they came through.",
-    "T3": "I can disagree here without it costing my organisation.",
-    "M1": "In the last month we shipped something people outside the coalition noticed.",
-    "M2": "What we get from this is worth the time it costs.",
-    "M3": "If the convener vanished for a month, this would keep moving.",
+    "R1": N_("This problem is urgent enough that we will give it staff time this quarter."),
+    "R2": N_("My organisation gets something it needs from this table."),
+    "R3": N_("Someone with real influence is opening doors for this work."),
+    "R4": N_("Hours we can give this work next month."),
+    "W1": N_("From memory, our win in one sentence."),
+    "W2": N_("I could explain our win to my board in 30 seconds."),
+    "W3": N_("We will be able to tell whether we hit it."),
+    "A1": N_("Our named piece this week."),
+    "A2": N_("I know who to call at two other partner organisations."),
+    "A3": N_("Our pieces fit together without gaps or overlap."),
+    "S1": N_("I looked at the scoreboard in the last two weeks."),
+    "S2": N_("The scoreboard matches what I see on the ground."),
+    "S3": N_("Our numbers went in on time."),
+    "T2": N_("When I asked a partner for something, they came through."),
+    "T3": N_("I can disagree here without it costing my organisation."),
+    "M1": N_("In the last month we shipped something people outside the coalition noticed."),
+    "M2": N_("What we get from this is worth the time it costs."),
+    "M3": N_("If the convener vanished for a month, this would keep moving."),
 }
 
 ITEM_CHOICES: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "R4": (("0", "None"), ("<2", "Under 2"), ("2-5", "2 to 5"), ("6-10", "6 to 10"),
-           (">10", "More than 10")),
-    "A1": (("done", "Done"), ("partly", "Partly"), ("not_yet", "Not yet"),
-           ("no_piece", "No piece yet")),
-    "S1": (("yes", "Yes"), ("no", "No")),
-    "M1": (("yes", "Yes"), ("no", "No")),
-    "S3": (("yes", "Yes"), ("late", "Late"), ("no", "No"), ("not_ours", "Not ours to send")),
+    "R4": (("0", N_("None")), ("<2", N_("Under 2")), ("2-5", N_("2 to 5")), ("6-10", N_("6 to 10")),
+           (">10", N_("More than 10"))),
+    "A1": (("done", N_("Done")), ("partly", N_("Partly")), ("not_yet", N_("Not yet")),
+           ("no_piece", N_("No piece yet"))),
+    "S1": (("yes", N_("Yes")), ("no", N_("No"))),
+    "M1": (("yes", N_("Yes")), ("no", N_("No"))),
+    "S3": (("yes", N_("Yes")), ("late", N_("Late")), ("no", N_("No")),
+           ("not_ours", N_("Not ours to send"))),
 }
 
 CLOSED_ITEMS = tuple(code for code in ITEM_TEXT if code != "W1")
-READINESS_SCALE = (("0", "0 · Not there"), ("1", "1 · Talk only"), ("2", "2 · Partly in place"),
-                   ("3", "3 · In place, with evidence"))
+READINESS_SCALE = (("0", N_("0 · Not there")), ("1", N_("1 · Talk only")),
+                   ("2", N_("2 · Partly in place")), ("3", N_("3 · In place, with evidence")))
 
 
 def choices(code: str) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,213 @@
+"""Languages: one gettext catalog for the emails and the partner pages, chosen per coalition
+and per person; English stays the template text itself."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.dates import format_date
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from sqlmodel import select
+
+from emails.i18n import LANGUAGES, TRANSLATIONS_DIR, format_moment
+from pipeline.coalitions import LoadError, load_coalition
+from pipeline.db import session_scope
+from pipeline.models import Coalition, Delivery, Person, Round
+from pipeline.sending import compose
+from tests.helpers import DATA, link_for, open_round
+
+ROOT = Path(__file__).parent.parent
+
+
+def spanish_file(tmp_path: Path, *, person_language: str = "en") -> Path:
+    """The test coalition in Spanish, with Kim choosing a language of their own."""
+    text = (DATA / "harbour.toml").read_text()
+    text = text.replace('stage = "launch"\n',
+                        'stage = "launch"\nlanguage = "es"\nlocale = "es"\n', 1)
+    text = text.replace('name = "Kim O\'Neil"\n',
+                        f'name = "Kim O\'Neil"\nlanguage = "{person_language}"\n', 1)
+    path = tmp_path / "harbour-es.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def spanish_round(settings, tmp_path):
+    with session_scope(settings.database_url) as session:
+        load_coalition(session, spanish_file(tmp_path))
+    round_id, _ = open_round(settings)
+    return round_id
+
+
+def invitation_to(settings, round_id: int, address: str) -> email.message.EmailMessage:
+    """Compose the invitation a person gets, exactly as the sender does, and parse it back."""
+    with session_scope(settings.database_url) as session:
+        delivery = session.exec(select(Delivery).join(Person).where(
+            Delivery.round_id == round_id, Person.email == address,
+            Delivery.kind == "invitation")).one()
+        raw = compose(session, settings, delivery).as_bytes()
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def closes_at(settings, round_id: int, language: str) -> str:
+    with session_scope(settings.database_url) as session:
+        round_ = session.get(Round, round_id)
+        coalition = session.get(Coalition, round_.coalition_id)
+        return format_moment(round_.closes_at, coalition.timezone, language)
+
+
+def test_a_spanish_coalition_sends_its_invitation_in_spanish(settings, spanish_round):
+    message = invitation_to(settings, spanish_round, "raj@schools.example")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    when = closes_at(settings, spanish_round, "es")
+    assert message["Subject"] == ("Harbour Clean Air Alliance: tu seguimiento de la Ronda 1 "
+                                  "(3 minutos)")
+    assert text.startswith("Hola, Raj Patel:\n")
+    assert "Empieza tu seguimiento aquí:" in text
+    assert f"Puedes volver y cambiar tus respuestas hasta el {when}." in text
+    assert "Recibes esto porque eres socio de Harbour Clean Air Alliance." in text
+    assert '<html lang="es">' in html
+    assert "Empieza tu seguimiento</a>" in html
+    assert f"<strong>{when}</strong>" in html
+    # The date is Babel's Spanish long form: a Spanish weekday and month, no English left.
+    with session_scope(settings.database_url) as session:
+        round_ = session.get(Round, spanish_round)
+        local = format_date(round_.closes_at, format="full", locale="es")
+    assert when.startswith(local.split(",")[0])  # the weekday, e.g. "jueves"
+    for english in ("Hi ", "Start your check-in", "check-in time", "Thank you",
+                    "You get this because", "Monday", "Tuesday", "Wednesday", "Thursday",
+                    "Friday", "Saturday", "Sunday"):
+        assert english not in text and english not in html, english
+
+
+def test_a_person_who_chose_english_gets_english_in_a_spanish_coalition(settings, spanish_round):
+    message = invitation_to(settings, spanish_round, "kim@cyclists.example")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert message["Subject"] == ("Harbour Clean Air Alliance: your Round 1 check-in "
+                                  "(3 minutes)")
+    assert text.startswith("Hi Kim O'Neil,\n")
+    assert f"until {closes_at(settings, spanish_round, 'en')}." in text
+    assert '<html lang="en">' in message.get_body(preferencelist=("html",)).get_content()
+
+
+def test_the_form_page_follows_the_person_then_the_coalition(settings, session, app,
+                                                             spanish_round):
+    client = app.test_client()
+    page = client.get(link_for(settings, session, "raj@schools.example", spanish_round))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<html lang="es">' in html
+    assert "Hola, Raj Patel" in html and "Guardar mi seguimiento" in html
+    assert "Vuestros compromisos" in html and "Nuestro objetivo" in html
+    assert closes_at(settings, spanish_round, "es") in html
+    assert "Save my check-in" not in html and "Your commitments" not in html
+    english = client.get(link_for(settings, session, "kim@cyclists.example", spanish_round))
+    assert "Save my check-in" in english.get_data(as_text=True)
+    assert '<html lang="en">' in english.get_data(as_text=True)
+
+
+def test_a_spanish_partner_sees_errors_and_the_thanks_page_in_spanish(settings, session, app,
+                                                                      spanish_round):
+    import lxml.html
+
+    client = app.test_client()
+    link = link_for(settings, session, "raj@schools.example", spanish_round)
+    token = lxml.html.fromstring(client.get(link).get_data(as_text=True)).forms[0].fields[
+        "csrf_token"]
+    bad = client.post(link, data={"csrf_token": token, "help_wanted": "y"})
+    assert bad.status_code == 400
+    assert "Hay respuestas que corregir" in bad.get_data(as_text=True)
+    assert "Indica en el cuadro de arriba" in bad.get_data(as_text=True)
+    good = client.post(link, data={"csrf_token": token, "win": "Un buen mes"})
+    assert good.status_code == 303
+    thanks = client.get(link + "/thanks").get_data(as_text=True)
+    assert "Gracias, Raj Patel" in thanks and "Lo que hemos registrado" in thanks
+
+
+
+
+def test_an_unknown_language_is_refused_with_the_shipped_ones(settings, tmp_path):
+    path = spanish_file(tmp_path, person_language="klingon")
+    with session_scope(settings.database_url) as session, pytest.raises(LoadError) as err:
+        load_coalition(session, path)
+    assert "language 'klingon' is not shipped: expected one of en, es" in str(err.value)
+
+
+def extracted_msgids(tmp_path: Path) -> set[str | tuple[str, ...]]:
+    """Run `pybabel extract` with the project's babel.cfg, as the README says to."""
+    out = tmp_path / "fresh.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
+                    str(ROOT / "babel.cfg"), "-k", "N_", "-o", str(out), "--no-location",
+                    str(ROOT)], check=True, capture_output=True, cwd=ROOT)
+    with out.open("rb") as f:
+        return {m.id if isinstance(m.id, str) else tuple(m.id) for m in read_po(f) if m.id}
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_string_in_the_templates_is_translated_in_the_shipped_catalog(tmp_path,
+                                                                            language):
+    wanted = extracted_msgids(tmp_path)
+    assert len(wanted) > 200
+    po_path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as f:
+        po = {m.id if isinstance(m.id, str) else tuple(m.id): m for m in read_po(f) if m.id}
+    with po_path.with_suffix(".mo").open("rb") as f:
+        mo = {m.id if isinstance(m.id, str) else tuple(m.id): m for m in read_mo(f) if m.id}
+    missing = sorted(map(str, wanted - po.keys()))
+    assert missing == [], "run pybabel extract/update (README, Languages) and translate these"
+    untranslated = sorted(str(k) for k in wanted if not (
+        po[k].string if isinstance(po[k].string, str) else all(po[k].string)))
+    assert untranslated == []
+    fuzzy = sorted(str(k) for k in wanted if po[k].fuzzy)
+    assert fuzzy == []
+    stale = sorted(str(k) for k in wanted
+                   if k not in mo or same(mo[k].string) != same(po[k].string))
+    assert stale == [], "the .mo is older than the .po: run pybabel compile -d emails/translations"
+
+
+def same(string: str | list[str] | tuple[str, ...]) -> str | tuple[str, ...]:
+    return string if isinstance(string, str) else tuple(string)
+
+
+def test_the_digest_is_in_the_coalitions_language(settings, spanish_round):
+    from pipeline.digest import render_digest
+
+    with session_scope(settings.database_url) as session:
+        rendered = render_digest(session, settings, spanish_round)
+    assert rendered.subject.startswith("Resumen de Harbour Clean Air Alliance, Ronda 1: ")
+    assert "Quién respondió" in rendered.text and "Recibes esto porque coordinas" in rendered.text
+    assert '<html lang="es">' in rendered.html and "Who answered" not in rendered.html
+
+
+def test_a_csv_language_column_sets_a_persons_language(settings, spanish_round, tmp_path):
+    from tests.helpers import cos
+
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("email,name,organisation,role,language\n"
+                        "mo@parents.example,Mo Khan,Harbour Schools,partner,en\n"
+                        "raj@schools.example,Raj Patel,Harbour Schools,partner,ES\n")
+    result = cos(settings, "people", "import", "harbour-air", str(csv_file))
+    assert result.exit_code == 0, result.output
+    with session_scope(settings.database_url) as session:
+        chosen = {p.email: p.language for p in session.exec(select(Person))}
+    assert chosen["mo@parents.example"] == "en" and chosen["raj@schools.example"] == "es"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,name,organisation,language\nzo@x.example,Zo,Harbour Schools,xx\n")
+    refused = cos(settings, "people", "import", "harbour-air", str(bad))
+    assert refused.exit_code != 0 and "language 'xx' is not shipped" in refused.output
+
+
+def test_a_link_that_does_not_work_follows_the_browsers_language(app):
+    client = app.test_client()
+    spanish = client.get("/c/" + "x" * 43, headers={"Accept-Language": "es-MX,es;q=0.9"})
+    assert spanish.status_code == 404
+    assert "Este enlace no funciona" in spanish.get_data(as_text=True)
+    english = client.get("/c/" + "x" * 43, headers={"Accept-Language": "de, en;q=0.5"})
+    assert "This link does not work" in english.get_data(as_text=True)
