@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -119,27 +120,59 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
     asked, delivery_ids = delivery_ids, list(dict.fromkeys(delivery_ids))  # each row once
     results: dict[int, tuple[Outcome, BaseException | None]] = {}
     unreachable: DeliveryError | None = None
-    with reused_connection(backend) as sender, \
+    # The SMTP exchange of one chunk runs in a sender thread while the next chunk is claimed
+    # and built here, so building and the server's round trips overlap. A chunk is recorded
+    # once its exchange is over: a crash leaves at most one handed-over chunk unrecorded (the
+    # duplicate window); the chunk claimed and built meanwhile was not handed over.
+    in_flight: tuple[list[_Row], Future[DeliveryError | None]] | None = None
+
+    def finish() -> None:
+        nonlocal in_flight, unreachable
+        if in_flight is None:
+            return
+        rows, future = in_flight
+        in_flight = None
+        try:
+            unreachable = future.result() or unreachable
+        finally:  # whatever happened, what was sent is written down
+            _record_rows(settings, pooled, rows, sender.describe())
+        for row in rows:
+            results[row.delivery_id] = _outcome(row)
+
+    with reused_connection(backend) as sender, ThreadPoolExecutor(
+            1, thread_name_prefix="cos-smtp") as pool, \
             session_scope(settings.database_url, pooled=pooled, read_only=True) as reader:
-        for chunk in _chunks(delivery_ids):
-            if unreachable is not None:
+        try:
+            for chunk in _chunks(delivery_ids):
+                if unreachable is not None:
+                    for delivery_id in chunk:
+                        results[delivery_id] = (
+                            Outcome(DeliveryStatus.FAILED, str(unreachable)), unreachable)
+                    continue
+                with session_scope(settings.database_url, pooled=pooled) as session:
+                    claimed = ledger.claim_many(session, chunk)
+                rows = [_Row(d) for d in claimed]
                 for delivery_id in chunk:
-                    results[delivery_id] = (Outcome(DeliveryStatus.FAILED, str(unreachable)),
-                                            unreachable)
-                continue
-            with session_scope(settings.database_url, pooled=pooled) as session:
-                claimed = ledger.claim_many(session, chunk)
-            rows = [_Row(d) for d in claimed]
-            try:
-                _build(reader, settings, rows)
-                unreachable = _hand_over(settings, sender, rows)
-            finally:  # whatever happened, what was sent is written down
-                _record_rows(settings, pooled, rows, sender.describe())
-            for row in rows:
-                results[row.delivery_id] = _outcome(row)
-            for delivery_id in chunk:
-                results.setdefault(delivery_id,
-                                   (Outcome("skipped", "already sent or being sent"), None))
+                    results[delivery_id] = (Outcome("skipped", "already sent or being sent"),
+                                            None)
+                try:
+                    _build(reader, settings, rows)
+                    finish()  # the previous chunk's exchange, while this one was built
+                except BaseException:
+                    _record_rows(settings, pooled, rows, sender.describe())
+                    raise
+                if unreachable is not None:  # found by the previous chunk: none of these tried
+                    for row in rows:
+                        if row.message is not None:
+                            row.status, row.error = DeliveryStatus.FAILED, str(unreachable)
+                            row.exc, row.message = unreachable, None
+                    _record_rows(settings, pooled, rows, sender.describe())
+                    for row in rows:
+                        results[row.delivery_id] = _outcome(row)
+                    continue
+                in_flight = (rows, pool.submit(_hand_over, settings, sender, rows))
+        finally:
+            finish()
     return [results[d] for d in asked]
 
 
