@@ -40,7 +40,7 @@ class _StoredAsWritten(EmailPolicy):
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if (isinstance(value, str) and value.isascii() and "\r" not in value
-                and "\n" not in value and len(name) + 2 + len(value) <= self.max_line_length):
+                and "\n" not in value and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
             return name, value
         return super().header_store_parse(name, value)
 
@@ -140,7 +140,7 @@ def _encode_body(body: str) -> tuple[str, str]:
 def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
     """Make the message multipart/alternative with a UTF-8 text part, then the HTML part,
     as set_content and add_alternative would, without their per-header parsing."""
-    parts = []
+    parts: list[Any] = []
     bodies = []
     for body, subtype in ((text, "plain"), (html, "html")):
         cte, encoded = _encode_body(body)
