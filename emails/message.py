@@ -44,6 +44,16 @@ class _StoredAsWritten(EmailPolicy):
             return name, value
         return super().header_store_parse(name, value)
 
+    def header_max_count(self, name: str) -> int | None:
+        # The stdlib makes a header class to answer this, every time a header is set.
+        key = name.lower()
+        if key not in _MAX_COUNT:
+            _MAX_COUNT[key] = super().header_max_count(name)
+        return _MAX_COUNT[key]
+
+
+_MAX_COUNT: dict[str, int | None] = {}
+
 
 POLICY = _StoredAsWritten()
 _SMTP = email.policy.SMTP
@@ -150,9 +160,9 @@ def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
         part.set_payload(encoded)
         parts.append(part)
         bodies.append(encoded)
-    boundary = f"==cos_{secrets.token_hex(12)}=="
+    boundary = f"==cos_{secrets.token_hex(8)}=="
     while any(boundary in body for body in bodies):  # quoted-printable never holds "=="
-        boundary = f"==cos_{secrets.token_hex(12)}=="
+        boundary = f"==cos_{secrets.token_hex(8)}=="
     message["MIME-Version"] = "1.0"
     message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     message.set_payload(parts)
