@@ -39,8 +39,8 @@ class _StoredAsWritten(EmailPolicy):
     """
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if (isinstance(value, str) and value.isascii() and "\r" not in value
-                and "\n" not in value and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
+        if (isinstance(value, str) and value.isascii() and "\r" not in value and "\n" not in value
+                and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
             return name, value
         return super().header_store_parse(name, value)
 
