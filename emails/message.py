@@ -173,6 +173,16 @@ def _raw(message: EmailMessage, name: str) -> list[Any]:
     return [value for key, value in message._headers if key.lower() == name]  # type: ignore[attr-defined]
 
 
+def header_text(message: EmailMessage, name: str) -> str:
+    """The header's value as text, without parsing it when it was stored as written (reading
+    message[name] parses it every time); "" when the message has no such header."""
+    key = name.lower()
+    for header, value in message._headers:  # type: ignore[attr-defined]
+        if header.lower() == key:
+            return value if isinstance(value, str) else str(value)
+    return ""
+
+
 def to_bytes(message: EmailMessage) -> bytes:
     """The message as SMTP carries it (CRLF line ends, headers folded by email.policy.SMTP).
 

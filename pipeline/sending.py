@@ -20,6 +20,7 @@ from emails import (
     render_email,
     reused_connection,
 )
+from emails.message import header_text
 from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
@@ -192,7 +193,8 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
     _prefetch(session, list(deliveries.values()))
     # Pauses are read afresh for each chunk: a round may pause itself halfway through a batch.
     with session_scope(settings.database_url, read_only=True) as fresh:
-        holds = {d.round_id: recipients.reason_to_hold(fresh, d) for d in deliveries.values()}
+        firsts = {d.round_id: d for d in deliveries.values()}  # the hold is per round
+        holds = {round_id: recipients.reason_to_hold(fresh, d) for round_id, d in firsts.items()}
     for row in rows:
         delivery = deliveries[row.delivery_id]
         row.round_id = delivery.round_id
@@ -275,15 +277,22 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
     with session_scope(settings.database_url, pooled=pooled) as session:
         session.exec(select(Delivery).where(
             col(Delivery.id).in_([r.delivery_id for r in done]))).all()
+        reset: set[int] = set()  # rounds whose failures-in-a-row count was reset, no failure since
         for row in done:
             assert row.status is not None
             message_id = ""
-            if row.status == DeliveryStatus.SENT and row.message is not None:
-                message_id = str(row.message["Message-ID"])
+            sent = row.status == DeliveryStatus.SENT
+            if sent and row.message is not None:
+                message_id = header_text(row.message, "Message-ID")
             if ledger.record(session, row.delivery_id, row.status, row.error,
                              message_id=message_id, via=via if row.tried else "",
-                             smtp_reply=row.smtp_reply):
+                             smtp_reply=row.smtp_reply,
+                             count_failures=not (sent and row.round_id in reset)):
                 paused.add(row.round_id)
+            if sent:
+                reset.add(row.round_id)
+            else:
+                reset.discard(row.round_id)
         for row in held:
             ledger.release(session, row.delivery_id, row.held)
     for round_id in paused:
@@ -294,7 +303,7 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
 
 def _outcome(row: _Row) -> tuple[Outcome, BaseException | None]:
     if row.status == DeliveryStatus.SENT and row.message is not None:
-        return Outcome(DeliveryStatus.SENT, str(row.message["To"])), None
+        return Outcome(DeliveryStatus.SENT, header_text(row.message, "To")), None
     if row.status is None and row.held:
         return Outcome("held", row.held), None
     if row.status is None:  # claimed, never tried: the batch stopped before it
