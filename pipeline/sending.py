@@ -275,7 +275,9 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
         return
     paused: set[int] = set()
     with session_scope(settings.database_url, pooled=pooled) as session:
-        session.exec(select(Delivery).where(
+        # Held in a variable: the session's identity map keeps rows only while something refers
+        # to them, and ledger.record's session.get then finds each without a query.
+        loaded = session.exec(select(Delivery).where(  # noqa: F841
             col(Delivery.id).in_([r.delivery_id for r in done]))).all()
         reset: set[int] = set()  # rounds whose failures-in-a-row count was reset, no failure since
         for row in done:
