@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import binascii
 import email.policy
 import email.utils
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
+from typing import Any
 
 from emails.render import Rendered, one_line
 
@@ -27,6 +31,35 @@ OWN_HEADERS = frozenset(
 )
 
 
+class _StoredAsWritten(EmailPolicy):
+    """The default policy, except that a short ASCII header value is stored as the text it is
+    rather than parsed into a header object on the way in (the stdlib parses every header it
+    is given: some 17 parses a message, the largest cost of a fan-out). Reading a header back
+    still gives a parsed header object, parsed then; folding a stored text that fits on a line
+    writes it as it is. Anything else (non-ASCII, long, a header object) goes the default way.
+    """
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if (isinstance(value, str) and value.isascii() and "\r" not in value and "\n" not in value
+                and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
+            return name, value
+        return super().header_store_parse(name, value)
+
+    def header_max_count(self, name: str) -> int | None:
+        # The stdlib makes a header class to answer this, every time a header is set.
+        key = name.lower()
+        if key not in _MAX_COUNT:
+            _MAX_COUNT[key] = super().header_max_count(name)
+        return _MAX_COUNT[key]
+
+
+_MAX_COUNT: dict[str, int | None] = {}
+
+
+POLICY = _StoredAsWritten()
+_SMTP = email.policy.SMTP
+
+
 def _no_line_breaks(name: str, value: str) -> str:
     """Return the value, refusing it if it holds a CR or LF (header injection)."""
     if "\r" in value or "\n" in value:
@@ -41,6 +74,19 @@ def _address(name: str, addr: str, *, header: str) -> Address:
     if "@" not in addr:
         raise ValueError(f"{header} address {addr!r} is not an email address")
     return Address(display_name=one_line(name), addr_spec=addr)
+
+
+_ADDRESS_CACHE: dict[tuple[str, str, str], Address | str] = {}
+
+
+def _address_header(name: str, addr: str, *, header: str) -> Address | str:
+    """The header value for an address: its text, quoted as RFC 5322 wants, when it is plain
+    ASCII (stored as written), else an Address (encoded by the header registry). The address
+    is checked the same way in both cases."""
+    address = _address(name, addr, header=header)
+    if address.display_name.isascii() and address.addr_spec.isascii():
+        return email.utils.formataddr((address.display_name, address.addr_spec))
+    return address
 
 
 def _sender(sender: str) -> Address:
@@ -89,9 +135,16 @@ def build_message(
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """Build a multipart/alternative message: the text part first, then the HTML."""
-    message = EmailMessage(policy=email.policy.default)
-    message["From"] = _sender(sender)
-    message["To"] = _address(to_name, to_addr, header="To")
+    message = EmailMessage(policy=POLICY)
+    key = ("From", sender, "")
+    if (from_ := _ADDRESS_CACHE.get(key)) is None:  # the same for every message of a batch
+        parsed = _sender(sender)
+        from_ = _ADDRESS_CACHE[key] = _address_header(parsed.display_name, parsed.addr_spec,
+                                                      header="From")
+        if len(_ADDRESS_CACHE) > 64:
+            _ADDRESS_CACHE.clear()
+    message["From"] = from_
+    message["To"] = _address_header(to_name, to_addr, header="To")
     message["Subject"] = one_line(rendered.subject)
     message["Date"] = email.utils.format_datetime(datetime.now(UTC))
     message["Message-ID"] = _message_id(message_id)
@@ -104,6 +157,80 @@ def build_message(
     if "Auto-Submitted" not in message:
         # RFC 3834: no out-of-office reply or auto-forward loop for anything we send.
         message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
+    _set_alternatives(message, rendered.text, rendered.html)
     return message
+
+
+def _encode_body(body: str) -> tuple[str, str]:
+    """Return the Content-Transfer-Encoding and the encoded body (LF line ends): 7bit when the
+    body is ASCII in short lines, else quoted-printable (binascii's, in C)."""
+    lines = body.splitlines()
+    text = "\n".join(lines) + "\n"
+    if text.isascii() and max(map(len, lines), default=0) <= 78:
+        return "7bit", text
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+    return "quoted-printable", encoded if encoded.endswith("\n") else encoded + "\n"
+
+
+def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
+    """Make the message multipart/alternative with a UTF-8 text part, then the HTML part,
+    as set_content and add_alternative would, without their per-header parsing."""
+    parts: list[Any] = []
+    bodies = []
+    for body, subtype in ((text, "plain"), (html, "html")):
+        cte, encoded = _encode_body(body)
+        part = EmailMessage(policy=POLICY)
+        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+        part["Content-Transfer-Encoding"] = cte
+        part.set_payload(encoded)
+        parts.append(part)
+        bodies.append(encoded)
+    boundary = f"==cos_{secrets.token_hex(8)}=="
+    while any(boundary in body for body in bodies):  # quoted-printable never holds "=="
+        boundary = f"==cos_{secrets.token_hex(8)}=="
+    message["MIME-Version"] = "1.0"
+    message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    message.set_payload(parts)
+    message.__dict__["_cos_boundary"] = boundary
+
+
+def _raw(message: EmailMessage, name: str) -> list[Any]:
+    return [value for key, value in message._headers if key.lower() == name]  # type: ignore[attr-defined]
+
+
+def header_text(message: EmailMessage, name: str) -> str:
+    """The header's value as text, without parsing it when it was stored as written (reading
+    message[name] parses it every time); "" when the message has no such header."""
+    key = name.lower()
+    for header, value in message._headers:  # type: ignore[attr-defined]
+        if header.lower() == key:
+            return value if isinstance(value, str) else str(value)
+    return ""
+
+
+def to_bytes(message: EmailMessage) -> bytes:
+    """The message as SMTP carries it (CRLF line ends, headers folded by email.policy.SMTP).
+
+    A message as build_message made it (headers may have been added since) is written
+    directly: its headers one by one, its two parts, already encoded. Any other message (or one
+    whose content was replaced) goes through the stdlib's generator.
+    """
+    boundary = message.__dict__.get("_cos_boundary")
+    parts = message._payload  # type: ignore[attr-defined]
+    if (boundary is None or not isinstance(parts, list)
+            or _raw(message, "content-type")
+            != [f'multipart/alternative; boundary="{boundary}"']
+            or not all(isinstance(p._payload, str) and p._payload.isascii() for p in parts)):
+        return message.as_bytes(policy=_SMTP)
+    fold = _SMTP.fold_binary
+    out = [fold(name, value) for name, value in message._headers]  # type: ignore[attr-defined]
+    out.append(b"\r\n")
+    delimiter = b"--" + boundary.encode("ascii")
+    for part in parts:
+        out.append(delimiter + b"\r\n")
+        out += [fold(name, value) for name, value in part._headers]
+        out.append(b"\r\n")
+        out.append(part._payload.replace("\n", "\r\n").encode("ascii"))
+        out.append(b"\r\n")
+    out.append(delimiter + b"--\r\n")
+    return b"".join(out)

@@ -149,3 +149,19 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
                                  subsequent_indent=hanging, break_long_words=False,
                                  break_on_hyphens=False) or [""])
     return "\n".join(out)
+
+
+def warm() -> int:
+    """Render every kind's example once (templates compiled, Premailer's CSS parsed, the
+    inliner's shapes for the examples cached); return how many kinds rendered. A forking
+    worker calls this before it forks, so every job starts with what it made."""
+    from emails.examples import EXAMPLES, example  # examples import nothing heavy
+
+    done = 0
+    for kind in EXAMPLES:
+        try:
+            render_email(kind, example(kind))
+            done += 1
+        except Exception:  # an example that no longer renders is a test's business, not ours
+            logging.getLogger(__name__).debug("could not warm %s", kind, exc_info=True)
+    return done

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from emails import dkim
+from emails.message import to_bytes
 
 Security = Literal["plain", "starttls", "tls"]
 
@@ -80,6 +81,29 @@ def _envelope_sender(message: EmailMessage) -> str:
     if not pairs or not pairs[0][1]:
         raise DeliveryError("the message has no From address: cannot send it", temporary=False)
     return pairs[0][1]
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The bytes handed to the server for this message (CRLF line ends). Every SMTP send goes
+    through here, so whatever must change the bytes on their way out (a signature over them)
+    belongs here."""
+    return to_bytes(message)
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage, sender: str) -> dict[str, Any]:
+    """Send the message over the client; return the refused recipients as smtplib does.
+
+    The message is flattened once (wire_bytes) and its recipients read from To and Cc as
+    smtplib's send_message reads them; a message with Bcc or Resent- headers, or a non-ASCII
+    address (SMTPUTF8), goes through send_message itself."""
+    names = {name.lower() for name, _ in message._headers}  # type: ignore[attr-defined]
+    if not names & {"bcc", "resent-bcc", "resent-date"}:
+        raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
+               if name.lower() in ("to", "cc")]
+        recipients = [addr for _, addr in getaddresses(raw) if addr]
+        if recipients and sender.isascii() and all(a.isascii() for a in recipients):
+            return client.sendmail(sender, recipients, wire_bytes(message))
+    return client.send_message(message, from_addr=sender)
 
 
 class _ReplySMTP(smtplib.SMTP):
@@ -186,7 +210,7 @@ class SMTPBackend:
                 raise
             if message is not None:
                 stage = "sending"
-                refused = client.send_message(message, from_addr=sender)
+                refused = _send(client, message, sender)
             else:
                 stage = "checking"
                 code, reply = client.noop()
@@ -368,7 +392,7 @@ class SMTPConnection:
                         raise
                     self._sent = 0
                 stage = "sending"
-                refused = self._client.send_message(message, from_addr=sender)
+                refused = _send(self._client, message, sender)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                     smtplib.SMTPDataError) as exc:
                 if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
@@ -473,7 +497,7 @@ class FileOutbox:
         message = _prepare(message)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         target = self.path / f"{stamp}-{_file_stem(message)}.eml"
-        data = message.as_bytes(policy=email.policy.SMTP)
+        data = wire_bytes(message)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=self.path, prefix=".", suffix=".part")

@@ -127,12 +127,15 @@ def reason_not_to_send(session: Session, delivery: Delivery) -> str:
 
 
 def record(session: Session, delivery_id: int, status: DeliveryStatus, error: str = "",
-           *, message_id: str = "", via: str = "", smtp_reply: str = "") -> bool:
+           *, message_id: str = "", via: str = "", smtp_reply: str = "",
+           count_failures: bool = True) -> bool:
     """Write down what became of a claimed row; a temporary failure gets its retry time.
 
     A bounce suppresses the address. Return True when this outcome paused the round: it was
     the coalition's pause_after_failures-th delivery failure in a row (the caller tells the
-    admins).
+    admins). A caller recording many rows may pass count_failures=False for a sent row when
+    the round's count was already reset in this transaction with no failure since (the reset
+    is then a no-op: a statement per row saved).
     """
     delivery = session.get(Delivery, delivery_id)
     assert delivery is not None
@@ -151,6 +154,8 @@ def record(session: Session, delivery_id: int, status: DeliveryStatus, error: st
         else:
             delivery.retry_at = utcnow() + retry_delay(delivery.attempts)
     session.add(delivery)
+    if not count_failures and status == DeliveryStatus.SENT:
+        return False
     return _count_failures(session, delivery.round_id, status)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -20,6 +21,7 @@ from emails import (
     render_email,
     reused_connection,
 )
+from emails.message import header_text
 from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
@@ -121,27 +123,59 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
     asked, delivery_ids = delivery_ids, list(dict.fromkeys(delivery_ids))  # each row once
     results: dict[int, tuple[Outcome, BaseException | None]] = {}
     unreachable: DeliveryError | None = None
-    with reused_connection(backend) as sender, \
+    # The SMTP exchange of one chunk runs in a sender thread while the next chunk is claimed
+    # and built here, so building and the server's round trips overlap. A chunk is recorded
+    # once its exchange is over: a crash leaves at most one handed-over chunk unrecorded (the
+    # duplicate window); the chunk claimed and built meanwhile was not handed over.
+    in_flight: tuple[list[_Row], Future[DeliveryError | None]] | None = None
+
+    def finish() -> None:
+        nonlocal in_flight, unreachable
+        if in_flight is None:
+            return
+        rows, future = in_flight
+        in_flight = None
+        try:
+            unreachable = future.result() or unreachable
+        finally:  # whatever happened, what was sent is written down
+            _record_rows(settings, pooled, rows, sender.describe())
+        for row in rows:
+            results[row.delivery_id] = _outcome(row)
+
+    with reused_connection(backend) as sender, ThreadPoolExecutor(
+            1, thread_name_prefix="cos-smtp") as pool, \
             session_scope(settings.database_url, pooled=pooled, read_only=True) as reader:
-        for chunk in _chunks(delivery_ids):
-            if unreachable is not None:
+        try:
+            for chunk in _chunks(delivery_ids):
+                if unreachable is not None:
+                    for delivery_id in chunk:
+                        results[delivery_id] = (
+                            Outcome(DeliveryStatus.FAILED, str(unreachable)), unreachable)
+                    continue
+                with session_scope(settings.database_url, pooled=pooled) as session:
+                    claimed = ledger.claim_many(session, chunk)
+                rows = [_Row(d) for d in claimed]
                 for delivery_id in chunk:
-                    results[delivery_id] = (Outcome(DeliveryStatus.FAILED, str(unreachable)),
-                                            unreachable)
-                continue
-            with session_scope(settings.database_url, pooled=pooled) as session:
-                claimed = ledger.claim_many(session, chunk)
-            rows = [_Row(d) for d in claimed]
-            try:
-                _build(reader, settings, rows)
-                unreachable = _hand_over(settings, sender, rows)
-            finally:  # whatever happened, what was sent is written down
-                _record_rows(settings, pooled, rows, sender.describe())
-            for row in rows:
-                results[row.delivery_id] = _outcome(row)
-            for delivery_id in chunk:
-                results.setdefault(delivery_id,
-                                   (Outcome("skipped", "already sent or being sent"), None))
+                    results[delivery_id] = (Outcome("skipped", "already sent or being sent"),
+                                            None)
+                try:
+                    _build(reader, settings, rows)
+                    finish()  # the previous chunk's exchange, while this one was built
+                except BaseException:
+                    _record_rows(settings, pooled, rows, sender.describe())
+                    raise
+                if unreachable is not None:  # found by the previous chunk: none of these tried
+                    for row in rows:
+                        if row.message is not None:
+                            row.status, row.error = DeliveryStatus.FAILED, str(unreachable)
+                            row.exc, row.message = unreachable, None
+                    _record_rows(settings, pooled, rows, sender.describe())
+                    for row in rows:
+                        results[row.delivery_id] = _outcome(row)
+                    continue
+                in_flight = (rows, pool.submit(_hand_over, settings, sender, rows))
+        finally:
+            finish()
     return [results[d] for d in asked]
 
 
@@ -161,7 +195,8 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
     _prefetch(session, list(deliveries.values()))
     # Pauses are read afresh for each chunk: a round may pause itself halfway through a batch.
     with session_scope(settings.database_url, read_only=True) as fresh:
-        holds = {d.round_id: recipients.reason_to_hold(fresh, d) for d in deliveries.values()}
+        firsts = {d.round_id: d for d in deliveries.values()}  # the hold is per round
+        holds = {round_id: recipients.reason_to_hold(fresh, d) for round_id, d in firsts.items()}
     for row in rows:
         delivery = deliveries[row.delivery_id]
         row.round_id = delivery.round_id
@@ -242,17 +277,26 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
         return
     paused: set[int] = set()
     with session_scope(settings.database_url, pooled=pooled) as session:
-        session.exec(select(Delivery).where(
+        # Held in a variable: the session's identity map keeps rows only while something refers
+        # to them, and ledger.record's session.get then finds each without a query.
+        loaded = session.exec(select(Delivery).where(  # noqa: F841
             col(Delivery.id).in_([r.delivery_id for r in done]))).all()
+        reset: set[int] = set()  # rounds whose failures-in-a-row count was reset, no failure since
         for row in done:
             assert row.status is not None
             message_id = ""
-            if row.status == DeliveryStatus.SENT and row.message is not None:
-                message_id = str(row.message["Message-ID"])
+            sent = row.status == DeliveryStatus.SENT
+            if sent and row.message is not None:
+                message_id = header_text(row.message, "Message-ID")
             if ledger.record(session, row.delivery_id, row.status, row.error,
                              message_id=message_id, via=via if row.tried else "",
-                             smtp_reply=row.smtp_reply):
+                             smtp_reply=row.smtp_reply,
+                             count_failures=not (sent and row.round_id in reset)):
                 paused.add(row.round_id)
+            if sent:
+                reset.add(row.round_id)
+            else:
+                reset.discard(row.round_id)
         for row in held:
             ledger.release(session, row.delivery_id, row.held)
     for round_id in paused:
@@ -263,7 +307,7 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
 
 def _outcome(row: _Row) -> tuple[Outcome, BaseException | None]:
     if row.status == DeliveryStatus.SENT and row.message is not None:
-        return Outcome(DeliveryStatus.SENT, str(row.message["To"])), None
+        return Outcome(DeliveryStatus.SENT, header_text(row.message, "To")), None
     if row.status is None and row.held:
         return Outcome("held", row.held), None
     if row.status is None:  # claimed, never tried: the batch stopped before it

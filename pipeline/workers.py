@@ -57,6 +57,12 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False)
     connection = queues.connect(settings)
     work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
     worker_class = SimpleWorker if simple else Worker
+    if not simple:
+        # The forking Worker runs each job in a child that starts from this process's memory:
+        # templates, Premailer's parsed CSS and the inliner's shapes made here are every job's.
+        from emails.render import warm
+
+        warm()
     worker = worker_class(work_queues, connection=connection)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))

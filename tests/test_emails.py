@@ -706,3 +706,27 @@ def test_backend_from_url_refuses_bad_urls_clearly(url: str, match: str) -> None
         backend_from_url(url)
 
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "subject", "text"), [
+    ("Amira O'Neill", "Hi", "plain ascii\n"),
+    ("Zoë Ødegård, Jr.", "Ünïcode " + "long subject " * 8, "café " * 40 + "\n= end\n"),
+])
+def test_the_wire_bytes_parse_back_like_the_stdlib_generator(
+        name: str, subject: str, text: str) -> None:
+    from emails.message import to_bytes
+
+    message = build_message(
+        Rendered(subject, text, "<p>" + "x" * 300 + " é</p>"), sender="Coalition <cos@example.org>",
+        to_name=name, to_addr="amira@example.org", message_id="<1@x>",
+        headers={"Auto-Submitted": "auto-generated"})
+    message["X-Added-Later"] = "yes"  # a header added after the build still goes out
+    ours = email.message_from_bytes(to_bytes(message), policy=email.policy.strict)
+    theirs = email.message_from_bytes(message.as_bytes(policy=email.policy.SMTP),
+                                      policy=email.policy.strict)
+    for header in ("From", "To", "Subject", "Message-ID", "Auto-Submitted", "X-Added-Later"):
+        assert str(ours[header]) == str(theirs[header])
+    assert ours["To"].addresses[0].display_name == name
+    assert [p.get_content() for p in ours.iter_parts()] == [
+        p.get_content() for p in theirs.iter_parts()]
+    assert all(len(line) <= 998 for line in to_bytes(message).split(b"\r\n"))
