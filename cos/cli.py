@@ -507,20 +507,25 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))
     say_settings(s)
-    try:
-        report = reconcile(s)
-    except Exception as exc:  # noqa: BLE001 - the worker must start to do the rest
-        logging.getLogger("cos.worker").exception("the start-up reconcile failed")
-        click.echo(f"warning: the start-up reconcile failed ({exc}); working the queues "
-                   "anyway; run `cos reconcile` to see it again", err=True)
-    else:
+
+    def sweep(when: str = "start-up") -> None:
+        try:
+            report = reconcile(s)
+        except Exception as exc:  # noqa: BLE001 - the worker must start to do the rest
+            logging.getLogger("cos.worker").exception("the %s reconcile failed", when)
+            click.echo(f"warning: the {when} reconcile failed ({exc}); working the queues "
+                       "anyway; run `cos reconcile` to see it again", err=True)
+            return
         if report.merged or report.queued_emails:
             click.echo(f"reconciled: merged rounds {report.merged}, queued "
                        f"{plural(report.queued_emails, 'email')}", err=True)
         for round_id, why in report.failed.items():
             click.echo(f"warning: campaign {round_id} could not be merged: {why}", err=True)
         say_left_out(report.skipped)
-    run_worker(s, burst=burst, simple=simple)
+
+    sweep()
+    # After Redis comes back (perhaps restarted empty), the sweep rebuilds the queued work.
+    run_worker(s, burst=burst, simple=simple, on_reconnect=lambda: sweep("reconnect"))
 
 
 def base_url_problem(base_url: str, host: str, port: int) -> str:

@@ -45,7 +45,18 @@ def process_gone(claimed_by: str) -> bool:
         return True
     except PermissionError:  # alive, another user's
         return False
-    return False
+    return is_zombie(int(pid))
+
+
+def is_zombie(pid: int) -> bool:
+    """Say whether a process has ended but was not reaped yet (a killed RQ work horse whose
+    parent died too stays a zombie under an init that does not reap): it sends nothing more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS), or gone in between
+        return False
+    return state in (b"Z", b"X")
 
 
 def abandoned(delivery: Delivery, now: datetime) -> bool:
@@ -80,14 +91,34 @@ def ensure_rows(session: Session, round_id: int, person_ids: list[int],
 
 
 def claim(session: Session, delivery_id: int) -> bool:
-    """Claim a row for sending; False when it was sent or another sender holds it."""
+    """Claim a row for sending; False when it was sent or a live sender holds it.
+
+    A claim left by a sender that died mid-send (its process is gone, or its lease ran out)
+    is taken over at once, so a retried or re-queued job sends it without waiting for a sweep.
+    """
+    mine = {"status": DeliveryStatus.SENDING, "claimed_at": utcnow(), "claimed_by": claimant(),
+            "attempts": Delivery.attempts + 1}
     claimed = session.execute(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(SENDABLE_STATUSES))
-        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), claimed_by=claimant(),
-                attempts=Delivery.attempts + 1)
+        .values(**mine)
     )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    if claimed.rowcount:  # type: ignore[attr-defined]
+        return True
+    held = session.get(Delivery, delivery_id)
+    if held is None or held.status != DeliveryStatus.SENDING or not abandoned(held, utcnow()):
+        return False
+    # Compare and swap on the dead claim, so two workers taking it over cannot both win.
+    taken = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SENDING,
+               col(Delivery.claimed_by) == held.claimed_by,
+               col(Delivery.claimed_at) == held.claimed_at)
+        .values(**mine)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(held)
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -113,6 +113,9 @@ MERGE_PENDING = "cos:merge-pending:{round_id}"
 # How long a pending mark may outlive its job (a queue emptied by hand): reconcile merges
 # whatever is left unmerged anyway.
 MERGE_PENDING_TTL = 600
+# A merge that failed (the database locked or restarting) is tried again after these waits;
+# merges are idempotent, and reconcile merges whatever is still left after the last one.
+MERGE_RETRY_INTERVALS = (2, 10, 60, 300)
 
 
 def enqueue_merge(settings: Settings, round_id: int) -> None:
@@ -129,6 +132,8 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
             return
         queue(MERGE_QUEUE, conn).enqueue(merge_job, round_id,
                                          job_id=f"merge-{round_id}-{uuid.uuid4().hex[:12]}",
+                                         retry=Retry(max=len(MERGE_RETRY_INTERVALS),
+                                                     interval=list(MERGE_RETRY_INTERVALS)),
                                          result_ttl=60, failure_ttl=7 * 86400)
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
 
+import redis
 from rq import SimpleWorker, Worker
 
 from emails import DeliveryError
@@ -50,13 +53,60 @@ def run_burst(settings: Settings) -> None:
             signal.signal(sig, handler)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> bool:
-    """Work the project's queues until stopped (or until empty with burst)."""
+# How long to wait between pings while Redis is away, at most.
+RECONNECT_WAIT_MAX = 10.0
+
+
+def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
+               on_reconnect: Callable[[], None] | None = None) -> bool:
+    """Work the project's queues until stopped (or until empty with burst).
+
+    RQ's loop ends by itself when Redis goes away (a timeout, a restart that lost its
+    registrations). Unless a stop was asked for, wait for Redis to answer again, call
+    on_reconnect (the reconcile sweep: a Redis restarted empty lost the queued work, which
+    the database still knows) and work on with a fresh RQ worker.
+    """
     queues.configure(settings)
     quiet_expected_failures()
-    connection = queues.connect(settings)
-    work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
-    worker_class = SimpleWorker if simple else Worker
-    worker = worker_class(work_queues, connection=connection)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
+    worker_class = SimpleWorker if simple else Worker
+    worked = False
+    while True:
+        worker = None
+        try:
+            connection = queues.connect(settings)
+            work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
+            worker = worker_class(work_queues, connection=connection)
+            worked |= bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            log.warning("lost Redis: %s", exc)
+        if burst or (worker is not None and worker._stop_requested):
+            return worked
+        try:
+            wait_for_redis(settings)
+        except KeyboardInterrupt:
+            return worked
+        log.warning("Redis answers again: rebuilding the queued work and working on")
+        if on_reconnect is not None:
+            try:
+                on_reconnect()
+            except Exception:  # noqa: BLE001 - the queues are worked anyway
+                log.exception("the reconcile sweep after reconnecting failed")
+
+
+def wait_for_redis(settings: Settings) -> None:
+    """Ping Redis until it answers, waiting longer each time (at most RECONNECT_WAIT_MAX s).
+
+    SIGTERM while waiting stops the worker (KeyboardInterrupt), as Ctrl-C does.
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wait = 0.5
+    while not queues.ping(queues.redis_url(settings)):
+        log.warning("waiting for Redis at %s", queues.redis_url(settings))
+        time.sleep(wait)
+        wait = min(wait * 2, RECONNECT_WAIT_MAX)
