@@ -177,15 +177,16 @@ def people() -> None:
 @friendly
 def people_import(slug: str, file: Path) -> None:
     """Add or update people from a CSV with columns email,name,organisation,role."""
-    from pipeline.coalitions import import_people
+    from pipeline.coalitions import LoadError, import_people
+    from pipeline.core.text import UnreadableText, decode_file_text
     from pipeline.db import session_scope
 
     s = settings()
     require_schema(s)
     try:
-        content = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{file}: not UTF-8 text; save the CSV as UTF-8") from exc
+        content = decode_file_text(file.read_bytes(), "the CSV")
+    except UnreadableText as exc:
+        raise LoadError(str(file), [str(exc)]) from exc
     with session_scope(s.database_url) as session:
         summary = import_people(session, slug, content, str(file))
     for warning in summary.warnings:
@@ -466,12 +467,15 @@ def reconcile(as_json: bool) -> None:
     report = sweep(s)
     if as_json:
         echo_json({"merged": report.merged, "queued_emails": report.queued_emails,
+                   "queued_webhooks": report.queued_webhooks,
                    "queue_problem": report.queue_problem or None,
                    "failed": report.failed, "left_out": report.skipped})
     else:
         click.echo(f"merged {plural(len(report.merged), 'round')} with unmerged answers"
                    + (f": {', '.join(map(str, report.merged))}" if report.merged else ""))
         click.echo(f"queued {plural(report.queued_emails, 'email')}")
+        if report.queued_webhooks:
+            click.echo(f"queued {plural(report.queued_webhooks, 'webhook message')}")
         say_left_out(report.skipped)
     problems = [f"round {rid} (campaign {rid}) could not be merged: {why}"
                 for rid, why in report.failed.items()]
@@ -849,6 +853,207 @@ def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
         return
     out.write_text(text, encoding="utf-8", newline="")
     click.echo(f"{slug}: {what} written to {out}", err=True)
+
+
+@main.group("webhooks")
+def webhooks_group() -> None:
+    """Signed webhooks (Standard Webhooks) on answer.created, answer.updated, round.closed."""
+
+
+@webhooks_group.command("add")
+@click.argument("slug")
+@click.argument("url")
+@click.option("--event", "events", multiple=True,
+              type=click.Choice(["answer.created", "answer.updated", "round.closed"]),
+              help="Send only this event (repeat for more); every event by default.")
+@json_option
+@friendly
+def webhooks_add(slug: str, url: str, events: tuple[str, ...], as_json: bool) -> None:
+    """Send a coalition's events to URL; prints the signing secret (shown only now)."""
+    from pipeline import webhooks
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        endpoint = webhooks.add_endpoint(session, get_coalition(session, slug), url, events)
+        row = {"id": endpoint.id, "url": endpoint.url, "events": endpoint.events or "all",
+               "secret": endpoint.secret}
+    if as_json:
+        echo_json(row)
+        return
+    click.echo(f"webhook {row['id']}: {row['url']} ({row['events']})")
+    click.echo(f"signing secret: {row['secret']}")
+    click.echo("Keep the secret with the receiver: it checks each message's webhook-signature "
+               "with it (Standard Webhooks). It is not shown again.")
+
+
+@webhooks_group.command("list")
+@click.argument("slug")
+@json_option
+@friendly
+def webhooks_list(slug: str, as_json: bool) -> None:
+    """List a coalition's webhooks (secrets are not shown)."""
+    from pipeline import webhooks
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        rows = [{"id": e.id, "url": e.url, "events": e.events or "all", "active": e.active,
+                 "disabled_reason": e.disabled_reason, "created_at": e.created_at}
+                for e in webhooks.endpoints(session, get_coalition(session, slug))]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"{slug} has no webhooks: `cos webhooks add {slug} URL` adds one")
+    for r in rows:
+        state = "active" if r["active"] else f"off ({r['disabled_reason']})"
+        click.echo(f"{r['id']:>4}  {r['url']}  {r['events']}  {state}")
+
+
+@webhooks_group.command("remove")
+@click.argument("webhook_id", type=int)
+@friendly
+def webhooks_remove(webhook_id: int) -> None:
+    """Stop sending to a webhook; its delivery log is kept."""
+    from pipeline import webhooks
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        endpoint = webhooks.remove_endpoint(session, webhook_id)
+        click.echo(f"webhook {endpoint.id} ({endpoint.url}) removed")
+
+
+@webhooks_group.command("log")
+@click.argument("slug")
+@click.option("--limit", default=50, show_default=True, help="How many messages to show.")
+@json_option
+@friendly
+def webhooks_log(slug: str, limit: int, as_json: bool) -> None:
+    """Show the latest webhook messages of a coalition and what became of each."""
+    from pipeline import webhooks
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        rows: list[dict[str, Any]] = [{
+                 "id": d.id, "webhook": e.id, "url": e.url, "event": d.event_type,
+                 "webhook_id": d.event_id, "status": d.status, "attempts": d.attempts,
+                 "last_status_code": d.last_status_code, "last_error": d.last_error,
+                 "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
+                 "delivered_at": d.delivered_at}
+                for d, e in webhooks.delivery_log(session, get_coalition(session, slug),
+                                                  limit)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"{slug}: no webhook messages yet")
+    for r in rows:
+        detail = r["last_error"] or (f"HTTP {r['last_status_code']}"
+                                     if r["last_status_code"] else "")
+        nxt = (f", next try {format_local_short(r['next_attempt_at'], 'UTC')}"
+               if r["status"] == "pending" and r["next_attempt_at"] else "")
+        click.echo(f"{r['id']:>5}  {r['event']:<15} {r['status']:<9} "
+                   f"{plural(r['attempts'], 'attempt')}{nxt}  {detail}  -> {r['url']}")
+
+
+@webhooks_group.command("redeliver")
+@click.argument("message_id", type=int)
+@friendly
+def webhooks_redeliver(message_id: int) -> None:
+    """Send a logged webhook message again (same webhook-id, so receivers can de-duplicate)."""
+    from pipeline import webhooks
+    from pipeline.db import session_scope
+    from pipeline.queues import QueueUnavailable
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        delivery = webhooks.redeliver(session, message_id)
+    try:
+        webhooks.enqueue(s, [delivery.id or 0])
+    except QueueUnavailable as exc:
+        raise click.ClickException(f"message {message_id} is pending again, but {exc}: "
+                                   "start Redis, then `cos reconcile` queues it") from exc
+    click.echo(f"message {message_id} queued for delivery")
+
+
+@main.group("api-token")
+def api_token() -> None:
+    """Tokens for the read-only JSON API (/api/v1; see forms/openapi.yaml)."""
+
+
+@api_token.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Who or what uses the token, e.g. 'dashboard'.")
+@friendly
+def api_token_create(slug: str, name: str) -> None:
+    """Make a token that reads one coalition; it is printed once and stored only hashed."""
+    from pipeline import api
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        row, token = api.create_token(session, get_coalition(session, slug), name)
+        token_id = row.id
+    click.echo(token)
+    click.echo(f"API token {token_id} ({name}) for {slug}: send it as Authorization: Bearer "
+               "<token>. It is not shown again; `cos api-token revoke "
+               f"{token_id}` ends it.", err=True)
+
+
+@api_token.command("list")
+@click.argument("slug")
+@json_option
+@friendly
+def api_token_list(slug: str, as_json: bool) -> None:
+    """List a coalition's API tokens (their first characters only)."""
+    from pipeline import api
+    from pipeline.db import session_scope
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        rows: list[dict[str, Any]] = [{
+                 "id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at,
+                 "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
+                for t in api.tokens(session, get_coalition(session, slug))]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"{slug} has no API tokens: `cos api-token create {slug} --name WHO`")
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else (
+            f"last used {iso_utc(r['last_used_at'])}" if r["last_used_at"] else "never used")
+        click.echo(f"{r['id']:>4}  {r['prefix']}...  {r['name']}  {state}")
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+@friendly
+def api_token_revoke(token_id: int) -> None:
+    """End an API token at once."""
+    from pipeline import api
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        row = api.revoke_token(session, token_id)
+        click.echo(f"API token {row.id} ({row.name}) revoked")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 COS_LOG_FORMAT=json gives {"time", "level", "logger", "message", "job_id", "round_id",
 "coalition"} per line (plus "exception" with the traceback), for log shippers; anything else
-gives `time LEVEL [job round coalition] logger: message`.
+gives `time LEVEL [job round coalition] logger: message`. COS_LOG_LEVEL (DEBUG, INFO, WARNING,
+ERROR) overrides the level a command chooses. Link tokens and passwords are redacted from every
+line (pipeline.logcontext.RedactFilter).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import logging
 import os
 from datetime import UTC, datetime
 
-from pipeline.logcontext import FIELDS, ContextFilter
+from pipeline.config import ConfigError
+from pipeline.logcontext import FIELDS, ContextFilter, install_redaction
 
 PLAIN = ("%(asctime)s %(levelname)s [%(job_id)s %(round_id)s %(coalition)s] %(name)s: "
          "%(message)s")
@@ -47,4 +50,11 @@ def setup_logging(level: int, *, own_process: bool = False) -> None:
     handler.addFilter(ContextFilter())
     wanted = os.environ.get("COS_LOG_FORMAT", "").strip().lower()
     handler.setFormatter(JsonFormatter() if wanted == "json" else logging.Formatter(PLAIN))
+    chosen = os.environ.get("COS_LOG_LEVEL", "").strip().upper()
+    if chosen:
+        if not isinstance(logging.getLevelName(chosen), int):
+            raise ConfigError(f"COS_LOG_LEVEL={chosen!r} is not one of DEBUG, INFO, WARNING, "
+                              "ERROR")
+        level = logging.getLevelName(chosen)
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    install_redaction(handler)

@@ -40,9 +40,23 @@ def plain_number(value: float | int | None) -> str:
 
 
 def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) -> Flask:
-    """Build the web app from settings (read from COS_* variables when not given)."""
+    """Build the web app from settings (read from COS_* variables when not given).
+
+    COS_RATE_LIMIT (default 60/minute) limits the requests per client address on pages that
+    take a link's token; COS_TRUSTED_PROXIES lists the reverse proxies (addresses or networks)
+    whose X-Forwarded-For is believed. See forms/ratelimit.py.
+    """
+    from forms.ratelimit import TrustedProxies, parse_proxies, rate_from_env
+    from pipeline.logcontext import install_redaction
+
     settings = settings or Settings.from_env()
+    install_redaction()  # request paths carry the partners' tokens: keep them out of logs
     app = Flask(__name__)
+    # Read at start, so a mistyped value stops the app with a clear message.
+    app.config["COS_RATE_LIMITS"] = {b: rate_from_env(b) for b in ("token", "api")}
+    proxies = parse_proxies(os.environ.get("COS_TRUSTED_PROXIES", ""))
+    if proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     app.config.update(
         COS_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -58,18 +72,26 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     )
 
     from forms import checkin
+    from forms.ratelimit import rate_limited
 
     app.register_blueprint(checkin.bp)
+    from forms import api
+
+    app.register_blueprint(api.bp)
     if dev_outbox:
         from forms import outbox
 
         app.register_blueprint(outbox.bp)
     app.config["COS_DEV_OUTBOX"] = dev_outbox
 
+    https = settings.base_url.startswith("https://")
+
     @app.after_request
     def _headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if https:  # browsers then never try the partner's link over plain HTTP again
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -77,6 +99,11 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     def _http_error(exc: HTTPException) -> Any:
         if isinstance(exc, InternalServerError):
             log.error("internal error", exc_info=exc.original_exception)
+        if request.path.startswith("/api/"):  # API clients read JSON, errors included
+            message = ("something went wrong on our side; try again in a few minutes"
+                       if isinstance(exc, InternalServerError) else exc.description)
+            return {"error": message, "status": exc.code or 500}, exc.code or 500
+        if isinstance(exc, InternalServerError):
             return render_template(
                 "problem.html", title="Something went wrong on our side",
                 message="Nothing was saved this time. Please go back (your browser usually "
@@ -114,6 +141,7 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     token = os.environ.get("COS_METRICS_TOKEN", "")
 
     @app.get("/metrics")
+    @rate_limited("token")
     def metrics() -> Any:
         """Prometheus figures for whoever holds COS_METRICS_TOKEN (404 when it is not set)."""
         import hmac

@@ -16,6 +16,8 @@ from forms.checkin_form import (
     recorded,
     status_field,
 )
+from forms.ratelimit import rate_limited
+from pipeline import webhooks
 from pipeline.checkin import (
     PULSE_LABELS,
     STATUS_LABELS,
@@ -63,6 +65,7 @@ def _read(token: str) -> Checkin | ResponseReturnValue:
 
 
 @bp.route("/c/<token>", methods=["GET"])
+@rate_limited("token")
 def show(token: str) -> ResponseReturnValue:
     """Show the check-in form, prefilled with the latest answers (read-only: scanners GET too)."""
     checkin = _read(token)
@@ -72,6 +75,7 @@ def show(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/c/<token>", methods=["POST"])
+@rate_limited("token")
 def submit(token: str) -> ResponseReturnValue:
     """Validate and store the answers, queue the merge, and send the partner to the thanks page."""
     with session_scope(settings().database_url) as session:
@@ -88,7 +92,9 @@ def submit(token: str) -> ResponseReturnValue:
             else:
                 notice = "Some answers need a fix (marked below). Everything else is kept."
             return page(checkin, form, status=400, notice=notice)
-        record_answers(session, checkin, answers_from(form, checkin))
+        response = record_answers(session, checkin, answers_from(form, checkin))
+        hooks = webhooks.announce_answer(session, response)
+    webhooks.queue_quietly(settings(), hooks)
     # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
     try:
         enqueue_merge(settings(), checkin.round_id)
@@ -98,6 +104,7 @@ def submit(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/c/<token>/thanks", methods=["GET"])
+@rate_limited("token")
 def thanks(token: str) -> ResponseReturnValue:
     """Show what was recorded, with a link back to edit."""
     checkin = _read(token)

@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from pipeline.core.display import plural, plural_noun
 from pipeline.core.numbers import locale_problem
-from pipeline.core.text import clean_name
+from pipeline.core.text import UnreadableText, clean_name, decode_file_text, first_nul
 from pipeline.core.vocab import Direction, Role, Stage
 from pipeline.errors import FixableError
 from pipeline.models import (
@@ -540,13 +540,20 @@ def _upsert_person(session: Session, coalition: Coalition, existing: dict[str, P
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     """Read a TOML file, turning every way it can fail into a LoadError naming the line."""
     try:
-        # utf-8-sig: editors on Windows save a byte order mark, which TOML does not allow.
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as "
-                                    "UTF-8 and load it again"]) from exc
+    try:
+        # A byte order mark (editors on Windows save one; TOML allows none) is dropped here.
+        text = decode_file_text(data)
+    except UnreadableText as exc:
+        raise LoadError(str(path), [str(exc)]) from exc
+    nul = first_nul(text)
+    if nul is not None:
+        raise LoadError(str(path), [
+            f"line {nul[0]}, column {nul[1]}: a NUL byte, which no text file has (the file may "
+            "be damaged or saved by a program in its own format): remove it, or save the file "
+            "again as plain UTF-8 text"])
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -7,6 +7,7 @@ puts those fields, and the RQ job's id, on every record logged inside, whatever 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,3 +40,50 @@ class ContextFilter(logging.Filter):
         record.round_id = context.get("round_id", "-")
         record.coalition = context.get("coalition", "-")
         return True
+
+
+
+# A link's token in a path (/c/<token>, /c/<token>/thanks), and a password in a URL.
+SECRETS = (
+    (re.compile(r"(/c/)[A-Za-z0-9_-]{16,}"), r"\1[token]"),
+    (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+(@)"), r"\1***\2"),
+)
+
+
+def redact(text: str) -> str:
+    """Return the text with link tokens and URL passwords replaced by placeholders."""
+    for pattern, replacement in SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactFilter(logging.Filter):
+    """Take link tokens and passwords out of a record's message and traceback.
+
+    On a handler it cleans everything that handler writes; on a logger (werkzeug's and
+    gunicorn's access logs, the Flask app's) it cleans the records made there, for every handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops one."""
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+# Loggers that write request paths: the development server's, gunicorn's and Flask's own.
+PATH_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "forms", "flask.app")
+
+
+def install_redaction(*handlers: logging.Handler) -> None:
+    """Put one RedactFilter on each logger that writes request paths, and on these handlers."""
+    targets: list[logging.Filterer] = [logging.getLogger(n) for n in PATH_LOGGERS]
+    for target in [*targets, *handlers]:
+        if not any(isinstance(f, RedactFilter) for f in target.filters):
+            target.addFilter(RedactFilter())

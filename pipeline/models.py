@@ -255,3 +255,51 @@ class Delivery(SQLModel, table=True):
     # Who holds the claim while sending: "host:pid" of the sending process, so a restarted
     # worker can release the claims of a process that died without waiting out the lease.
     claimed_by: str = Field(default="", max_length=200)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL of the coalition's that hears about answers and closed rounds (Standard Webhooks).
+
+    The signing secret must be kept to sign each message, so it is stored as given; it opens
+    nothing here, it only lets the receiver tell our messages from forgeries.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=100)
+    events: str = Field(default="", max_length=500)  # comma-separated; empty means all
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled_reason: str = Field(default="", max_length=300)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The delivery log: one message to one endpoint, its attempts and its fate."""
+
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhookendpoint.id", index=True)
+    event_id: str = Field(max_length=64)  # the webhook-id header: the same on every retry
+    event_type: str = Field(max_length=64)
+    payload: str  # the exact body signed and sent
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    """A read-only API token for one coalition; only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    prefix: str = Field(max_length=16)  # shown in listings, to tell tokens apart
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

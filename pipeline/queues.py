@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 MERGE_QUEUE = "cos-merge"
 MAIL_QUEUE = "cos-mail"
-QUEUES = (MERGE_QUEUE, MAIL_QUEUE)
+HOOK_QUEUE = "cos-hooks"  # webhook deliveries: a slow receiver must not hold up the mail
+QUEUES = (MERGE_QUEUE, MAIL_QUEUE, HOOK_QUEUE)
 # The file a private Redis of this instance leaves behind, so other commands find it.
 REDIS_STATE_FILE = "redis.json"
 

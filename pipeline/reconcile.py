@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pipeline import ledger, queues
+from pipeline import ledger, queues, webhooks
 from pipeline.config import Settings
 from pipeline.core.display import error_line, plural
 from pipeline.db import session_scope
@@ -23,6 +23,7 @@ class ReconcileReport:
 
     merged: list[int] = field(default_factory=list)
     queued_emails: int = 0
+    queued_webhooks: int = 0  # webhook messages whose job was lost (a Redis restart)
     queue_problem: str = ""
     # Rounds whose merge failed, and why: each is left for the next sweep, the rest go on.
     failed: dict[int, str] = field(default_factory=dict)
@@ -52,4 +53,11 @@ def reconcile(settings: Settings) -> ReconcileReport:
         report.queued_emails = queues.enqueue_sends(settings, delivery_ids)
     except queues.QueueUnavailable as exc:
         report.queue_problem = f"{plural(len(delivery_ids), 'email')} still waiting: {exc}"
+    with session_scope(settings.database_url) as session:
+        hook_ids = webhooks.due(session)
+    try:
+        report.queued_webhooks = webhooks.enqueue(settings, hook_ids)
+    except queues.QueueUnavailable as exc:
+        report.queue_problem = report.queue_problem or (
+            f"{plural(len(hook_ids), 'webhook message')} still waiting: {exc}")
     return report

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from pipeline import ledger
@@ -427,14 +427,38 @@ class CloseReport:
 
 
 def finish_round(settings: Settings, round_id: int) -> CloseReport:
-    """Close a round, merge what is left, and send the digest; safe to run again."""
+    """Close a round, merge what is left, and send the digest; safe to run again.
+
+    The close that actually closes the round (a conditional UPDATE: one of two racing closes
+    wins) tells the coalition's webhooks, once.
+    """
     with session_scope(settings.database_url) as session:
-        close_round(session, round_id)
+        get_round(session, round_id)
+        newly_closed = session.execute(
+            update(Round).where(col(Round.id) == round_id, col(Round.closed_at).is_(None))
+            .values(closed_at=utcnow())).rowcount == 1  # type: ignore[attr-defined]
     try:
         with session_scope(settings.database_url) as session:
             merged = merge_round(session, round_id)
     except Exception as exc:  # noqa: BLE001 - said to the admin; the round stays closed
         log.exception("closing round %s: the merge failed", round_id)
-        return CloseReport(round_id, 0, DigestReport(round_id), merge_problem=error_line(exc))
-    return CloseReport(round_id, merged.answers, send_digest(settings, round_id),
-                       skipped=merged.skipped)
+        report = CloseReport(round_id, 0, DigestReport(round_id), merge_problem=error_line(exc))
+    else:
+        report = CloseReport(round_id, merged.answers, send_digest(settings, round_id),
+                             skipped=merged.skipped)
+    if newly_closed:
+        _announce_closed(settings, round_id)
+    return report
+
+
+def _announce_closed(settings: Settings, round_id: int) -> None:
+    from pipeline import webhooks
+
+    with session_scope(settings.database_url) as session:
+        invited = session.exec(select(func.count()).select_from(Invitation).where(
+            Invitation.round_id == round_id, col(Invitation.revoked_at).is_(None))).one()
+        answered = session.exec(select(func.count(func.distinct(Response.person_id)))
+                                .where(Response.round_id == round_id)).one()
+        hooks = webhooks.announce_round_closed(session, round_id, invited=invited,
+                                               answered=answered)
+    webhooks.queue_quietly(settings, hooks)

@@ -296,7 +296,8 @@ def test_json_results_of_start_close_digest_and_reconcile(settings, smtp_server,
     smtp_server.wait_for(4)
 
     reconciled = json.loads(cos(settings, "reconcile", "--json").stdout)
-    assert reconciled == {"merged": [], "queued_emails": 0, "queue_problem": None,
+    assert reconciled == {"merged": [], "queued_emails": 0, "queued_webhooks": 0,
+                          "queue_problem": None,
                           "failed": {}, "left_out": {}}
 
     closed = json.loads(cos(settings, "campaign", "close", "harbour-air", "--json").stdout)

@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from forms.ratelimit import Rate
 from pipeline.coalitions import LoadError, load_coalition
 from pipeline.core.text import clean_text
 from pipeline.db import session_scope
@@ -29,6 +30,8 @@ KIM = "kim@cyclists.example"  # reports car-free streets
 
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
+    # Hundreds of requests from one address: the rate limit (tests/test_rate_limit.py) is off.
+    app.config["COS_RATE_LIMITS"] = {"token": Rate(0, 1)}
     return app.test_client()
 
 

@@ -23,8 +23,9 @@ FORBIDDEN = {
                       "subprocess", "http"),
     "forms": ("cos",),
 }
-# Exceptions to the rules above: the core may import itself.
-ALLOWED = {"pipeline/core": ("pipeline.core",)}
+# Exceptions to the rules above: the core may import itself; webhooks deliver over HTTP (the
+# domain's other transport, beside mail), and nothing else in pipeline is a web client.
+ALLOWED = {"pipeline/core": ("pipeline.core",), "pipeline/webhooks.py": ("requests",)}
 
 
 def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
@@ -58,7 +59,8 @@ def test_each_package_imports_only_what_lies_below_it(folder):
         for line, module in imports_of(path)
         for rule in FORBIDDEN[folder]
         if breaks(module, rule)
-        and not any(breaks(module, ok) for ok in ALLOWED.get(folder, ()))
+        and not any(breaks(module, ok) for ok in (*ALLOWED.get(folder, ()),
+                                                  *ALLOWED.get(f"{path.relative_to(ROOT)}", ())))
     ]
     assert problems == [], "imports against the direction cos -> forms -> pipeline -> emails"
 

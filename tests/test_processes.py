@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def test_cos_up_runs_a_round_through_gunicorn_and_two_workers_then_stops_cleanly
     s = settings.with_(base_url=f"http://127.0.0.1:{port}")
     load(s)
     up = subprocess.Popen([sys.executable, "-m", "cos.cli", "up", "--port", str(port),
-                           "--workers", "2"], env=settings_env(s),
+                           "--workers", "2"], env={**settings_env(s),
+                                                   "COS_METRICS_TOKEN": "scrape-me"},
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: ready(s.base_url), 60, "the web app becoming ready")
@@ -56,6 +58,11 @@ def test_cos_up_runs_a_round_through_gunicorn_and_two_workers_then_stops_cleanly
             return len(session.exec(select(Win)).all()) == 4
 
         wait_until(merged, 30, "the workers merging four answers")
+        scrape = requests.get(f"{s.base_url}/metrics", timeout=10,
+                              headers={"Authorization": "Bearer scrape-me"}).text
+        assert "cos_workers 2.0" in scrape and "cos_answers 4.0" in scrape
+        done = re.search(r'cos_worker_jobs\{outcome="done"\} (\d+)', scrape)
+        assert done and int(done.group(1)) >= 2  # the sends and at least one merge
         closed = cos(s, "campaign", "close", "harbour-air")
         assert closed.exit_code == 0 and "4 answers merged" in closed.stdout
     finally:

@@ -9,6 +9,8 @@ emoji. Two kinds of result:
   (a name that is blank or too long must be asked for again, not guessed).
 
 `neutralise_formula` and `neutralise_row` make cells safe to open in a spreadsheet.
+`decode_file_text` reads a file's bytes (UTF-8, or UTF-16 with a byte order mark), naming the
+line of the first byte it cannot read.
 
 Lengths count code points, as `len()` and PostgreSQL's `varchar(n)` do.
 """
@@ -231,3 +233,61 @@ def _hangul_joins(before: str, ch: str) -> bool:
     if first in ("LVT", "T"):
         return second == "T"
     return False
+
+
+class UnreadableText(ValueError):
+    """A file's bytes are not text we can read; `line` and `column` say where (1-based)."""
+
+    def __init__(self, line: int, column: int, why: str) -> None:
+        self.line, self.column, self.why = line, column, why
+        super().__init__(f"line {line}, column {column}: {why}")
+
+
+_BOMS = (("\ufeff".encode("utf-8"), "utf-8"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"))
+
+
+def decode_file_text(data: bytes, what: str = "the file") -> str:
+    """Read a file's bytes as UTF-8, or UTF-16 when a byte order mark says so (Excel's
+    "Unicode text"); refuse anything else naming the line and column of the first bad byte.
+
+    UTF-32 marks are not looked for: its little-endian mark starts like UTF-16's, and no
+    spreadsheet or editor people use saves it by default.
+    """
+    excel = " (in Excel: \u201cCSV UTF-8\u201d)" if "CSV" in what else ""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            body = data[len(bom):]
+            try:
+                return body.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise _unreadable(body, exc.start, f"{encoding.upper()} text with a broken "
+                                  f"character: save {what} as UTF-8") from exc
+    head = data[:400]
+    if len(head) >= 4 and (head[1::2].count(0) > len(head) // 4
+                           or head[0::2].count(0) > len(head) // 4):
+        raise UnreadableText(1, 1, f"{what} looks saved as UTF-16 without a byte order mark: "
+                             f"save it as UTF-8{excel}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        guess = bytes([byte]).decode("cp1252", errors="replace")
+        hint = f", which is \u201c{guess}\u201d in Windows-1252/Latin-1" if guess.isprintable() \
+            and guess != "\ufffd" else ""
+        raise _unreadable(data, exc.start, f"not UTF-8 text (byte 0x{byte:02X}{hint}): save "
+                          f"{what} as UTF-8{excel} and try again") from exc
+
+
+def _unreadable(data: bytes, offset: int, why: str) -> UnreadableText:
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", errors="replace")) + 1
+    return UnreadableText(data.count(b"\n", 0, offset) + 1, column, why)
+
+
+def first_nul(text: str) -> tuple[int, int] | None:
+    """Return the (line, column) of the first NUL character in a text, or None."""
+    at = text.find("\x00")
+    if at < 0:
+        return None
+    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
