@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -503,7 +504,7 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
     """Run an RQ worker on the project's queues."""
     from cos.logs import setup_logging
     from pipeline import queues
-    from pipeline.reconcile import reconcile
+    from pipeline.reconcile import enqueue_reconcile, reconcile
     from pipeline.workers import run_worker
 
     setup_logging(logging.WARNING if quiet else logging.INFO, own_process=True)
@@ -519,6 +520,8 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
             logging.getLogger("cos.worker").exception("the %s reconcile failed", when)
             click.echo(f"warning: the {when} reconcile failed ({exc}); working the queues "
                        "anyway; run `cos reconcile` to see it again", err=True)
+            with contextlib.suppress(queues.QueueUnavailable):
+                enqueue_reconcile(s)  # the worker tries it again in a moment
             return
         if report.merged or report.queued_emails:
             click.echo(f"reconciled: merged rounds {report.merged}, queued "

@@ -132,3 +132,20 @@ def test_jobs_that_meet_a_locked_database_run_again_and_half_write_nothing(
     with session_scope(chaos.database_url, read_only=True) as s:
         assert {d.status for d in s.exec(select(Delivery))} == {"sent"}
     assert len(chaos_smtp.messages) == 4
+
+
+def test_a_worker_started_while_the_database_is_locked_starts_and_works_once_it_is_free(
+        chaos, chaos_smtp, workers):
+    chaos_smtp.start()
+    load(chaos)
+    round_id, _ = open_round(chaos)
+    submit(chaos, round_id, PARTNERS[0], {"win": "saved before the lock"})
+    with write_locked(chaos.database_url):
+        worker = workers.start()
+        wait_until(lambda: "Listening on" in workers.log() or worker.poll() is not None, 60,
+                   "the worker starting")
+        assert worker.poll() is None, workers.log()
+        assert "the start-up reconcile failed" in workers.log()  # told, and working anyway
+    queues.enqueue_merge(chaos, round_id)
+    wait_until(lambda: all(r.merged_at for r in responses(chaos)), 30, "the merge")
+    wait_until(lambda: len(chaos_smtp.messages) == 4, 30, "the invitations sent")
