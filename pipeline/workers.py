@@ -80,7 +80,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
             worked |= bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             log.warning("lost Redis: %s", exc)
-        if burst or (worker is not None and worker._stop_requested):
+        if burst or stop_was_asked(worker):
             return worked
         try:
             wait_for_redis(settings)
@@ -92,6 +92,14 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
                 on_reconnect()
             except Exception:  # noqa: BLE001 - the queues are worked anyway
                 log.exception("the reconcile sweep after reconnecting failed")
+
+
+def stop_was_asked(worker: Worker | None) -> bool:
+    """Say whether the worker got SIGTERM or SIGINT (a warm or cold shutdown), as opposed
+    to its loop ending by itself when Redis went away."""
+    if worker is None:
+        return False
+    return bool(worker._stop_requested or getattr(worker, "_shutdown_requested_date", None))
 
 
 def wait_for_redis(settings: Settings) -> None:
