@@ -7,9 +7,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
-from rq import SimpleWorker, Worker
+from rq import SimpleWorker, Worker, worker_registration
 
 from emails import DeliveryError
 from pipeline import queues
@@ -69,7 +70,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
     queues.configure(settings)
     quiet_expected_failures()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    worker_class = SimpleWorker if simple else Worker
+    worker_class = watching(SimpleWorker if simple else Worker, on_reconnect)
     worked = False
     while True:
         worker = None
@@ -92,6 +93,42 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
                 on_reconnect()
             except Exception:  # noqa: BLE001 - the queues are worked anyway
                 log.exception("the reconcile sweep after reconnecting failed")
+
+
+def watching(base: type[Any], on_restart: Callable[[], None] | None) -> type[Any]:
+    """Return a worker class that notices a Redis restarted under it.
+
+    RQ reconnects by itself after a short outage, but a Redis that restarted empty lost the
+    queued work and the worker's registration: each heartbeat compares Redis's run_id with
+    the one seen before and, when it changed, registers the worker again and calls
+    on_restart (the reconcile sweep, which queues again what the database says is left).
+    """
+
+    class RedisWatchingWorker(base):
+        redis_run_id: str | None = None
+
+        def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+            result = super().heartbeat(*args, **kwargs)
+            try:
+                run_id = str(self.connection.info("server").get("run_id", ""))
+            except redis.exceptions.RedisError:
+                return result
+            if self.redis_run_id is None:
+                self.redis_run_id = run_id
+            elif run_id != self.redis_run_id:
+                self.redis_run_id = run_id
+                log.warning("Redis restarted (its queues may be empty): rebuilding the "
+                            "queued work from the database")
+                try:
+                    worker_registration.register(self)
+                    if on_restart is not None:
+                        on_restart()
+                except Exception:  # noqa: BLE001 - the worker goes on either way
+                    log.exception("rebuilding the queued work after a Redis restart failed")
+            return result
+
+    RedisWatchingWorker.__name__ = base.__name__
+    return RedisWatchingWorker
 
 
 def stop_was_asked(worker: Worker | None) -> bool:

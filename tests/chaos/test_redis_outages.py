@@ -108,4 +108,6 @@ def test_a_running_worker_lives_through_a_redis_restart_and_rebuilds_the_lost_wo
     assert worker.poll() is None, workers.log()
     assert wins(served) == [f"win of {e}" for e in PARTNERS]
     assert chaos_smtp.recipients() == sorted(PARTNERS * 2)  # each round's, once
-    assert "Redis answers again" in workers.log()
+    # Either RQ's loop ended and the worker waited for Redis, or RQ reconnected by itself
+    # and the heartbeat saw a new Redis: both rebuild the work.
+    assert "Redis answers again" in workers.log() or "Redis restarted" in workers.log()
