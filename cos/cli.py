@@ -261,10 +261,13 @@ def check_mail(s: Settings) -> None:
 @click.option("--force", is_flag=True, help="Open another round even if one is open.")
 @click.option("--send-now", "send_now_flag", is_flag=True,
               help="Send the emails from this process instead of a worker.")
+@click.option("--kind", type=click.Choice(["checkin", "readiness", "win-echo"]),
+              default="checkin", show_default=True,
+              help="The weekly check-in, the readiness check, or the win from memory.")
 @json_option
 @friendly
 def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
-                   as_json: bool) -> None:
+                   as_json: bool, kind: str = "checkin") -> None:
     """Open a round: one invitation per active partner, emails queued; prints the campaign id."""
     from pipeline.db import session_scope
     from pipeline.rounds import parse_duration, start_round
@@ -274,9 +277,10 @@ def campaign_start(slug: str, closes_in: str, force: bool, send_now_flag: bool,
     duration = parse_duration(closes_in)
     check_mail(s)
     with session_scope(s.database_url) as session:
-        opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force)
+        opened, delivery_ids = start_round(session, s.secret_key, slug, duration, force=force,
+                                           kind=kind)
         round_id, number = opened.id or 0, opened.number
-        result = {"campaign": round_id, "coalition": slug, "round": number,
+        result = {"campaign": round_id, "coalition": slug, "round": number, "kind": kind,
                   "opened_at": opened.opened_at, "closes_at": opened.closes_at,
                   "invitations": len(delivery_ids)}
     if not as_json:
@@ -303,10 +307,8 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
         status = round_status(session, resolve_round(session, round_ref).id or 0)
     c, tz = status.round_, status.coalition.timezone
     rows = status.rows
-    failed = status.count("delivery", "failed") + status.count("delivery", "rejected")
-    counts = {"invited": len(rows), "delivered": status.count("delivery", "sent"),
-              "failed": failed, "answered": status.count("answered"),
-              "silent": status.count("answered", False), "revoked": status.count("revoked")}
+    counts = status.counts()
+    failed = counts["failed"]
     if as_json:
         echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
                    "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
@@ -456,6 +458,174 @@ def digest(slug: str, round_ref: str | None, campaign_ref: str | None, send: boo
         raise click.ClickException("some digests were not sent")
 
 
+@main.command("scoreboard")
+@click.argument("slug")
+@click.option("--round", "number", type=int, metavar="N",
+              help="The coalition's round number (default: the latest round).")
+@json_option
+@friendly
+def scoreboard_cmd(slug: str, number: int | None, as_json: bool) -> None:
+    """Print a round's one-page scoreboard: phase state, what slipped, moves, metrics."""
+    from sqlmodel import select
+
+    from pipeline.core.onepage import one_page_text
+    from pipeline.cos_model import one_page_view
+    from pipeline.db import session_scope
+    from pipeline.models import Round
+    from pipeline.rounds import get_coalition, latest_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        coalition = get_coalition(session, slug)
+        chosen = latest_round(session, coalition) if number is None else session.exec(
+            select(Round).where(Round.coalition_id == coalition.id,
+                                Round.number == number)).first()
+        if chosen is None:
+            which = "no rounds yet" if number is None else f"no round {number}"
+            raise click.ClickException(f"{slug} has {which} (`cos campaigns {slug}` lists "
+                                       "them)")
+        view = one_page_view(session, chosen)
+    if as_json:
+        echo_json(view)
+    else:
+        click.echo(one_page_text(view), nl=False)
+
+
+@main.command("worksheet")
+@click.argument("kind", type=click.Choice(["readiness", "win", "scoreboard"]))
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write.")
+@friendly
+def worksheet_cmd(kind: str, slug: str, out: Path) -> None:
+    """Write a printable worksheet: the readiness check, the win sentence or the scoreboard."""
+    from forms.worksheets import render_worksheet
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:  # a round never merged gets its snapshot
+        try:
+            html = render_worksheet(session, kind, slug)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    out.write_text(html, encoding="utf-8")
+    click.echo(f"{kind} worksheet for {slug} written to {out}")
+
+
+@main.command("funder-link")
+@click.argument("slug")
+@click.option("--new", is_flag=True, help="Make a new link; the old one stops working.")
+@click.option("--revoke", is_flag=True, help="Turn the funder page off.")
+@friendly
+def funder_link_cmd(slug: str, new: bool, revoke: bool) -> None:
+    """Print the coalition's read-only funder page link (made on first use)."""
+    from pipeline.db import session_scope
+    from pipeline.funder import funder_link
+
+    if new and revoke:
+        raise click.UsageError("give at most one of --new or --revoke")
+    s = settings(require_secret=True)
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        link = funder_link(session, s.base_url, s.secret_key, slug, new=new, revoke=revoke)
+    if link is None:
+        click.echo(f"{slug}: the funder page is off; `cos funder-link {slug}` makes a new link",
+                   err=True)
+        return
+    click.echo(link)
+
+
+@main.group("echo")
+def echo_group() -> None:
+    """Win-echo marks: list each answer's mark, or set a lead's mark over the suggestion."""
+
+
+def _echo_round(session: Any, slug: str, number: int | None) -> tuple[Any, Any]:
+    from sqlmodel import col, select
+
+    from pipeline.models import EchoMark, Round
+    from pipeline.rounds import get_coalition
+
+    coalition = get_coalition(session, slug)
+    query = select(Round).where(Round.coalition_id == coalition.id)
+    if number is None:
+        query = query.where(col(Round.id).in_(select(EchoMark.round_id)))
+    else:
+        query = query.where(Round.number == number)
+    chosen = session.exec(query.order_by(col(Round.number).desc())).first()
+    if chosen is None:
+        raise click.ClickException(
+            f"{slug} has no round {number}" if number is not None
+            else f"{slug} has no win-echo answers yet (`cos campaign start {slug} --kind "
+                 "win-echo` asks for them)")
+    return coalition, chosen
+
+
+@echo_group.command("list")
+@click.argument("slug")
+@click.option("--round", "number", type=int, metavar="N",
+              help="The round number (default: the latest with win-echo answers).")
+@json_option
+@friendly
+def echo_list(slug: str, number: int | None, as_json: bool) -> None:
+    """List a round's win-echo answers with the suggested mark, the lead's and why."""
+    from sqlmodel import col, select
+
+    from pipeline.db import session_scope
+    from pipeline.models import EchoMark, Person
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        _, chosen = _echo_round(session, slug, number)
+        rows = [{"email": p.email, "name": p.name, "answer": e.answer,
+                 "suggested": e.suggested, "override": e.override, "mark": e.mark,
+                 "reason": e.reason}
+                for e, p in session.exec(select(EchoMark, Person)
+                                         .join(Person, col(Person.id) == col(EchoMark.person_id))
+                                         .where(EchoMark.round_id == chosen.id)
+                                         .order_by(col(Person.name)))]
+    if as_json:
+        echo_json({"coalition": slug, "round": chosen.number, "answers": rows})
+        return
+    for r in rows:
+        by = " (set by a lead)" if r["override"] else ""
+        click.echo(f"{r['mark']:<8}{by} {r['name']} <{r['email']}>: {r['answer']}")
+        click.echo(f"         suggested {r['suggested']}: {r['reason']}")
+    if not rows:
+        click.echo(f"no win-echo answers in round {chosen.number}")
+
+
+@echo_group.command("mark")
+@click.argument("slug")
+@click.argument("email")
+@click.argument("mark", type=click.Choice(["match", "partial", "off", "clear"]))
+@click.option("--round", "number", type=int, metavar="N",
+              help="The round number (default: the latest with win-echo answers).")
+@friendly
+def echo_mark(slug: str, email: str, mark: str, number: int | None) -> None:
+    """Set a lead's mark on one person's win-echo answer ("clear" goes back to the suggestion)."""
+    from pipeline.cos_model import override_echo_mark
+    from pipeline.db import session_scope
+    from pipeline.rounds import find_person
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        coalition, chosen = _echo_round(session, slug, number)
+        person, _ = find_person(session, coalition, email)
+        if person is None:
+            raise click.ClickException(f"nobody in {slug} has the address {email}")
+        try:
+            row = override_echo_mark(session, chosen, person, None if mark == "clear" else mark)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        said = f"{row.mark} (suggested {row.suggested})"
+    click.echo(f"{slug} round {chosen.number}: {email} marked {said}")
+
+
 @main.command()
 @json_option
 @friendly
@@ -585,12 +755,14 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 @click.option("--port", default=0, help="Port for the web app (default: a free one).")
 @click.option("--file", "coalition_file", type=click.Path(exists=True, path_type=Path),
               help="The coalition file to load (default: the example).")
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(1, 52),
+              help="How many weekly rounds to run; from 2 on, some partners drift.")
 @friendly
-def demo(no_serve: bool, port: int, coalition_file: Path | None) -> None:
-    """Run one whole round on embedded defaults, then keep the app running to look around."""
+def demo(no_serve: bool, port: int, coalition_file: Path | None, rounds: int = 1) -> None:
+    """Run whole rounds on embedded defaults, then keep the app running to look around."""
     from cos.demo import run_demo
 
-    run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file)
+    run_demo(no_serve=no_serve, port=port, coalition_file=coalition_file, rounds=rounds)
 
 
 # --- listing: what is in the database -------------------------------------------------------
@@ -1057,6 +1229,37 @@ def api_token_revoke(token_id: int) -> None:
     with session_scope(s.database_url) as session:
         row = api.revoke_token(session, token_id)
         click.echo(f"API token {row.id} ({row.name}) revoked")
+
+
+# --- admin accounts for the web pages -------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Manage the accounts that sign in to the admin pages."""
+
+
+@admin.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@friendly
+def admin_create(email: str, password_stdin: bool) -> None:
+    """Create an admin account (or set a new password for one); the password is asked twice."""
+    from pipeline.admins import create_admin
+    from pipeline.db import session_scope
+
+    s = settings()
+    require_schema(s)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True,
+                                err=True)
+    with session_scope(s.database_url) as session:
+        made = create_admin(session, email, password)
+        shown = made.email
+    click.echo(f"admin {shown} can sign in at {s.base_url}/admin/")
 
 
 if __name__ == "__main__":

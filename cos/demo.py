@@ -1,4 +1,4 @@
-"""`cos demo`: one whole round on embedded defaults, answered over HTTP as partners would."""
+"""`cos demo`: whole rounds on embedded defaults, answered over HTTP as partners would."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import secrets
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import click
-from sqlmodel import col, select
+import lxml.html
+from sqlmodel import Session, col, select
 
 from cos.checkin_client import CheckinPage
 from cos.local_redis import free_port
@@ -25,9 +27,10 @@ from emails import FileOutbox
 from pipeline import queues
 from pipeline.coalitions import load_coalition
 from pipeline.config import Settings
+from pipeline.cos_model import store_snapshot
 from pipeline.db import session_scope
 from pipeline.digest import render_digest
-from pipeline.models import Coalition, Round
+from pipeline.models import Coalition, Response, Round, utcnow
 from pipeline.rounds import finish_round, start_round
 from pipeline.schema import upgrade
 from pipeline.workers import run_burst
@@ -122,28 +125,110 @@ def partner_answers(page: CheckinPage, rng: random.Random, *,
     answers["helped_by"] = rng.sample(helpers, k=min(len(helpers), rng.choice([0, 1, 1, 2])))
     if rng.random() < 0.2:
         answers["new_commitment"] = "Introduce two new volunteers to the kitchen rota"
+    answers.update(item_answers(page, rng))
     return answers
 
 
-def answer_round(links: dict[str, str], round_number: int) -> tuple[int, list[str]]:
+def item_answers(page: CheckinPage, rng: random.Random) -> dict[str, str | list[str]]:
+    """Answer the playbook items the page carries this round, mostly agreeing."""
+    doc = lxml.html.fromstring(page.html)
+    answers: dict[str, str | list[str]] = {}
+    names = sorted({str(el.get("name")) for el in doc.xpath("//input[@type='radio']")
+                    if str(el.get("name", "")).startswith("item_")})
+    for name in names:
+        values = [str(v) for v in doc.xpath(f"//input[@name='{name}']/@value")]
+        if "5" in values:
+            answers[name] = rng.choices(["2", "3", "4", "5", "not_sure"], [1, 3, 5, 3, 1])[0]
+        else:
+            answers[name] = values[0] if rng.random() < 0.6 else rng.choice(values)
+    if doc.xpath("//textarea[@name='echo']"):
+        win = " ".join(doc.xpath("//blockquote[@class='win']/text()")).strip()
+        words = win.split()
+        answers["echo"] = rng.choices(
+            [win, " ".join(words[len(words) // 2:]), "Better food for Riverside"], [4, 3, 2])[0]
+    return answers
+
+
+def commitment_fields(page: CheckinPage) -> dict[str, str]:
+    """Map each commitment's text on the page to its status field."""
+    out = {}
+    for fieldset in lxml.html.fromstring(page.html).xpath("//fieldset[@class='commitment']"):
+        legend = fieldset.find("legend")
+        radios = fieldset.xpath(".//input[@type='radio']/@name")
+        if legend is not None and radios:
+            out[(legend.text or "").strip()] = str(radios[0])
+    return out
+
+
+@dataclass
+class Drift:
+    """What goes wrong over the demo's rounds, so its last digest shows moves at work.
+
+    From round 2 on, one partner goes quiet; one commitment is reported slipping every round;
+    for the last two rounds one partner reports no numbers; from round 3 on, one partner rates
+    "worth the time it costs" at 2.
+    """
+
+    rounds: int = 4
+    quiet: str = ""
+    slipping: str = ""
+    slipping_owner: str = ""
+    stale: str = ""
+    unhappy: str = ""
+
+    @property
+    def stale_from(self) -> int:
+        """Return the round from which the stale partner stops reporting: its metrics turn
+        red, and slip, in the last round."""
+        return max(2, self.rounds - 1)
+
+
+def answer_round(links: dict[str, str], round_number: int,
+                 drift: Drift | None = None) -> tuple[int, list[str]]:
     """Answer as most partners would (a few stay silent, one mistypes a number and fixes it)."""
     recipients = sorted(links)
     order = sorted(recipients, key=lambda r: hashlib.sha256(f"{round_number}{r}".encode()).digest())
     silent = set(order[:2])
+    if drift is not None and round_number >= 2:
+        drift.quiet = drift.quiet or recipients[-1]
+        steady = {drift.quiet, drift.stale, drift.unhappy, drift.slipping_owner}
+        silent = {drift.quiet, next(r for r in order if r not in steady)}
     corrected = False
     answered = 0
     for who in recipients:
         if who in silent:
             continue
         page = CheckinPage.open(links[who])
-        wants_mistake = not corrected and bool(page.metrics())
-        result = page.submit(partner_answers(page, random.Random(f"{round_number}:{who}"),
-                                             bad_number=wants_mistake))
+        wants_mistake = not corrected and bool(page.metrics()) and round_number == 1
+
+        def drifted(answers: dict[str, str | list[str]], who: str = who,
+                    page: CheckinPage = page) -> dict[str, str | list[str]]:
+            if drift is None or round_number < 2:
+                return answers
+            fields = commitment_fields(page)
+            if not drift.slipping and fields:
+                drift.slipping, drift.slipping_owner = sorted(fields)[0], who
+            if drift.slipping in fields:
+                answers[fields[drift.slipping]] = "slipping"
+            boxes = page.metrics()
+            if not drift.stale and boxes:
+                drift.stale = who
+            if who == drift.stale and round_number >= drift.stale_from:
+                for box in boxes:
+                    answers[box.field] = ""
+            drift.unhappy = drift.unhappy or who
+            if who == drift.unhappy and round_number >= 3 and "item_M2" in answers:
+                answers["item_M2"] = "2"
+            return answers
+
+        result = page.submit(drifted(partner_answers(
+            page, random.Random(f"{round_number}:{who}"), bad_number=wants_mistake)))
         if wants_mistake:
             if result.status_code != 400 or "is not a number" not in result.text:
                 raise click.ClickException("the form accepted a malformed number")
             say(f"  {who}: typed 'about ...' in a number box, got the error, corrected it")
-            result = page.submit(partner_answers(page, random.Random(f"{round_number}:{who}")))
+            result = page.submit(drifted(partner_answers(
+                page, random.Random(f"{round_number}:{who}"))))
             corrected = True
         if result.status_code != 200 or "Thank you" not in result.text:
             raise click.ClickException(f"{who}'s check-in was not accepted "
@@ -162,7 +247,41 @@ def open_and_invite(settings: Settings, slug: str) -> tuple[int, int]:
     return round_id, number
 
 
-def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
+def backdate(session: Session, round_id: int, by: timedelta, *, close: bool) -> None:
+    """Move a demo round and its answers ``by`` into the past (closing it), and recompute its
+    phase snapshot, so N rounds run in a minute read like N weeks."""
+    round_ = session.get(Round, round_id)
+    assert round_ is not None
+    now = utcnow()
+    round_.opened_at -= by
+    round_.closes_at = min(round_.closes_at, now) - by
+    if close:
+        round_.closed_at = round_.closes_at
+    session.add(round_)
+    for response in session.exec(select(Response).where(Response.round_id == round_id)):
+        response.submitted_at -= by
+        session.add(response)
+    session.flush()
+    store_snapshot(session, round_id)
+
+
+def model_lines(session: Session, round_id: int) -> list[str]:
+    """Say where the coalition stands after the last round, and each move with why."""
+    from pipeline.cos_model import snapshot_for
+
+    snap = snapshot_for(session, round_id)
+    lines = [f"8. focus: {snap['phases'][snap['focus']]['label']} (stage {snap['stage']}); "
+             + ", ".join(f"{p['label']} {'pass' if p['passed'] else 'fail'}"
+                         for p in snap["phases"].values())]
+    for move in snap["moves"]:
+        lines.append(f"   move {move['rank']}: {move['move']} ({move['evidence']})")
+    for item in snap["slipped"]:
+        lines.append(f"   slipped: {item['what']}")
+    return lines
+
+
+def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None,
+             rounds: int = 1) -> None:
     """Run the demo (see the README)."""
     base = Settings.from_env(require_secret=False)
     port = port or free_port()
@@ -183,8 +302,12 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         say(f"2. loaded {path.name}: {'; '.join(summary.lines())}")
 
         from forms import create_app
+        from forms.ratelimit import Rate
 
-        stack.enter_context(web_server(create_app(settings, dev_outbox=True), "127.0.0.1", port))
+        app = create_app(settings, dev_outbox=True)
+        # Every simulated partner answers from 127.0.0.1: one address, many people.
+        app.config["COS_RATE_LIMITS"] = {"token": Rate(0, 60)}
+        stack.enter_context(web_server(app, "127.0.0.1", port))
         say(f"3. web app on {settings.base_url}")
 
         with session_scope(settings.database_url) as session:
@@ -194,22 +317,38 @@ def run_demo(*, no_serve: bool, port: int, coalition_file: Path | None) -> None:
         for stale_id in stale:
             say(f"   closing campaign {stale_id}, left open by an earlier run")
             finish_round(settings, stale_id or 0)
-        round_id, number = open_and_invite(settings, slug)
-        links = invitation_links(settings, round_id)
-        say(f"4. round {number} opened (campaign {round_id}): {len(links)} invitations "
-            f"written to {outbox_dir(settings)}")
+        drift = Drift(rounds=rounds) if rounds > 1 else None
+        for left in range(rounds - 1, -1, -1):
+            round_id, number = open_and_invite(settings, slug)
+            links = invitation_links(settings, round_id)
+            say(f"4. round {number} opened (campaign {round_id}): {len(links)} invitations "
+                f"written to {outbox_dir(settings)}")
 
-        answered, silent = answer_round(links, number)
-        say(f"5. {answered} partners answered through the form; silent: {', '.join(silent)}")
-        run_burst(settings)
-        say("6. the worker merged the answers and recomputed the scoreboard")
+            answered, silent = answer_round(links, number, drift)
+            say(f"5. {answered} partners answered through the form; silent: "
+                f"{', '.join(silent)}")
+            run_burst(settings)
+            say("6. the worker merged the answers and recomputed the scoreboard")
 
-        report = finish_round(settings, round_id)
-        with session_scope(settings.database_url) as session:
-            digest_path = settings.instance / f"digest-{slug}-round-{number}.html"
-            digest_path.write_text(render_digest(session, settings, round_id).html,
-                                   encoding="utf-8")
-        say(f"7. round closed; digest sent to {', '.join(report.digest.sent) or 'nobody new'}")
+            if left:
+                with session_scope(settings.database_url) as session:
+                    backdate(session, round_id, timedelta(weeks=left), close=True)
+                say(f"7. round {number} closed, dated {left} week(s) back")
+                continue
+            report = finish_round(settings, round_id)
+            with session_scope(settings.database_url) as session:
+                digest_path = settings.instance / f"digest-{slug}-round-{number}.html"
+                digest_path.write_text(render_digest(session, settings, round_id).html,
+                                       encoding="utf-8")
+            say(f"7. round closed; digest sent to "
+                f"{', '.join(report.digest.sent) or 'nobody new'}")
+        if drift is not None:
+            say(f"   drift: {drift.quiet} went quiet; \u201c{drift.slipping}\u201d kept "
+                f"slipping; {drift.stale} stopped reporting numbers; {drift.unhappy} rated "
+                "the time it costs at 2")
+            with session_scope(settings.database_url, read_only=True) as session:
+                for line in model_lines(session, round_id):
+                    say(line)
         say("")
         say(f"outbox: {outbox_dir(settings)}")
         say(f"digest: {digest_path}")

@@ -2,7 +2,15 @@
 
 from emails.message import build_message
 from emails.render import Rendered, render_email
-from emails.transport import Backend, DeliveryError, FileOutbox, SMTPBackend, backend_from_url
+from emails.transport import (
+    Backend,
+    DeliveryError,
+    FileOutbox,
+    SMTPBackend,
+    SMTPConnection,
+    backend_from_url,
+    reused_connection,
+)
 
 __all__ = [
     "Backend",
@@ -10,7 +18,9 @@ __all__ = [
     "FileOutbox",
     "Rendered",
     "SMTPBackend",
+    "SMTPConnection",
     "backend_from_url",
     "build_message",
     "render_email",
+    "reused_connection",
 ]

@@ -13,6 +13,7 @@ import jinja2
 from premailer import Premailer
 
 from emails.format import FILTERS, TESTS
+from emails.inline import replay_inline
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -71,7 +72,16 @@ def one_line(text: str) -> str:
 
 
 def inline_css(html: str) -> str:
-    """Move the layout's CSS into style attributes, keeping @media rules in the head."""
+    """Move the layout's CSS into style attributes, keeping @media rules in the head.
+
+    The result is premailer_inline(html) byte for byte; Premailer runs once per shape of
+    email and is replayed for the rest (emails.inline).
+    """
+    return replay_inline(html, premailer_inline)
+
+
+def premailer_inline(html: str) -> str:
+    """Run Premailer on the HTML: the reference inline_css must equal."""
     return Premailer(
         html,
         allow_network=False,
@@ -89,9 +99,20 @@ def render_email(kind: str, context: Mapping[str, Any]) -> Rendered:
     """Render the subject, text and HTML of an email kind from its context."""
     if kind not in KINDS:
         raise ValueError(f"unknown email kind {kind!r}: expected one of {sorted(KINDS)}")
+    return render_named(kind, context)
+
+
+def render_named(name: str, context: Mapping[str, Any]) -> Rendered:
+    """Render a template triple by name: an email kind, or an account email ("account/...")."""
+    subject, text, html = render_templates(name, context)
+    return Rendered(subject=subject, text=text, html=inline_css(html))
+
+
+def render_templates(kind: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Render a template triple's subject, text and HTML before any CSS is inlined."""
     env = environment()
-    values = {**OPTIONAL_KEYS, **context}
+    values = {**OPTIONAL_KEYS, "coalition_name": "COS Cadence", **context}
     subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
     text = env.get_template(f"{kind}.txt").render(values)
     html = env.get_template(f"{kind}.html").render({**values, "subject": subject})
-    return Rendered(subject=subject, text=text.strip() + "\n", html=inline_css(html))
+    return subject, text.strip() + "\n", html

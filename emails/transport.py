@@ -10,6 +10,8 @@ import smtplib
 import socket
 import ssl
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -33,10 +35,13 @@ SCHEMES: dict[str, Security] = {"smtp": "plain", "smtp+starttls": "starttls", "s
 class DeliveryError(Exception):
     """A message could not be handed over; temporary ones are worth retrying."""
 
-    def __init__(self, message: str, *, temporary: bool, code: int | None = None) -> None:
+    def __init__(self, message: str, *, temporary: bool, code: int | None = None,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.code = code
+        # The server could not be reached or did not answer: other messages would fare alike.
+        self.unreachable = unreachable
 
 
 @runtime_checkable
@@ -289,6 +294,99 @@ class SMTPBackend:
             f"({exc.strerror or exc}): it will be tried again later",
             temporary=True,
         )
+
+
+class SMTPConnection:
+    """One SMTP connection reused for many messages (a batch), opened on the first send.
+
+    A message refused by the server leaves the connection usable (smtplib resets it). A
+    connection that drops is opened again for the next message; when a reused one turns out to
+    have been closed by the server (idle, or its per-connection limit) before this message was
+    handed over, the message is tried once more on a new connection.
+    """
+
+    # Many servers refuse more messages than this on one connection; start a new one before.
+    MAX_MESSAGES = 100
+
+    def __init__(self, backend: SMTPBackend) -> None:
+        self.backend = backend
+        self._client: smtplib.SMTP | None = None
+        self._sent = 0
+
+    def describe(self) -> str:
+        """Say where messages go (the backend's description)."""
+        return self.backend.describe()
+
+    def send(self, message: EmailMessage) -> None:
+        """Send the message over the open connection, raising DeliveryError as the backend does."""
+        sender = _envelope_sender(message)
+        while True:
+            reused = self._client is not None
+            stage = "connecting"
+            try:
+                if self._client is None:
+                    try:
+                        self._client, _ = self.backend._open()
+                    except (smtplib.SMTPException, OSError) as exc:
+                        stage = (getattr(exc, "__notes__", None) or ["connecting"])[-1]
+                        raise
+                    self._sent = 0
+                stage = "sending"
+                refused = self._client.send_message(message, from_addr=sender)
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                    smtplib.SMTPDataError) as exc:
+                if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
+                    self.close()  # 421: the server is closing the connection
+                    if reused:
+                        continue
+                raise self.backend._explain(exc, stage) from exc
+            except (smtplib.SMTPException, OSError) as exc:
+                self.close()
+                if reused and _closed_before_sending(exc):
+                    continue
+                error = self.backend._explain(exc, stage)
+                error.unreachable = error.temporary and (
+                    stage != "sending" or isinstance(exc, TimeoutError)
+                    or isinstance(exc.__context__, TimeoutError))
+                raise error from exc
+            break
+        self._sent += 1
+        if self._sent >= self.MAX_MESSAGES:
+            self.close()
+        if refused:
+            raise self.backend._refused(refused)
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            SMTPBackend._close(client)
+
+
+def _closed_before_sending(exc: BaseException) -> bool:
+    """Say whether a reused connection had been closed by the server (worth one more try)."""
+    return isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421)
+
+
+class _Sender(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@contextmanager
+def reused_connection(backend: Backend) -> Iterator[_Sender]:
+    """Yield something to send many messages with: one SMTP connection reused (SMTP), or the
+    backend itself (a file outbox has no connection); the connection is closed at the end."""
+    if not isinstance(backend, SMTPBackend):
+        yield backend
+        return
+    connection = SMTPConnection(backend)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

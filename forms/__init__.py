@@ -78,6 +78,12 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     from forms import api
 
     app.register_blueprint(api.bp)
+    from forms import funder
+
+    app.register_blueprint(funder.bp)
+    from forms import admin
+
+    admin.init_app(app)
     if dev_outbox:
         from forms import outbox
 

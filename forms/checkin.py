@@ -27,6 +27,7 @@ from pipeline.checkin import (
     record_answers,
 )
 from pipeline.config import Settings
+from pipeline.core.phases import ReadinessItem
 from pipeline.db import session_scope
 from pipeline.queues import QueueUnavailable, enqueue_merge
 
@@ -51,7 +52,7 @@ def page(checkin: Checkin, form: Any, *, status: int = 200,
     return render_template(
         "checkin.html", checkin=checkin, form=form, notice=notice,
         status_field=status_field, note_field=note_field, reading_field=reading_field,
-        status_labels=STATUS_LABELS,
+        status_labels=STATUS_LABELS, readiness_items=[i.value for i in ReadinessItem],
     ), status
 
 

@@ -25,6 +25,8 @@ from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
 from pipeline.core.numbers import NumberProblem, format_reading, number_hint, parse_reading
+from pipeline.core.phases import READINESS_QUESTIONS, ReadinessItem
+from pipeline.core.questions import ITEM_TEXT, READINESS_SCALE, choices, stored_value
 from pipeline.core.text import TEXT_MAX_LENGTH, clean_name, clean_text, text_problem
 
 # A unit sign typed with a reading ("50%", "€1,200") is only the metric's unit when the metric
@@ -205,11 +207,42 @@ def reading_field(name: str) -> str:
     return f"m{name}_value"
 
 
+def item_field(code: str) -> str:
+    """Return the form field name for a playbook phase item (R1 ... M3)."""
+    return f"item_{code}"
+
+
+def readiness_field(item: str, suffix: str = "rating") -> str:
+    """Return the form field name for a readiness item's rating or comment."""
+    return f"ready_{item}_{suffix}"
+
+
+def reading_note_field(name: str) -> str:
+    """Return the form field name for the story behind a metric's reading."""
+    return f"m{name}_note"
+
+
 def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
     """Build the form class for one person's check-in (a new subclass: nothing leaks across)."""
 
     class PersonCheckinForm(CheckinForm):
         pass
+
+    for code in checkin.items:
+        setattr(PersonCheckinForm, item_field(code), RadioField(
+            ITEM_TEXT[code], choices=[SelectChoice(v, label) for v, label in choices(code)],
+            validators=[Optional()]))
+    if checkin.ask_echo:
+        PersonCheckinForm.echo = text_field(
+            TextAreaField, ITEM_TEXT["W1"] + " (without looking it up)", 500)
+    if checkin.kind == "readiness":
+        for item in ReadinessItem:
+            setattr(PersonCheckinForm, readiness_field(item.value), RadioField(
+                READINESS_QUESTIONS[item],
+                choices=[SelectChoice(v, label) for v, label in READINESS_SCALE],
+                validators=[Optional()]))
+            setattr(PersonCheckinForm, readiness_field(item.value, "comment"),
+                    text_field(StringField, "Comment (optional)", 500))
 
     for c in checkin.commitments:
         setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
@@ -221,6 +254,8 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
         label = f"{m.name} ({m.unit})" if m.unit else m.name
         setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(
             label, locale=checkin.locale, metric=m.name, unit=m.unit))
+        setattr(PersonCheckinForm, reading_note_field(str(m.id)), text_field(
+            StringField, "The story behind this number (optional)", 1000))
     return PersonCheckinForm
 
 
@@ -244,6 +279,16 @@ def prefill_data(checkin: Checkin) -> dict[str, Any]:
         data[note_field(key)] = report.get("note", "")
     for key, value in (answers.get("readings") or {}).items():
         data[reading_field(key)] = value
+    for key, value in (answers.get("reading_notes") or {}).items():
+        data[reading_note_field(key)] = value
+    for code, value in (answers.get("items") or {}).items():
+        data[item_field(code)] = None if value is None else str(value)
+    for item, sheet in (answers.get("readiness") or {}).items():
+        if isinstance(sheet, dict):
+            rating = sheet.get("rating")
+            data[readiness_field(item)] = None if rating is None else str(rating)
+            data[readiness_field(item, "comment")] = sheet.get("comment", "")
+    data["echo"] = answers.get("echo", "")
     new = answers.get("new_commitment") or {}
     data["new_commitment"] = new.get("text", "")
     data["new_due"] = date.fromisoformat(new["due"]) if new.get("due") else None
@@ -269,7 +314,30 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
         if isinstance(field, ReadingField) and field.number is not None:
             readings[str(m.id)] = field.number
     new_text = clean_text(form.new_commitment.data)
-    return {
+    extra: dict[str, Any] = {}
+    notes = {}
+    for m in checkin.metrics:
+        note = clean_text(form[reading_note_field(str(m.id))].data)
+        if note:
+            notes[str(m.id)] = note
+    if notes:
+        extra["reading_notes"] = notes
+    items = {code: stored_value(code, form[item_field(code)].data) for code in checkin.items
+             if form[item_field(code)].data}
+    if items:
+        extra["items"] = items
+    if checkin.ask_echo:
+        extra["echo"] = clean_text(form["echo"].data)
+    if checkin.kind == "readiness":
+        sheet = {}
+        for item in ReadinessItem:
+            rating = form[readiness_field(item.value)].data
+            comment = clean_text(form[readiness_field(item.value, "comment")].data)
+            if rating or comment:
+                sheet[item.value] = {"rating": int(rating) if rating else None,
+                                     "comment": comment}
+        extra["readiness"] = sheet
+    return extra | {
         "commitments": commitments,
         "new_commitment": {
             "text": new_text,

@@ -99,6 +99,12 @@ class Checkin:
     latest: dict[str, Any] | None = None
     revision: int = 0
     submitted_at: datetime | None = None
+    # The round's kind (checkin, readiness, win-echo) and, for a check-in, the playbook's
+    # phase items it carries this round (pipeline.core.questions) and whether it asks the win
+    # from memory.
+    kind: str = "checkin"
+    items: tuple[str, ...] = ()
+    ask_echo: bool = False
 
 
 def open_checkin(session: Session, token: str, *, now: datetime | None = None) -> Checkin:
@@ -146,10 +152,16 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
             Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
             Organisation.id != org.id,
             col(Organisation.id).in_(select(Person.organisation_id).where(
-                col(Person.active).is_(True), col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
+                Person.coalition_id == coalition.id, col(Person.active).is_(True),
+                col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
         .order_by(col(Organisation.name)))]
     latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
                           .order_by(col(Response.revision).desc())).first()
+    from pipeline.cos_model import RoundKind, round_questions
+
+    items, ask_echo = round_questions(session, round_, coalition)
+    if round_.kind != RoundKind.CHECKIN:
+        commitments, metrics, others = [], [], []
     return Checkin(
         invitation_id=invitation.id or 0, round_id=round_.id or 0,
         person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
@@ -159,6 +171,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         commitments=commitments, metrics=metrics, other_organisations=others,
         latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
         submitted_at=latest.submitted_at if latest else None,
+        kind=round_.kind, items=items, ask_echo=ask_echo,
     )
 
 

@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,7 +47,11 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "people": ("email", "name", "organisation", "role"),
     "metrics": ("key", "name", "unit", "baseline", "target", "direction", "owner"),
     "commitments": ("key", "owner", "text", "due"),
+    # The COS Model's settings (README, "The coalition file's [model] table").
+    "model": ("thresholds", "rotation", "funding_ends", "sustainability_plan",
+              "convening_hours_named", "funder_notes", "win_parts"),
 }
+SINGLE_TABLES = ("coalition", "model")
 CSV_COLUMNS = ("email", "name", "organisation", "role")
 FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
 
@@ -67,7 +71,7 @@ def did_you_mean(word: str, choices: Iterable[str],
 
 def table_label(name: str, index: int | None = None) -> str:
     """Write a table as the file does: [coalition], [[people]], or [[people]] #2."""
-    if name in KNOWN_KEYS and name != "coalition":
+    if name in KNOWN_KEYS and name not in SINGLE_TABLES:
         return f"[[{name}]]" + (f" #{index}" if index is not None else "")
     return f"[[{name}]]" if index is not None else f"[{name}]"
 
@@ -467,14 +471,70 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         warnings.append(f'{top.at()}: no person has role = "lead", so nobody receives the '
                         "digest")
 
+    model = _model(raw.get("model"), lines, problems)
+
     organisations = {p["organisation"] for p in people} | {m["owner"] for m in metrics} | {
         x["owner"] for x in commitments}
     if c["lead_organisation"]:
         organisations.add(c["lead_organisation"])
     organisations.discard("")
     return {"coalition": c, "people": people, "metrics": metrics, "commitments": commitments,
-            "organisations": sorted(organisations),
+            "model": model, "organisations": sorted(organisations),
             "warnings": sorted(warnings, key=_line_number)}, sorted(problems, key=_line_number)
+
+
+def _model(table: Any, lines: FileLines, problems: list[str]) -> dict[str, Any]:
+    """Check the [model] table: threshold overrides, the rotation, the funding date, flags."""
+    from pipeline.core.phases import thresholds_from
+    from pipeline.core.questions import rotation_from
+
+    if table is None:
+        return {}
+    top = lines.place("model")
+    if not isinstance(table, dict):
+        problems.append(f"{top.at()}: model must be a table, like [model]")
+        return {}
+    _unknown_keys(table, "model", top, problems)
+    model: dict[str, Any] = {}
+    for key, check in (("thresholds", thresholds_from), ("rotation", rotation_from)):
+        value = table.get(key)
+        if value is None:
+            continue
+        place = lines.place(f"model.{key}")
+        if not isinstance(value, dict):
+            problems.append(f"{top.at(key)}: {key} must be a table, like [model.{key}]")
+            continue
+        try:
+            check(value)
+        except ValueError as exc:
+            problems.append(f"{place.at() if place.lines else top.at(key)}: {exc}")
+            continue
+        model[key] = dict(sorted(value.items()))
+    parts = table.get("win_parts")
+    if parts is not None:
+        known = ("who", "what", "how_much", "by_when")
+        if not isinstance(parts, dict) or set(parts) - set(known) or not all(
+                isinstance(v, str) for v in parts.values()):
+            problems.append(f"{top.at('win_parts')}: win_parts is a table of text with "
+                            f"{', '.join(known)}")
+        else:
+            model["win_parts"] = {k: parts.get(k, "") for k in known}
+    ends = table.get("funding_ends")
+    if ends is not None:
+        if isinstance(ends, date) and not isinstance(ends, datetime):
+            model["funding_ends"] = ends.isoformat()
+        else:
+            problems.append(f"{top.at('funding_ends')}: funding_ends must be a date like "
+                            f"2027-06-30, not {ends!r}")
+    for flag in ("sustainability_plan", "convening_hours_named", "funder_notes"):
+        value = table.get(flag)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            problems.append(f"{top.at(flag)}: {flag} must be true or false, not {value!r}")
+            continue
+        model[flag] = value
+    return model
 
 
 def _line_number(message: str) -> int:
@@ -543,21 +603,32 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    text = decode_upload(data, str(path))
+    return text, _parse_toml(text, str(path))
+
+
+def decode_upload(data: bytes, source: str, what: str = "the file") -> str:
+    """Read a file's bytes as text (UTF-8, or UTF-16 with a byte order mark), or raise a
+    LoadError naming the line and column of the first byte that is not (or a NUL byte)."""
     try:
         # A byte order mark (editors on Windows save one; TOML allows none) is dropped here.
-        text = decode_file_text(data)
+        text = decode_file_text(data, what)
     except UnreadableText as exc:
-        raise LoadError(str(path), [str(exc)]) from exc
+        raise LoadError(source, [str(exc)]) from exc
     nul = first_nul(text)
     if nul is not None:
-        raise LoadError(str(path), [
+        raise LoadError(source, [
             f"line {nul[0]}, column {nul[1]}: a NUL byte, which no text file has (the file may "
             "be damaged or saved by a program in its own format): remove it, or save the file "
             "again as plain UTF-8 text"])
+    return text
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        return text, tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LoadError(str(path), [toml_problem(exc)]) from exc
+        raise LoadError(source, [toml_problem(exc)]) from exc
 
 
 TOML_AT = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$",
@@ -608,6 +679,16 @@ def load_coalition(session: Session, path: Path, *, prune: bool = False,
     A dry run works it all out, then rolls the session back.
     """
     text, raw = _read_toml(path)
+    return load_coalition_text(session, text, str(path), prune=prune, dry_run=dry_run, raw=raw)
+
+
+def load_coalition_text(session: Session, text: str, source: str, *, prune: bool = False,
+                        dry_run: bool = False, raw: dict[str, Any] | None = None) -> LoadSummary:
+    """Create or update one coalition from a coalition file's text (an upload, say); problems
+    name the source and the line, as load_coalition does."""
+    path = source
+    if raw is None:
+        raw = _parse_toml(text, source)
     head = raw.get("coalition")
     slug = head.get("slug") if isinstance(head, dict) else None
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first() if (
@@ -625,7 +706,7 @@ def load_coalition(session: Session, path: Path, *, prune: bool = False,
         coalition = Coalition(slug=head["slug"], name=head["name"], win=head["win"])
         summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
-                      locale=head["locale"], stage=head["stage"])
+                      locale=head["locale"], stage=head["stage"], model=data["model"])
     session.add(coalition)
     session.flush()
 
@@ -732,8 +813,11 @@ def _retire_unlisted(session: Session, coalition: Coalition, data: dict[str, Any
             f"longer answer it ({', '.join(leaving)})")
 
 
-def import_people(session: Session, slug: str, content: str, source: str = "CSV") -> LoadSummary:
-    """Add or update people from CSV columns email,name,organisation,role; all or nothing."""
+def import_people(session: Session, slug: str, content: str, source: str = "CSV", *,
+                  dry_run: bool = False) -> LoadSummary:
+    """Add or update people from CSV columns email,name,organisation,role; all or nothing.
+
+    A dry run works it all out, then rolls the session back."""
     coalition = session.exec(select(Coalition).where(Coalition.slug == slug)).first()
     if coalition is None:
         raise LoadError(source, [f"no coalition with slug {slug!r}: load it first with cos load"])
@@ -788,4 +872,7 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         _upsert_person(session, coalition, people, row, orgs[row["organisation"]], summary,
                        source=FROM_CSV)
     session.flush()
+    if dry_run:
+        summary.dry_run = True
+        session.rollback()
     return summary

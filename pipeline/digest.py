@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -12,6 +16,7 @@ from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.display import format_local, round_label
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
+from pipeline.cos_model import snapshot_for
 from pipeline.db import session_scope
 from pipeline.email_kinds import email_kind
 from pipeline.models import Coalition, Person, Round, Scoreboard
@@ -32,6 +37,44 @@ def scoreboard_for(session: Session, round_id: int) -> dict[str, Any]:
     return row.data if row else store_scoreboard(session, round_id)
 
 
+# How long the digest's "view in browser" link works after the round's scheduled close.
+DIGEST_LINK_DAYS = 30
+
+
+def digest_token(secret_key: str, round_id: int, expires: int) -> str:
+    """Return the web digest link's signature for a round and an expiry (Unix seconds)."""
+    mac = hmac.new(secret_key.encode(), f"cos-digest:{round_id}:{expires}".encode(),
+                   hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def digest_web_link(settings: Settings, round_: Round) -> str | None:
+    """Return the signed link to a round's digest in a browser (None without a secret key).
+
+    It expires DIGEST_LINK_DAYS after the round's scheduled close, so every lead's copy and
+    every re-render of the digest carries the same link.
+    """
+    if not settings.secret_key:
+        return None
+    expires = int((round_.closes_at + timedelta(days=DIGEST_LINK_DAYS)).timestamp())
+    token = digest_token(settings.secret_key, round_.id or 0, expires)
+    return f"{settings.base_url}/d/{round_.id}.{expires}.{token}"
+
+
+def read_digest_link(secret_key: str, link_token: str, now: datetime) -> int | None:
+    """Return the round a web digest link's ``ROUND.EXPIRES.SIGNATURE`` opens, or None when it
+    is malformed, forged or expired."""
+    parts = link_token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    round_id, expires = int(parts[0]), int(parts[1])
+    if not secret_key or now.timestamp() >= expires or round_id >= 2**31:
+        return None
+    if not hmac.compare_digest(parts[2], digest_token(secret_key, round_id, expires)):
+        return None
+    return round_id
+
+
 @email_kind(EmailKind.DIGEST)
 def digest_context(session: Session, settings: Settings, round_: Round, coalition: Coalition,
                    person: Person | None = None) -> dict[str, Any]:
@@ -41,8 +84,9 @@ def digest_context(session: Session, settings: Settings, round_: Round, coalitio
         "round_label": round_label(round_.number),
         "closes_at": format_local(round_.closed_at or round_.closes_at, coalition.timezone),
         "closed": round_.closed_at is not None,
-        "web_link": None,
+        "web_link": digest_web_link(settings, round_),
         "scoreboard": scoreboard_for(session, round_.id or 0),
+        "model": snapshot_for(session, round_.id or 0),
         "footer_reason": f"you lead {coalition.name}",
     }
 

@@ -49,3 +49,24 @@ def builder_for(kind: str) -> ContextBuilder:
 def registered() -> frozenset[EmailKind]:
     """Return the kinds that have a builder."""
     return frozenset(_BUILDERS)
+
+
+# Set on the session a batch of sends composes in: builders may keep what every email of the
+# batch shares (an organisation's commitments, say) here instead of asking again.
+BATCH_MEMO = "cos.batch_memo"
+
+
+def batch_memo(session: Session) -> dict[Any, Any] | None:
+    """Return the memo of the batch this session composes, or None outside a batch."""
+    memo = session.info.get(BATCH_MEMO)
+    return memo if isinstance(memo, dict) else None
+
+
+def memoised(session: Session, key: Any, load: Callable[[], Any]) -> Any:
+    """Return load(), kept in the batch's memo under key while a batch composes."""
+    memo = batch_memo(session)
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 from pipeline.config import Settings
 from pipeline.core.display import format_local, round_label
 from pipeline.core.vocab import CLOSED_STATUSES, EmailKind
-from pipeline.email_kinds import email_kind
+from pipeline.email_kinds import email_kind, memoised
 from pipeline.models import Coalition, Commitment, Invitation, Metric, Organisation, Person, Round
 from pipeline.tokens import checkin_link
 
@@ -18,15 +18,18 @@ from pipeline.tokens import checkin_link
 def invitation_context(session: Session, settings: Settings, round_: Round,
                        coalition: Coalition, person: Person) -> dict[str, Any]:
     """Gather what the invitation email says to one person."""
-    invitation = session.exec(select(Invitation).where(
-        Invitation.round_id == round_.id, Invitation.person_id == person.id)).one()
+    invitation = memoised(session, ("invitation", round_.id, person.id), lambda: session.exec(
+        select(Invitation).where(Invitation.round_id == round_.id,
+                                 Invitation.person_id == person.id)).one())
     org = session.get(Organisation, person.organisation_id)
     lead = session.get(Organisation, coalition.lead_organisation_id or 0)
-    commitments = session.exec(select(Commitment).where(
-        Commitment.organisation_id == person.organisation_id, col(Commitment.active).is_(True),
-        col(Commitment.status).not_in(CLOSED_STATUSES)).order_by(col(Commitment.due))).all()
-    metrics = session.exec(select(Metric).where(
-        Metric.owner_organisation_id == person.organisation_id, col(Metric.active).is_(True))).all()
+    org_id = person.organisation_id
+    commitments = memoised(session, ("commitments", org_id), lambda: session.exec(
+        select(Commitment).where(
+            Commitment.organisation_id == org_id, col(Commitment.active).is_(True),
+            col(Commitment.status).not_in(CLOSED_STATUSES)).order_by(col(Commitment.due))).all())
+    metrics = memoised(session, ("metrics", org_id), lambda: session.exec(select(Metric).where(
+        Metric.owner_organisation_id == org_id, col(Metric.active).is_(True))).all())
     return {
         "coalition_name": coalition.name, "win": coalition.win,
         "round_label": round_label(round_.number), "person_name": person.name,

@@ -121,6 +121,21 @@ def claim(session: Session, delivery_id: int) -> bool:
     return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
+def claim_many(session: Session, delivery_ids: list[int]) -> list[int]:
+    """Claim several rows in one statement (UPDATE ... RETURNING, on SQLite and PostgreSQL);
+    return the ids claimed, in the order given: the others were sent or are held elsewhere."""
+    if not delivery_ids:
+        return []
+    claimed = set(session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.status).in_(SENDABLE_STATUSES))
+        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), claimed_by=claimant(),
+                attempts=Delivery.attempts + 1)
+        .returning(col(Delivery.id))
+    ).scalars())
+    return [d for d in delivery_ids if d in claimed]
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Return how long to wait after the given number of tries before the next one."""
     return timedelta(seconds=RETRY_INTERVALS[min(max(attempts, 1), len(RETRY_INTERVALS)) - 1])

@@ -13,6 +13,8 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from pipeline.core.merge import AnswerSet, RoundMerge, current_status, merge_answers
+from pipeline.core.text import clean_text
+from pipeline.cos_model import store_echo_marks, store_snapshot
 from pipeline.logcontext import bound
 from pipeline.models import (
     Blocker,
@@ -101,8 +103,13 @@ def _merge_round(session: Session, round_id: int) -> MergeResult:
         session.add(CommitmentUpdate(commitment_id=cid, round_id=round_id,
                                      person_id=report.person_id, status=report.status,
                                      note=report.note))
+    notes = {r.person_id: r.answers.get("reading_notes") for r in responses
+             if isinstance(r.answers, dict)}
     for mid, (value, person) in merged.readings.items():
-        session.add(Reading(metric_id=mid, round_id=round_id, person_id=person, value=value))
+        said = notes.get(person)
+        note = clean_text(str(said.get(str(mid)) or ""), 2000) if isinstance(said, dict) else ""
+        session.add(Reading(metric_id=mid, round_id=round_id, person_id=person, value=value,
+                            note=note))
     for person, (org, text) in merged.wins.items():
         session.add(Win(round_id=round_id, person_id=person, organisation_id=org, text=text))
     for person, (org, text, help_wanted) in merged.blockers.items():
@@ -142,6 +149,10 @@ def _merge_round(session: Session, round_id: int) -> MergeResult:
         log.warning("round %s: left out the answers of %s: %s", round_id, name, why)
     store_scoreboard(session, round_id,
                      [{"name": name, "why": why} for name, why in sorted(skipped.items())])
+    # Win-echo rounds, and check-ins that carried the win from memory this time.
+    store_echo_marks(session, round_, {r.person_id: r.answers for r in responses})
+    session.flush()
+    store_snapshot(session, round_id)
     return MergeResult(round_id, len(responses), len(unmerged), skipped)
 
 

@@ -32,6 +32,12 @@ class Coalition(SQLModel, table=True):
     # PostgreSQL migrations need deferred constraints for no benefit.
     lead_organisation_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The coalition file's [model] table: threshold overrides, the check-in's phase-item
+    # rotation, the main funding's end date, whether a sustainability plan is logged.
+    model: dict[str, Any] = Field(default_factory=dict, sa_column=Column(
+        JSON, nullable=False, server_default="{}"))
+    # The funder page's link is derived from it; a new salt revokes the old link ("" = none).
+    funder_salt: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class Organisation(SQLModel, table=True):
@@ -106,6 +112,9 @@ class Round(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow)
     closes_at: datetime
     closed_at: datetime | None = None
+    # checkin (the weekly form), readiness (the eight-item check) or win-echo (a RoundKind).
+    kind: str = Field(default="checkin", max_length=16,
+                      sa_column_kwargs={"server_default": "checkin"})
 
 
 class Invitation(SQLModel, table=True):
@@ -156,6 +165,8 @@ class Reading(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     value: float
+    # The story behind the curve, in the owner's words.
+    note: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
 
 
 class Win(SQLModel, table=True):
@@ -232,6 +243,34 @@ class Scoreboard(SQLModel, table=True):
     computed_at: datetime = Field(default_factory=utcnow)
 
 
+class PhaseSnapshot(SQLModel, table=True):
+    """The round's phase state as the merge computed it: recomputing gives the same data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", unique=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+class EchoMark(SQLModel, table=True):
+    """A partner's win-echo answer, the mark the rule suggested and a lead's override."""
+
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    organisation_id: int = Field(foreign_key="organisation.id")
+    answer: str = Field(max_length=2000)
+    suggested: str = Field(max_length=8)  # an pipeline.core.echo.EchoMark
+    reason: str = Field(default="", max_length=500)
+    override: str | None = Field(default=None, max_length=8)
+
+    @property
+    def mark(self) -> str:
+        """Return the mark that counts: the lead's, else the suggested one."""
+        return self.override or self.suggested
+
+
 class Delivery(SQLModel, table=True):
     """The ledger: one row per person, round and email kind, so each is sent at most once."""
 
@@ -303,3 +342,36 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class AdminUser(SQLModel, table=True):
+    """Someone who runs coalitions from the admin pages; only an argon2 hash of the password."""
+
+    __tablename__ = "admin_user"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=254)
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInLink(SQLModel, table=True):
+    """A lead's emailed sign-in link: single use, short-lived; only a hash of its token."""
+
+    __tablename__ = "sign_in_link"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class SignInFailures(SQLModel, table=True):
+    """Failed sign-ins counted per account ("account:EMAIL") and per address ("address:IP")."""
+
+    __tablename__ = "sign_in_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=300)
+    failures: int = 0
+    last_failed_at: datetime = Field(default_factory=utcnow)
+    locked_until: datetime | None = None

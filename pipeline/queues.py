@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,13 +20,15 @@ from rq import Queue, Retry
 # The modules that register email kinds, so a worker can build every kind it is asked to send.
 import pipeline.digest  # noqa: F401
 import pipeline.invitations  # noqa: F401
+from emails import DeliveryError
 from pipeline.config import Settings
+from pipeline.core.vocab import DeliveryStatus
 from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
 from pipeline.logcontext import bound
 from pipeline.merge import merge_round
-from pipeline.sending import send_delivery
+from pipeline.sending import send_batch, send_delivery
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +102,22 @@ def redis_url(settings: Settings) -> str:
     return url
 
 
+_clients: dict[str, redis.Redis] = {}
+
+
 def connect(settings: Settings) -> redis.Redis:
-    """Return a Redis client with short timeouts, so a dead Redis fails fast."""
-    return redis.Redis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5)
+    """Return a Redis client with short timeouts, so a dead Redis fails fast.
+
+    One client (and connection pool) per URL and process: every answer queues a merge, and a
+    new pool per request costs a connection each time. redis-py pools notice a fork and start
+    afresh in the child.
+    """
+    url = redis_url(settings)
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2,
+                                                      socket_timeout=5)
+    return client
 
 
 def queue(name: str, connection: redis.Redis) -> Queue:
@@ -140,19 +156,28 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
 
 
+# Ledger rows per send job: one job (one fork, one SMTP connection, one warm-up of the
+# template caches) per this many emails.
+SEND_BATCH = 1000
+
+
 def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
-    """Queue one send job per ledger row; return how many were queued."""
+    """Queue the ledger rows for sending, SEND_BATCH rows per job; return how many rows."""
     if not delivery_ids:
         return 0
-    # Temporary failures raise, and RQ tries again after the ledger's growing intervals;
-    # a row no longer worth sending (its round closed) ends the retries quietly.
+    # Temporary failures raise at the end of the batch, and RQ tries the batch again after the
+    # ledger's growing intervals; rows sent meanwhile are skipped by the claim, and a row no
+    # longer worth sending (its round closed) ends its retries quietly.
     retry = Retry(max=MAX_RETRIES, interval=list(RETRY_INTERVALS))
+    batches = [delivery_ids[i:i + SEND_BATCH] for i in range(0, len(delivery_ids), SEND_BATCH)]
     try:
         q = queue(MAIL_QUEUE, connect(settings))
         q.enqueue_many([
-            Queue.prepare_data(send_job, (d,), job_id=f"send-{d}", retry=retry,
-                               result_ttl=60, failure_ttl=7 * 86400)
-            for d in delivery_ids
+            Queue.prepare_data(send_batch_job, (batch,),
+                               job_id=f"send-{batch[0]}-{len(batch)}-{uuid.uuid4().hex[:8]}",
+                               retry=retry, result_ttl=60, failure_ttl=7 * 86400,
+                               description=f"send {len(batch)} emails from ledger row {batch[0]}")
+            for batch in batches
         ])
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
@@ -172,5 +197,22 @@ def merge_job(round_id: int) -> str:
 
 
 def send_job(delivery_id: int) -> str:
-    """Send one email of the ledger (RQ job)."""
+    """Send one email of the ledger (RQ job; jobs queued before batches still run)."""
     return str(send_delivery(current_settings(), delivery_id, pooled=False))
+
+
+def send_batch_job(delivery_ids: list[int]) -> str:
+    """Send a batch of the ledger's emails over one connection (RQ job).
+
+    Every row's outcome is recorded; when some failed for now, the job raises at the end so
+    RQ runs it again later, and only the rows not sent yet are claimed then.
+    """
+    outcomes = send_batch(current_settings(), delivery_ids, pooled=False)
+    counts = Counter(o.status for o in outcomes)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if counts[DeliveryStatus.FAILED]:
+        first = next(o for o in outcomes if o.status == DeliveryStatus.FAILED)
+        raise DeliveryError(f"{counts[DeliveryStatus.FAILED]} of {len(outcomes)} emails failed "
+                            f"for now and will be tried again ({summary}); first: {first.detail}",
+                            temporary=True)
+    return summary

@@ -148,8 +148,15 @@ def active_partners(session: Session, coalition_id: int) -> list[Person]:
 
 
 def start_round(session: Session, secret_key: str, slug: str, closes_in: timedelta,
-                   *, force: bool = False) -> tuple[Round, list[int]]:
-    """Open a round and invite every active partner; return it and the deliveries to send."""
+                   *, force: bool = False, kind: str = "checkin") -> tuple[Round, list[int]]:
+    """Open a round and invite every active partner; return it and the deliveries to send.
+
+    ``kind`` is checkin (the weekly form), readiness (the eight-item check) or win-echo.
+    """
+    from pipeline.cos_model import RoundKind
+
+    if kind not in RoundKind.ALL:
+        raise RoundError(f"a round's kind is one of {', '.join(RoundKind.ALL)}, not {kind!r}")
     coalition = get_coalition(session, slug)
     current = current_round(session, coalition)
     if current is not None and not force:
@@ -162,7 +169,7 @@ def start_round(session: Session, secret_key: str, slug: str, closes_in: timedel
                            .where(Round.coalition_id == coalition.id)).one() or 0) + 1
     now = utcnow()
     round_ = Round(coalition_id=coalition.id or 0, number=number, opened_at=now,
-                        closes_at=now + closes_in)
+                        closes_at=now + closes_in, kind=kind)
     session.add(round_)
     session.flush()
     return round_, fan_out(session, secret_key, round_.id or 0)
@@ -369,6 +376,31 @@ class RoundStatus:
         """Count the people whose row has this value."""
         return sum(1 for r in self.rows if r[key] == value)
 
+    def counts(self) -> dict[str, int]:
+        """Count invited, delivered, failed (bounced), answered, silent and revoked people."""
+        return {"invited": len(self.rows), "delivered": self.count("delivery", "sent"),
+                "failed": self.count("delivery", "failed") + self.count("delivery", "rejected"),
+                "answered": self.count("answered"), "silent": self.count("answered", False),
+                "revoked": self.count("revoked")}
+
+
+def silent_people(status: RoundStatus) -> list[str]:
+    """Return the addresses of those invited who have not answered and whose link still works."""
+    return [r["email"] for r in status.rows if not r["answered"] and not r["revoked"]]
+
+
+def remind_silent(session: Session, round_id: int) -> list[int]:
+    """Queue the invitation again (same link) for everyone silent in an open round; return the
+    ledger rows to send. One who cannot be reminded (being sent right now) is skipped."""
+    round_ = get_round(session, round_id)
+    delivery_ids = []
+    for email in silent_people(round_status(session, round_id)):
+        try:
+            delivery_ids.append(resend_invitation(session, str(round_.id), email)[2])
+        except RoundError as exc:
+            log.info("not reminded: %s", exc)
+    return delivery_ids
+
 
 def round_status(session: Session, round_id: int) -> RoundStatus:
     """Return each invited person's delivery and answer state."""
@@ -380,6 +412,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
                                Delivery.kind == EmailKind.INVITATION))}
     revisions = dict(session.exec(
         select(Response.person_id, func.max(Response.revision))
+        .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
+    answered_at = dict(session.exec(
+        select(Response.person_id, func.max(Response.submitted_at))
         .where(Response.round_id == round_id).group_by(col(Response.person_id))).all())
     rows = []
     stmt = (select(Invitation, Person, Organisation)
@@ -399,6 +434,7 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "sent_at": delivery.sent_at if delivery else None,
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
+            "answered_at": answered_at.get(person.id or 0),
         })
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     left_out = list((board.data if board else {}).get("unmerged", []))

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from emails import Backend, DeliveryError, backend_from_url, build_message, render_email
+from emails import (
+    Backend,
+    DeliveryError,
+    backend_from_url,
+    build_message,
+    render_email,
+    reused_connection,
+)
 from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import session_scope
-from pipeline.email_kinds import builder_for
+from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
 from pipeline.ledger import Outcome
-from pipeline.models import Coalition, Delivery, Person, Round
+from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +38,7 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     context = builder_for(delivery.kind)(session, settings, round_, coalition, person)
-    contact = contact_for(session, coalition)
+    contact = memoised(session, ("contact", coalition.id), lambda: contact_for(session, coalition))
     headers = {"Auto-Submitted": "auto-generated"}
     if contact is not None and contact.id != person.id:
         context.setdefault("contact", {"name": contact.name, "email": contact.email})
@@ -49,6 +58,40 @@ def contact_for(session: Session, coalition: Coalition) -> Person | None:
         col(Person.active).is_(True)).order_by(col(Person.id))).first()
 
 
+# Rows claimed, sent and recorded together. A crash between handing a chunk's first email to
+# the server and recording the chunk leaves at most this many rows in `sending`; they are sent
+# again once their claim is seen to be abandoned (the documented duplicate window).
+CLAIM_CHUNK = 20
+FIRST_CHUNK = 4
+
+
+@dataclass
+class _Row:
+    """One claimed row on its way: its message, then what became of it."""
+
+    delivery_id: int
+    message: EmailMessage | None = None
+    status: DeliveryStatus | None = None
+    error: str = ""
+    exc: BaseException | None = None
+    tried: bool = False  # handed to the transport
+
+
+def send_batch(settings: Settings, delivery_ids: Iterable[int], *, pooled: bool = True,
+               backend: Backend | None = None) -> list[Outcome]:
+    """Send many ledger rows over one connection; return one outcome per row, in order.
+
+    Rows are claimed CLAIM_CHUNK at a time in one statement (claim before send, as for one
+    row), built, sent over one reused SMTP connection, and their outcomes recorded in one
+    transaction per chunk. One row's failure (a refused address, an email that cannot be built)
+    is recorded for that row and the batch goes on. When the server cannot be reached at all,
+    the chunk's remaining rows are recorded as failed with the same reason and the rows after
+    it are left as they were, for the retry. Temporary failures come back as "failed".
+    """
+    return [outcome for outcome, _ in _send_rows(settings, list(delivery_ids), pooled=pooled,
+                                                 backend=backend)]
+
+
 def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
                   backend: Backend | None = None) -> Outcome:
     """Send one ledger row's email unless it was sent or is being sent; return what happened.
@@ -56,46 +99,154 @@ def send_delivery(settings: Settings, delivery_id: int, *, pooled: bool = True,
     The claim is committed before the send, so two workers (or a job run twice) cannot both
     send it. A temporary failure is recorded and raised, for RQ to retry.
     """
-    backend = backend or backend_from_url(settings.mail_url)  # a bad URL fails before the claim
-    with session_scope(settings.database_url, pooled=pooled) as session:
-        if not ledger.claim(session, delivery_id):
-            return Outcome("skipped", "already sent or being sent")
-    with session_scope(settings.database_url, pooled=pooled) as session:
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
+    [(outcome, exc)] = _send_rows(settings, [delivery_id], pooled=pooled, backend=backend)
+    if exc is not None:
+        raise exc
+    return outcome
+
+
+def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
+               backend: Backend | None) -> list[tuple[Outcome, BaseException | None]]:
+    """Send the rows; return each one's outcome and, for a temporary failure, its error."""
+    backend = backend or backend_from_url(settings.mail_url)  # a bad URL fails before a claim
+    asked, delivery_ids = delivery_ids, list(dict.fromkeys(delivery_ids))  # each row once
+    results: dict[int, tuple[Outcome, BaseException | None]] = {}
+    unreachable: DeliveryError | None = None
+    with reused_connection(backend) as sender, \
+            session_scope(settings.database_url, pooled=pooled, read_only=True) as reader:
+        for chunk in _chunks(delivery_ids):
+            if unreachable is not None:
+                for delivery_id in chunk:
+                    results[delivery_id] = (Outcome(DeliveryStatus.FAILED, str(unreachable)),
+                                            unreachable)
+                continue
+            with session_scope(settings.database_url, pooled=pooled) as session:
+                claimed = ledger.claim_many(session, chunk)
+            rows = [_Row(d) for d in claimed]
+            try:
+                _build(reader, settings, rows)
+                unreachable = _hand_over(sender, rows)
+            finally:  # whatever happened, what was sent is written down
+                _record_rows(settings, pooled, rows, sender.describe())
+            for row in rows:
+                results[row.delivery_id] = _outcome(row)
+            for delivery_id in chunk:
+                results.setdefault(delivery_id,
+                                   (Outcome("skipped", "already sent or being sent"), None))
+    return [results[d] for d in asked]
+
+
+def _chunks(delivery_ids: list[int]) -> list[list[int]]:
+    """Cut the rows into claim chunks: a small first one, so the first email leaves at once
+    (a coalition of ten feels instant), then CLAIM_CHUNK rows each."""
+    first = delivery_ids[:FIRST_CHUNK]
+    rest = delivery_ids[FIRST_CHUNK:]
+    return ([first] if first else []) + [rest[i:i + CLAIM_CHUNK]
+                                         for i in range(0, len(rest), CLAIM_CHUNK)]
+
+
+def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
+    """Compose each claimed row's email, or say why it will not be sent."""
+    deliveries = {d.id: d for d in session.exec(select(Delivery).where(
+        col(Delivery.id).in_([r.delivery_id for r in rows])))}
+    _prefetch(session, list(deliveries.values()))
+    for row in rows:
+        delivery = deliveries[row.delivery_id]
         if stale := ledger.reason_not_to_send(session, delivery):
-            ledger.record(session, delivery_id, DeliveryStatus.EXPIRED, f"not sent: {stale}")
-            return Outcome(DeliveryStatus.EXPIRED, stale)
+            row.status, row.error = DeliveryStatus.EXPIRED, f"not sent: {stale}"
+            continue
         try:
-            message = compose(session, settings, delivery)
-        except Exception as exc:
-            _record(settings, pooled, delivery_id, DeliveryStatus.FAILED,
-                    f"could not build the email: {exc}")
-            raise
-    try:
-        backend.send(message)
-    except DeliveryError as exc:
-        # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
-        status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
-        _record(settings, pooled, delivery_id, status, str(exc), via=backend.describe())
-        log.warning("delivery %s %s: %s", delivery_id,
-                    "failed, will retry" if exc.temporary else "refused", exc)
-        if exc.temporary:
-            raise
-        return Outcome(DeliveryStatus.REJECTED, str(exc))
-    _record(settings, pooled, delivery_id, DeliveryStatus.SENT,
-            message_id=str(message["Message-ID"]), via=backend.describe())
-    return Outcome(DeliveryStatus.SENT, str(message["To"]))
+            row.message = compose(session, settings, delivery)
+        except Exception as exc:  # one email that cannot be built stops no other
+            log.exception("delivery %s: could not build the email", row.delivery_id)
+            row.status, row.error = DeliveryStatus.FAILED, f"could not build the email: {exc}"
+            row.exc = exc
+
+
+def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
+    """Load what the chunk's emails need in a few queries and keep it for the batch (the
+    session's identity map holds rows only while something refers to them)."""
+    memo = session.info.setdefault(BATCH_MEMO, {})
+    keep = memo.setdefault("rows", [])
+    people = session.exec(select(Person).where(
+        col(Person.id).in_({d.person_id for d in deliveries}))).all()
+    rounds = session.exec(select(Round).where(
+        col(Round.id).in_({d.round_id for d in deliveries}))).all()
+    keep += people
+    keep += rounds
+    keep += session.exec(select(Coalition).where(
+        col(Coalition.id).in_({r.coalition_id for r in rounds}))).all()
+    keep += session.exec(select(Organisation).where(
+        col(Organisation.coalition_id).in_({r.coalition_id for r in rounds}))).all()
+    for invitation in session.exec(select(Invitation).where(
+            col(Invitation.round_id).in_({r.id for r in rounds}),
+            col(Invitation.person_id).in_({p.id for p in people}))):
+        memo[("invitation", invitation.round_id, invitation.person_id)] = invitation
+
+
+def _hand_over(sender: Any, rows: list[_Row]) -> DeliveryError | None:
+    """Send each built message; return the error if the server could not be reached at all
+    (the rest of the rows then get that error without being tried)."""
+    for index, row in enumerate(rows):
+        if row.message is None:
+            continue
+        row.tried = True
+        try:
+            sender.send(row.message)
+        except DeliveryError as exc:
+            # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
+            row.status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
+            row.error, row.exc = str(exc), exc if exc.temporary else None
+            log.warning("delivery %s %s: %s", row.delivery_id,
+                        "failed, will retry" if exc.temporary else "refused", exc)
+            if exc.unreachable:
+                for rest in rows[index + 1:]:
+                    if rest.message is not None:
+                        rest.status, rest.error, rest.exc = DeliveryStatus.FAILED, str(exc), exc
+                        rest.message = None
+                return exc
+            continue
+        row.status = DeliveryStatus.SENT
+    return None
+
+
+def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
+    """Write down what became of a chunk's rows, in one transaction."""
+    done = [r for r in rows if r.status is not None]
+    if not done:
+        return
+    with session_scope(settings.database_url, pooled=pooled) as session:
+        session.exec(select(Delivery).where(
+            col(Delivery.id).in_([r.delivery_id for r in done]))).all()
+        for row in done:
+            assert row.status is not None
+            message_id = ""
+            if row.status == DeliveryStatus.SENT and row.message is not None:
+                message_id = str(row.message["Message-ID"])
+            ledger.record(session, row.delivery_id, row.status, row.error,
+                          message_id=message_id, via=via if row.tried else "")
+
+
+def _outcome(row: _Row) -> tuple[Outcome, BaseException | None]:
+    if row.status == DeliveryStatus.SENT and row.message is not None:
+        return Outcome(DeliveryStatus.SENT, str(row.message["To"])), None
+    if row.status is None:  # claimed, never tried: the batch stopped before it
+        return Outcome(DeliveryStatus.FAILED, "not tried"), None
+    return Outcome(row.status, row.error.removeprefix("not sent: ")), row.exc
 
 
 def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Outcome]:
-    """Send ledger rows one after the other in this process (no worker, no retries)."""
-    outcomes = []
+    """Send ledger rows in this process (no worker, no retries), a chunk at a time over one
+    connection; the ids are read as they are sent, so a progress bar over them moves."""
+    outcomes: list[Outcome] = []
+    chunk: list[int] = []
     for delivery_id in delivery_ids:
-        try:
-            outcomes.append(send_delivery(settings, delivery_id))
-        except DeliveryError as exc:  # temporary: recorded as failed, reconcile re-queues it
-            outcomes.append(Outcome(DeliveryStatus.FAILED, str(exc)))
+        chunk.append(delivery_id)
+        if len(chunk) == CLAIM_CHUNK:
+            outcomes.extend(send_batch(settings, chunk))
+            chunk = []
+    if chunk:
+        outcomes.extend(send_batch(settings, chunk))
     return outcomes
 
 

@@ -290,3 +290,19 @@ def test_the_local_outbox_lists_date_kind_and_keeps_header_words_whole(
             assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         context.close()
+
+
+def test_the_funder_page_fits_a_phone_without_scripts_and_names_no_one(
+        phone, settings, live_server, tmp_path: Path):
+    from tests.helpers import cos
+    from tests.test_cos_model import silent_clinic_rounds
+
+    silent_clinic_rounds(settings)
+    link = cos(settings, "funder-link", "harbour-air").stdout.strip()
+    shown = phone.goto(link)
+    assert shown is not None and shown.status == 200
+    assert phone.locator("script").count() == 0
+    expect(phone.get_by_role("heading", level=2, name="Partnership health")).to_be_visible()
+    expect(phone.locator("main")).not_to_contain_text("Harbour Clinic")
+    no_sideways_scroll(phone, "the funder page")
+    phone.screenshot(path=tmp_path / "funder-375.png", full_page=True)

@@ -202,3 +202,55 @@ def test_tables_written_inline_are_placed_on_the_line_of_their_key():
     text = 'people = [{email = "ana@tide.example"}]\n\n[coalition]\nslug = "tide"\n'
     lines = FileLines(text)
     assert lines.place("people", 1).at("name") == "line 1: [[people]] #1"
+
+
+MODEL_TOML = """
+[coalition]
+slug = "tide"
+name = "Tide Table"
+win = "Cleaner beaches by June"
+
+[model]
+funding_ends = 2027-06-30
+sustainability_plan = false
+funder_notes = true
+
+[model.thresholds]
+silent_rounds = 2
+echo_low = 50
+
+[model.rotation]
+focus_items = 3
+echo_every = 0
+"""
+
+
+def test_the_model_table_sets_thresholds_rotation_and_the_funding_date():
+    data, problems = parse_coalition_file(tomllib.loads(MODEL_TOML), FileLines(MODEL_TOML))
+    assert problems == []
+    assert data["model"] == {
+        "funding_ends": "2027-06-30", "sustainability_plan": False, "funder_notes": True,
+        "thresholds": {"echo_low": 50, "silent_rounds": 2},
+        "rotation": {"echo_every": 0, "focus_items": 3}}
+
+
+def test_a_bad_threshold_or_rotation_is_named_with_its_line():
+    text = MODEL_TOML.replace("silent_rounds = 2", "silent_round = 2").replace(
+        "focus_items = 3", "max_closed = 9").replace("funding_ends = 2027-06-30",
+                                                     'funding_ends = "soon"')
+    _, problems = parse_coalition_file(tomllib.loads(text), FileLines(text))
+    assert any("line 12" in p and "unknown threshold 'silent_round'" in p
+               and "silent_rounds" in p for p in problems), problems
+    assert any("line 16" in p and "max_closed must be 6 or less" in p for p in problems)
+    assert any("line 8" in p and "funding_ends must be a date" in p for p in problems)
+
+
+def test_the_example_coalition_file_loads_without_problems():
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "riverside-food.toml"
+    text = path.read_text()
+    data, problems = parse_coalition_file(tomllib.loads(text), FileLines(text))
+    assert problems == []
+    assert data["model"]["thresholds"]
+    assert data["model"]["win_parts"]["by_when"] == "By December 2027"

@@ -29,3 +29,24 @@ def test_the_demo_runs_a_round_on_embedded_defaults_and_cleans_up(tmp_path: Path
     kinds = sorted(str(m["Message-ID"]).split(".")[3] for m in messages)
     assert kinds == ["digest"] * 2 + ["invitation"] * 11
     assert not (tmp_path / "instance" / "redis.json").exists()  # the private Redis is gone
+
+
+def test_the_demo_over_four_rounds_shows_drift_and_the_moves_it_calls_for(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COS_")}
+    env["COS_INSTANCE_DIR"] = str(tmp_path / "instance")
+    done = subprocess.run([sys.executable, "-m", "cos.cli", "demo", "--no-serve",
+                           "--rounds", "4"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "round 1 closed, dated 3 week(s) back" in out
+    assert "Phone FareShare Riverside; don't email. (FareShare Riverside silent for 3 " \
+           "check-ins)" in out
+    assert "resize or hand off" in out
+    assert "Days from referral to first parcel not updated for 2 rounds" in out
+    assert "slipped: Days from referral to first parcel went from amber to red" in out
+    digest = (tmp_path / "instance" / "digest-riverside-food-round-4.html").read_text(
+        encoding="utf-8")
+    assert digest.index("Where we stand") < digest.index("Next right moves") < digest.index(
+        "Who answered")
+    assert "Phone FareShare Riverside" in digest

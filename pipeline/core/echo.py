@@ -3,7 +3,8 @@
 A win sentence has four parts: who, what, how much and by when ("Harbour County families |
 will move into stable homes | 200 | by June 2026"). A partner's answer is marked:
 
-- ``match``   when it carries at least three of the four parts, one of them being *what*;
+- ``match``   when it carries at least three of the four parts, one of them being *what* (a win
+  that states fewer parts: all it states);
 - ``partial`` when it carries *what*, or any two parts, or at least half the win's content words;
 - ``off``     otherwise (an empty answer is always off).
 
@@ -204,14 +205,22 @@ class WinSentence:
     def from_text(cls, text: str) -> WinSentence:
         """Split a plain win sentence into its parts, best effort.
 
-        The by-when part is the trailing clause from "by", "before", "within" or "in <year>";
+        The by-when part is the trailing clause from "by", "before", "within" or "in <year>",
+        or a leading one up to its year or first comma ("By 2028 ...", "By June 2027, ...");
         how much is the first number with the word after it ("200 families", "30%"); who is
         everything before " will " when the sentence has it; what is the rest. A coalition that
         states its parts in its file should pass them instead.
         """
         rest = text.strip().rstrip(".")
         by_when = ""
-        when = re.search(r"\b(by|before|within|in(?=\s+\d{4}))\b.*$", rest, flags=re.I)
+        # A leading "By 2028 ..." or "By December 2027, ..." clause ends at its year (or comma).
+        lead = re.match(r"(by|before|within|in)\b[^,]*?\b\d{4}\b,?|(by|before|within)\b[^,]*,",
+                        rest, flags=re.I)
+        if lead:
+            by_when = lead.group(0).rstrip(",").strip()
+            rest = rest[lead.end():].strip()
+        when = None if by_when else re.search(
+            r"\b(by|before|within|in(?=\s+\d{4}))\b.*$", rest, flags=re.I)
         if when and re.search(r"\d|" + "|".join(MONTHS), when.group(0), flags=re.I):
             by_when = when.group(0).strip()
             rest = rest[: when.start()].strip()
@@ -280,7 +289,7 @@ def echo(win: WinSentence, answer: str) -> Echo:
     overlap = len(shared) / len(win_content) if win_content else 0.0
     if not answer_words:
         mark = EchoMark.OFF
-    elif len(found) >= 3 and WinPart.WHAT in found:
+    elif len(found) >= min(3, 4 - len(win.missing_parts)) and WinPart.WHAT in found:
         mark = EchoMark.MATCH
     elif WinPart.WHAT in found or len(found) >= 2 or overlap >= 0.5:
         mark = EchoMark.PARTIAL

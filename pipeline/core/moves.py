@@ -62,6 +62,15 @@ class MetricHistory:
 
 
 @dataclass(frozen=True)
+class SlippedCommitment:
+    """A commitment reported slipping or blocked in the last ``times`` rounds in a row."""
+
+    organisation: str
+    text: str
+    times: int
+
+
+@dataclass(frozen=True)
 class NewPartner:
     """An organisation that joined recently, and whether it has engaged yet."""
 
@@ -93,6 +102,7 @@ class Situation:
     new_partners: tuple[NewPartner, ...] = ()
     months_to_funding_end: float | None = None
     sustainability_plan: bool = False
+    slipped_commitments: tuple[SlippedCommitment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +265,32 @@ def completion_low(s: Situation, t: Thresholds) -> Move | None:
         "finish.",
         evidence=f"commitment completion {shown} in the last {n} rounds, under "
         f"{round_half_up(t.completion_low)}%",
+    )
+
+
+def commitment_slipping(s: Situation, t: Thresholds) -> Move | None:
+    """A commitment reported slipping or blocked twice in a row: resize it or hand it off."""
+    slipped = sorted(
+        (c for c in s.slipped_commitments if c.times >= t.commitment_slip_reports),
+        key=lambda c: (-c.times, c.organisation, c.text),
+    )
+    if not slipped:
+        return None
+    first = slipped[0]
+    more = f" (and {len(slipped) - 1} more)" if len(slipped) > 1 else ""
+    return Move(
+        id="resize-commitment",
+        phase=Phase.ALIGN,
+        move=f"Ask {first.organisation} to resize or hand off \u201c{first.text}\u201d{more}.",
+        reason="Promises made in a meeting's enthusiasm shrink at the desk.",
+        script="This one has slipped twice. What would make it doable: a smaller piece, "
+        "a later date, or someone to share it?",
+        evidence="; ".join(
+            f"{c.organisation}: \u201c{c.text}\u201d slipping or blocked {c.times} rounds "
+            "in a row"
+            for c in slipped
+        ),
+        concerns=tuple(sorted({c.organisation for c in slipped})),
     )
 
 
@@ -467,6 +503,7 @@ RULES: tuple[Rule, ...] = (
     low_value,
     echo_low,
     completion_low,
+    commitment_slipping,
     no_recent_win,
     stale_metrics,
     below_forecast,

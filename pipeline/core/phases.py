@@ -140,6 +140,7 @@ class Thresholds:
     split_share: float = 0.25
     completion_low: float = 60.0
     completion_low_rounds: int = 2
+    commitment_slip_reports: int = 2
     convener_load_high: float = 0.50
     overload_reports: int = 2
     m2_low: int = 2

@@ -143,3 +143,19 @@ def test_the_echo_rate_of_no_answers_is_none() -> None:
 
 def test_the_echo_rate_takes_marks_as_stored_text() -> None:
     assert echo_rate(["match", "off"]) == 50.0
+
+
+def test_a_win_that_opens_with_its_date_still_has_who_what_and_by_when() -> None:
+    from pipeline.core.echo import EchoMark, WinSentence, echo
+
+    win = WinSentence.from_text("By 2028 no child at a Harbour school breathes air above the "
+                                "WHO limit.")
+    assert win.by_when == "By 2028"
+    assert "child" in win.what
+    assert echo(win, "by 2028 no Harbour school child breathes air above the WHO limit"
+                ).mark is EchoMark.MATCH
+    assert echo(win, "More bike lanes downtown").mark is EchoMark.OFF
+    dated = WinSentence.from_text("By December 2027, 1,500 more Riverside households get fresh "
+                                  "food every week.")
+    assert dated.by_when == "By December 2027"
+    assert dated.how_much.startswith("1,500")

@@ -9,6 +9,7 @@ from pipeline.core.moves import (
     MetricHistory,
     Move,
     NewPartner,
+    SlippedCommitment,
     item_splits,
     next_moves,
 )
@@ -287,6 +288,29 @@ def test_funding_far_off_or_a_plan_in_place_is_no_alarm(months: float | None, pl
 def test_funding_that_has_ended_says_so() -> None:
     move = only(next_moves(situation(months_to_funding_end=0)))
     assert move.evidence == "main funding has ended; no sustainability plan logged"
+
+
+# --- a commitment that slipped twice -----------------------------------------------------------
+
+
+def test_a_commitment_slipping_twice_in_a_row_is_resized_or_handed_off() -> None:
+    move = only(next_moves(situation(slipped_commitments=(
+        SlippedCommitment("Harbour Food Bank", "Open a Saturday pantry", 2),
+        SlippedCommitment("Northside Clinic", "Share referral data", 1),
+    ))))
+    assert move.id == "resize-commitment"
+    assert move.phase is Phase.ALIGN
+    assert move.concerns == ("Harbour Food Bank",)
+    assert "Open a Saturday pantry" in move.move
+    assert move.evidence == (
+        "Harbour Food Bank: \u201cOpen a Saturday pantry\u201d slipping or blocked "
+        "2 rounds in a row"
+    )
+
+
+def test_a_commitment_slipping_once_is_no_alarm() -> None:
+    assert next_moves(situation(slipped_commitments=(
+        SlippedCommitment("Harbour Food Bank", "Open a Saturday pantry", 1),))) == ()
 
 
 # --- ranking -----------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Every email kind comes out byte for byte as render-then-Premailer, while Premailer runs once
+per shape of email (emails.inline) instead of once per recipient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emails import inline
+from emails.render import premailer_inline, render_email, render_named, render_templates
+from tests.test_emails import DIGEST, SCRIPT, digest, invitation
+
+AWKWARD = [
+    "Amira O'Neill", 'Say "hi" & <b>bye</b>', "Zoë Ünal-Søndergård", "José\u00a0María",
+    "名前 テスト", "emoji 🎉 ok", "a > b < c", "&amp; already", "tab\there", " ", "x" * 300,
+    SCRIPT, "cosslot0q looks like a marker",
+]
+LINKS = [
+    "https://cos.example.org/c/3kT9x_Qm2vL8pZr4YbN1wC7eHsJ0aUdF5gKiXoVt6yE",
+    "https://cos.example.org/c/a b?x=1&y=\"2\"#frag", "https://exämple.org/ü/ñ",
+]
+
+
+def reference(kind: str, context: dict[str, Any]) -> str:
+    """Render then Premailer, the slow way every email used to take."""
+    return premailer_inline(render_templates(kind, context)[2])
+
+
+def contexts() -> list[tuple[str, dict[str, Any]]]:
+    """The example contexts, then the same with awkward values and other list lengths."""
+    cases: list[tuple[str, dict[str, Any]]] = [("invitation", invitation()), ("digest", digest())]
+    for text in AWKWARD:
+        cases.append(("invitation", invitation(person_name=text, organisation_name=text,
+                                               lead_organisation=text, win=text)))
+        cases.append(("invitation", invitation(commitments=[{"text": text, "due": text}],
+                                               metrics=[], coalition_name=text)))
+        cases.append(("digest", digest(coalition_name=text, wins=[
+            {"organisation": text, "person": text, "text": text}])))
+    for link in LINKS:
+        cases.append(("invitation", invitation(link=link)))
+        cases.append(("digest", digest(web_link=link)))
+    cases.append(("invitation", invitation(commitments=[], metrics=[], lead_organisation=None,
+                                           contact={"name": "Lee", "email": "lee@x.org"})))
+    cases.append(("digest", digest(web_link=None, blockers=[], wins=[], help=[])))
+    for text in AWKWARD[:4]:  # the account email an admin signs in with
+        cases.append(("account/sign_in_link", {
+            "link": f"https://cos.example.org/admin/in/{text}", "minutes": 15,
+            "footer_reason": f"someone asked to sign in as {text}."}))
+    return cases
+
+
+@pytest.mark.parametrize("kind,context", contexts())
+def test_every_kind_is_byte_identical_to_render_then_premailer(kind, context) -> None:
+    expected = reference(kind, context)
+    assert render_named(kind, context).html == expected  # first of its shape, or a replay
+    assert render_named(kind, context).html == expected  # certainly a replay now
+
+
+def test_premailer_runs_once_per_shape_not_once_per_recipient() -> None:
+    inline.clear()
+    names = [f"Partner {n} & Co <{n}@example.org>" for n in range(20)]
+    for name in names:
+        context = invitation(person_name=name, link=f"https://cos.example.org/c/{name}")
+        assert render_email("invitation", context).html == reference("invitation", context)
+    counts = inline.stats()
+    assert (counts["misses"], counts["hits"], counts["unreplayable"]) == (1, 19, 0)
+
+
+def test_both_example_kinds_replay() -> None:
+    inline.clear()
+    for kind, context in (("invitation", invitation()), ("digest", DIGEST)):
+        render_email(kind, context)
+    assert inline.stats()["unreplayable"] == 0
+
+
+text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=0, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=text, org=text, commitment=text, link=text)
+def test_any_text_in_any_slot_replays_exactly(name: str, org: str, commitment: str,
+                                              link: str) -> None:
+    context = invitation(person_name=name, organisation_name=org,
+                         commitments=[{"text": commitment, "due": None}],
+                         link=f"https://cos.example.org/c/{link}")
+    assert render_email("invitation", context).html == reference("invitation", context)
