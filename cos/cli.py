@@ -305,25 +305,49 @@ def campaign_status_cmd(round_ref: str, as_json: bool) -> None:
     require_schema(s)
     with session_scope(s.database_url) as session:
         status = round_status(session, resolve_round(session, round_ref).id or 0)
+    from pipeline.lifecycle import reminder_summary, round_state
+
+    with session_scope(s.database_url, read_only=True) as session:
+        lifecycle = round_state(session, status.round_)
+        reminders = reminder_summary(session, status.round_.id or 0)
     c, tz = status.round_, status.coalition.timezone
     rows = status.rows
     counts = status.counts()
     failed = counts["failed"]
+    said = status.said()
+    excused = said["not_this_week"]
     if as_json:
         echo_json({"campaign": c.id, "coalition": status.coalition.slug, "round": c.number,
+                   "state": str(lifecycle), "period": c.period_key, "paused_at": c.paused_at,
+                   "pause_reason": c.pause_reason or None, "cancelled_at": c.cancelled_at,
                    "timezone": tz, "opened_at": c.opened_at, "closes_at": c.closes_at,
-                   "closed_at": c.closed_at, "counts": counts, "people": rows,
-                   "left_out": status.left_out})
+                   "closed_at": c.closed_at, "counts": counts, "people_said": said,
+                   "reminders": reminders,
+                   "people": rows, "left_out": status.left_out})
         return
-    state = (f"closed {format_local_short(c.closed_at, tz)}" if c.closed_at
-             else f"open until {format_local_short(c.closes_at, tz)}")
+    if c.cancelled_at:
+        state = f"cancelled {format_local_short(c.cancelled_at, tz)}"
+    elif c.closed_at:
+        state = f"closed {format_local_short(c.closed_at, tz)}"
+    else:
+        state = f"open until {format_local_short(c.closes_at, tz)}"
+        if lifecycle == "paused":  # sending shows in each person's email column
+            state += f" ({lifecycle}" + (f": {c.pause_reason}" if c.pause_reason else "") + ")"
     click.echo(f"{status.coalition.slug} round {c.number} (campaign {c.id}), {state}")
     click.echo(f"invited {len(rows)}, delivered {counts['delivered']}, failed {failed}, "
                f"answered {counts['answered']}, silent {counts['silent']}"
-               + (f", revoked {counts['revoked']}" if counts["revoked"] else ""))
+               + "".join(f", {key.replace('_', ' ')} {n}"
+                         for key, n in {"not_this_week": excused, "revoked": counts["revoked"],
+                                        "bounced": said["bounced"],
+                                        "opted_out": said["opted_out"]}.items() if n))
+    for tally in reminders:
+        click.echo(f"reminder {tally.reminder}: " + ", ".join(
+            f"{n} {word}" for word, n in tally.statuses.items()))
     for row in rows:
         answer = (f"answered ({plural(row['revisions'], 'revision')})" if row["answered"]
-                  else "silent")
+                  else "not this week" if row["not_this_week"] else "silent")
+        if row["opted_out"]:
+            answer += ", opted out"
         email = "link revoked" if row.get("revoked") else delivery_state(
             row["delivery"], attempts=row["attempts"], retry_at=row["retry_at"],
             via=row["via"], timezone=tz)
@@ -669,8 +693,10 @@ def say_left_out(skipped: dict[int, dict[str, str]]) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process (no fork).")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option("--with-scheduler", "with_scheduler", is_flag=True,
+              help="Also tick the cadence scheduler every minute (any number may run).")
 @friendly
-def worker(burst: bool, simple: bool, quiet: bool) -> None:
+def worker(burst: bool, simple: bool, quiet: bool, with_scheduler: bool = False) -> None:
     """Run an RQ worker on the project's queues."""
     from cos.logs import setup_logging
     from pipeline import queues
@@ -702,7 +728,27 @@ def worker(burst: bool, simple: bool, quiet: bool) -> None:
 
     sweep()
     # After Redis comes back (perhaps restarted empty), the sweep rebuilds the queued work.
-    run_worker(s, burst=burst, simple=simple, on_reconnect=lambda: sweep("reconnect"))
+
+    def on_reconnect() -> None:
+        sweep("reconnect")
+
+    if not with_scheduler:
+        run_worker(s, burst=burst, simple=simple, on_reconnect=on_reconnect)
+        return
+    import threading
+
+    from pipeline.scheduler import run_forever
+
+    stop = threading.Event()
+    ticking = threading.Thread(target=run_forever, args=(s,), kwargs={"stop": stop},
+                               name="cos-scheduler", daemon=True)
+    ticking.start()
+    click.echo("scheduler: ticking every minute alongside the worker", err=True)
+    try:
+        run_worker(s, burst=burst, simple=simple, on_reconnect=on_reconnect)
+    finally:
+        stop.set()
+        ticking.join(timeout=10)
 
 
 def base_url_problem(base_url: str, host: str, port: int) -> str:
@@ -1028,6 +1074,274 @@ def export_cmd(slug: str, what: str, fmt: str, out: Path | None) -> None:
         return
     out.write_text(text, encoding="utf-8", newline="")
     click.echo(f"{slug}: {what} written to {out}", err=True)
+
+
+# --- the weekly cadence ---------------------------------------------------------------------
+
+
+@campaign.command("pause")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_pause(round_ref: str) -> None:
+    """Hold a round's emails (invitations, reminders, digest) until it is resumed."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import pause_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_ = pause_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    click.echo(f"campaign {round_id} (round {number}) paused: nothing more of it is sent "
+               f"until `cos campaign resume {round_id}`")
+
+
+@campaign.command("resume")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_resume(round_ref: str) -> None:
+    """Send a paused round's waiting emails again."""
+    from pipeline import queues
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import resume_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_, waiting = resume_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    try:
+        queued = queues.enqueue_sends(s, waiting)
+    except queues.QueueUnavailable as exc:
+        raise click.ClickException(
+            f"campaign {round_id} resumed, but its {plural(len(waiting), 'waiting email')} "
+            f"could not be queued ({exc}); `cos reconcile` queues them") from exc
+    click.echo(f"campaign {round_id} (round {number}) resumed; "
+               f"{plural(queued, 'waiting email')} queued")
+
+
+@campaign.command("cancel")
+@click.argument("round_ref", metavar=ROUND_REF)
+@friendly
+def campaign_cancel(round_ref: str) -> None:
+    """Cancel a round: its links stop working and no more of its emails go out."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import cancel_round
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        round_, stopped = cancel_round(session, round_ref)
+        number, round_id = round_.number, round_.id
+    click.echo(f"campaign {round_id} (round {number}) cancelled; "
+               f"{plural(stopped, 'email')} not sent")
+
+
+@people.command("restore")
+@click.argument("email")
+@friendly
+def people_restore(email: str) -> None:
+    """Let mail go again to an address that bounced and was suppressed."""
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import restore_people
+
+    s = settings()
+    require_schema(s)
+    with session_scope(s.database_url) as session:
+        restored = [f"{p.name} <{p.email}>" for p in restore_people(session, email)]
+    for who in restored:
+        click.echo(f"restored {who}: mail to this address goes out again")
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """Check the mail transport."""
+
+
+@mail_group.command("test")
+@click.argument("address")
+@friendly
+def mail_test(address: str) -> None:
+    """Send a test message to ADDRESS through COS_MAIL_URL and print the server's answer."""
+    import uuid
+
+    from emails import DeliveryError, backend_from_url, build_message, render_email
+    from emails.examples import example
+    from emails.transport import reused_connection
+
+    s = settings()
+    context = example("notice")
+    context.update(title="COS Cadence test message", lines=[
+        f"This message went through {backend_from_url(s.mail_url).describe()}.",
+        "If you can read it, partners' check-in emails can reach this inbox too."],
+        footer_reason="someone ran `cos mail test` with your address")
+    message = build_message(render_email("notice", context), sender=s.mail_from,
+                            to_name="", to_addr=address,
+                            message_id=f"<cos.test.{uuid.uuid4().hex}@{s.mail_domain}>")
+    backend = backend_from_url(s.mail_url)
+    try:
+        with reused_connection(backend) as sender:
+            sender.send(message)
+            answer = getattr(sender, "last_reply", "")
+    except DeliveryError as exc:
+        raise click.ClickException(f"the test message was not accepted: {exc}") from exc
+    click.echo(f"accepted by {backend.describe()}" + (f": {answer}" if answer else ""))
+
+
+@main.command("preview")
+@click.argument("kind")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write KIND.html, KIND.txt and KIND.subject.txt into this folder "
+                   "(default: print the text part).")
+@friendly
+def preview(kind: str, out: Path | None) -> None:
+    """Render an email kind (invitation, reminder, digest, notice, or all) with example data."""
+    from emails import render_email
+    from emails.examples import EXAMPLES, example
+
+    kinds = list(EXAMPLES) if kind == "all" else [kind]
+    if kind != "all" and kind not in EXAMPLES:
+        raise click.UsageError(f"no email kind {kind!r}; choose one of "
+                               f"{', '.join(EXAMPLES)} or all")
+    for name in kinds:
+        rendered = render_email(name, example(name))
+        if out is None:
+            click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.subject.txt").write_text(rendered.subject + "\n", encoding="utf-8")
+        (out / f"{name}.txt").write_text(rendered.text, encoding="utf-8")
+        (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")
+        click.echo(f"{name}: {out / name}.html, .txt, .subject.txt")
+
+
+@people.command("opt-out")
+@click.argument("email")
+@friendly
+def people_opt_out(email: str) -> None:
+    """Stop the recurring emails to EMAIL (e.g. after an unsubscribe mail to COS_MAIL_FROM)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from pipeline.db import session_scope
+    from pipeline.lifecycle import opt_out, tell_leads_of_opt_out
+    from pipeline.models import Person
+
+    s = settings(require_secret=True)
+    require_schema(s)
+    with session_scope(s.database_url, read_only=True) as session:
+        ids = list(session.exec(select(Person.id).where(
+            func.lower(Person.email) == email.strip().lower())).all())
+    if not ids:
+        raise click.ClickException(f"{email}: nobody has this address")
+    for person_id in ids:
+        said = opt_out(s, person_id or 0)
+        if said is not None:
+            click.echo(f"{said.person.name} <{said.person.email}>: "
+                       + ("opted out" if said.changed else "had already opted out"))
+            if said.changed:
+                tell_leads_of_opt_out(s, person_id or 0)
+
+
+@main.command("scheduler")
+@click.option("--once", is_flag=True, help="Tick once and stop (e.g. from cron or a timer).")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@friendly
+def scheduler_cmd(once: bool, quiet: bool) -> None:
+    """Run the cadence: every minute, open, remind, close and send digests that are due.
+
+    Any number of schedulers may run at once: each step is claimed in the database, once.
+    """
+    from cos.logs import setup_logging
+    from pipeline import queues
+    from pipeline.scheduler import run_forever, tick
+
+    setup_logging(logging.WARNING if quiet else logging.INFO, own_process=True)
+    s = settings(require_secret=True, require_mail=True, announce=False)
+    require_schema(s)
+    s = s.with_(redis_url=queues.find_redis_url(s.redis_url, s.instance))
+    say_settings(s)
+    if once:
+        report = tick(s)
+        for line in report.lines():
+            click.echo(line)
+        if not report.lines():
+            click.echo("nothing due")
+        if report.failed:
+            sys.exit(1)
+        return
+    click.echo("scheduler: ticking every minute; Ctrl-C stops it", err=True)
+    try:
+        run_forever(s)
+    except KeyboardInterrupt:
+        click.echo("scheduler: stopped", err=True)
+
+
+@main.command("schedule")
+@click.argument("slug")
+@click.option("--set", "changes", multiple=True, metavar="KEY=VALUE",
+              help="Change one [cadence] setting (repeatable), e.g. --set open='Tuesday 09:00' "
+                   "--set reminders=48h,24h; an empty value removes a setting.")
+@click.option("--off", is_flag=True, help="Stop scheduling rounds for this coalition.")
+@click.option("--next", "upcoming", default=8, show_default=True,
+              help="How many of the next steps to show.")
+@json_option
+@friendly
+def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
+                 as_json: bool) -> None:
+    """Show a coalition's cadence and its next steps, or change it with --set / --off."""
+    from sqlmodel import select
+
+    from pipeline.coalitions import cadence_of, change_cadence
+    from pipeline.core.cadence import next_steps
+    from pipeline.db import session_scope
+    from pipeline.models import Round, utcnow
+    from pipeline.rounds import get_coalition
+
+    s = settings()
+    require_schema(s)
+    if changes and off:
+        raise click.UsageError("give either --set or --off, not both")
+    with session_scope(s.database_url, read_only=not (changes or off)) as session:
+        if changes or off:
+            coalition = change_cadence(session, slug, list(changes), off=off)
+        else:
+            coalition = get_coalition(session, slug)
+        cadence = cadence_of(coalition)
+        pause_after = coalition.pause_after_failures
+        have_round: set[str | None] = set(session.exec(select(Round.period_key).where(
+            Round.coalition_id == coalition.id)).all())
+    # Leave out the rest of a period that opened without a round: it will not happen.
+    steps = []
+    for st in next_steps(cadence, utcnow(), max(upcoming, 0) + 6) if cadence else []:
+        if st.kind == "open":
+            have_round.add(st.period)
+        if st.period in have_round:
+            steps.append(st)
+    steps = steps[:max(upcoming, 0)]
+    if as_json:
+        echo_json({"coalition": slug, "cadence": cadence.to_mapping() if cadence else None,
+                   "pause_after_failures": pause_after,
+                   "next": [{"period": st.period, "step": st.kind, "at": st.due_at}
+                            for st in steps]})
+        return
+    if cadence is None:
+        click.echo(f"{slug}: no cadence; rounds start only with `cos campaign start {slug}` "
+                   f"(add a [cadence] table to its file, or `cos schedule {slug} --set "
+                   "open='Tuesday 09:00'`)")
+        return
+    if changes or off:
+        click.echo(f"{slug}: cadence changed; it applies from now on", err=True)
+    click.echo(f"{slug}: cadence in {cadence.timezone}")
+    for key, value in cadence.to_mapping().items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"  {key:<20} {shown if shown != '' else '-'}")
+    click.echo(f"  {'pause_after_failures':<20} {pause_after}")
+    if steps:
+        click.echo("next:")
+        for st in steps:
+            click.echo(f"  {format_local_short(st.due_at, cadence.timezone):<22} "
+                       f"{st.period:<9} {st.kind}")
 
 
 @main.group("webhooks")

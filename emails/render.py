@@ -34,6 +34,7 @@ KINDS = template_kinds()
 OPTIONAL_KEYS: Mapping[str, Any] = {
     "contact": None,  # {"name": ..., "email": ...}: whom to write to with questions
     "footer_reason": None,
+    "unsubscribe_link": None,  # recurring emails: the person's opt-out page
     "lead_organisation": None,
     "web_link": None,
 }

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 Security = Literal["plain", "starttls", "tls"]
@@ -36,12 +36,17 @@ class DeliveryError(Exception):
     """A message could not be handed over; temporary ones are worth retrying."""
 
     def __init__(self, message: str, *, temporary: bool, code: int | None = None,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, reply: str = "",
+                 recipient_refused: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.code = code
         # The server could not be reached or did not answer: other messages would fare alike.
         self.unreachable = unreachable
+        # The server's own answer ("550 5.1.1 mailbox unavailable"), when it gave one.
+        self.reply = reply
+        # The server refused the recipient's address (at RCPT): for good, that is a bounce.
+        self.recipient_refused = recipient_refused
 
 
 @runtime_checkable
@@ -73,6 +78,29 @@ def _envelope_sender(message: EmailMessage) -> str:
     if not pairs or not pairs[0][1]:
         raise DeliveryError("the message has no From address: cannot send it", temporary=False)
     return pairs[0][1]
+
+
+class _ReplySMTP(smtplib.SMTP):
+    """Keep the server's answer to the message's data ("250 2.0.0 Ok: queued as 4Xy"), which
+    smtplib's sendmail reads and drops: the ledger records it as proof of acceptance."""
+
+    last_reply = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        code, text = super().data(msg)
+        self.last_reply = _reply(code, text)
+        return code, text
+
+
+class _ReplySMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - named as smtplib names it
+    """The same for implicit TLS."""
+
+    last_reply = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        code, text = super().data(msg)
+        self.last_reply = _reply(code, text)
+        return code, text
 
 
 class SMTPBackend:
@@ -120,11 +148,11 @@ class SMTPBackend:
         stage = ["connecting"]
         # Connecting in the constructor also tells TLS which host name to verify.
         if self.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
+            client: smtplib.SMTP = _ReplySMTP_SSL(
                 self.host, self.port, timeout=self.timeout, context=self._context()
             )
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = _ReplySMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.security == "starttls":
                 stage[0] = "starting TLS"
@@ -197,6 +225,8 @@ class SMTPBackend:
             f"SMTP server {self.where} refused recipient {details}: {advice}",
             temporary=temporary,
             code=codes[0] if codes else None,
+            reply="; ".join(_reply(code, text) for code, text in refused.values()),
+            recipient_refused=True,
         )
 
     def _explain(self, exc: smtplib.SMTPException | OSError, stage: str) -> DeliveryError:
@@ -312,6 +342,8 @@ class SMTPConnection:
         self.backend = backend
         self._client: smtplib.SMTP | None = None
         self._sent = 0
+        # The server's answer to the last message sent.
+        self.last_reply = ""
 
     def describe(self) -> str:
         """Say where messages go (the backend's description)."""
@@ -351,6 +383,7 @@ class SMTPConnection:
                 raise error from exc
             break
         self._sent += 1
+        self.last_reply = getattr(self._client, "last_reply", "")
         if self._sent >= self.MAX_MESSAGES:
             self.close()
         if refused:

@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
     from forms.ratelimit import rate_limited
 
     app.register_blueprint(checkin.bp)
+    from forms import mail_choices
+
+    app.register_blueprint(mail_choices.bp)
     from forms import api
 
     app.register_blueprint(api.bp)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, SQLModel, col, select
 
+from pipeline.core.cadence import MAPPING_KEYS, Cadence, CadenceError
 from pipeline.core.display import plural, plural_noun
 from pipeline.core.numbers import locale_problem
 from pipeline.core.text import UnreadableText, clean_name, decode_file_text, first_nul
@@ -36,6 +37,7 @@ from pipeline.models import (
     Organisation,
     Person,
     Round,
+    utcnow,
 )
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -47,11 +49,14 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "people": ("email", "name", "organisation", "role"),
     "metrics": ("key", "name", "unit", "baseline", "target", "direction", "owner"),
     "commitments": ("key", "owner", "text", "due"),
+    # Checked by pipeline.core.cadence (every key but pause_after_failures).
+    "cadence": (*MAPPING_KEYS, "pause_after_failures"),
     # The COS Model's settings (README, "The coalition file's [model] table").
     "model": ("thresholds", "rotation", "funding_ends", "sustainability_plan",
               "convening_hours_named", "funder_notes", "win_parts"),
 }
-SINGLE_TABLES = ("coalition", "model")
+DEFAULT_PAUSE_AFTER_FAILURES = 5
+SINGLE_TABLES = ("coalition", "cadence", "model")  # written [name]; the others [[name]]
 CSV_COLUMNS = ("email", "name", "organisation", "role")
 FROM_FILE, FROM_CSV = "file", "csv"  # Person.source
 
@@ -391,6 +396,7 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         problems.append(f"{top.at('stage')}: stage must be one of {', '.join(tuple(Stage))}"
                         + did_you_mean(c["stage"], tuple(Stage)))
     mentions = [(c["lead_organisation"], top.at("lead_organisation"))]
+    cadence, pause_after = parse_cadence(raw.get("cadence"), c["timezone"], lines, problems)
 
     people, seen = [], set()
     for where, row in _tables(raw, "people", lines, problems):
@@ -479,6 +485,7 @@ def parse_coalition_file(raw: dict[str, Any], lines: FileLines | None = None, *,
         organisations.add(c["lead_organisation"])
     organisations.discard("")
     return {"coalition": c, "people": people, "metrics": metrics, "commitments": commitments,
+            "cadence": cadence, "pause_after_failures": pause_after,
             "model": model, "organisations": sorted(organisations),
             "warnings": sorted(warnings, key=_line_number)}, sorted(problems, key=_line_number)
 
@@ -535,6 +542,39 @@ def _model(table: Any, lines: FileLines, problems: list[str]) -> dict[str, Any]:
             continue
         model[flag] = value
     return model
+
+
+def parse_cadence(raw: Any, timezone: str, lines: FileLines,
+                  problems: list[str]) -> tuple[Cadence | None, int]:
+    """Check a file's [cadence] table; return the cadence (None without one) and the number of
+    delivery failures in a row that pause a round."""
+    if raw is None:
+        return None, DEFAULT_PAUSE_AFTER_FAILURES
+    where = lines.place("cadence")
+    if not isinstance(raw, dict):
+        problems.append(f"{where.at()}: write the schedule as a [cadence] table, one "
+                        "key = value per line")
+        return None, DEFAULT_PAUSE_AFTER_FAILURES
+    pause_after = raw.get("pause_after_failures", DEFAULT_PAUSE_AFTER_FAILURES)
+    if isinstance(pause_after, bool) or not isinstance(pause_after, int) or not (
+            1 <= pause_after <= 1000):
+        problems.append(f"{where.at('pause_after_failures')}: pause_after_failures should be "
+                        f"a whole number from 1 to 1000, got {pause_after!r}")
+        pause_after = DEFAULT_PAUSE_AFTER_FAILURES
+    settings = {k: v for k, v in raw.items() if k != "pause_after_failures"}
+    try:
+        zone_ok = ZoneInfo(timezone) is not None
+    except (ZoneInfoNotFoundError, ValueError):
+        zone_ok = False
+    try:
+        return Cadence.from_mapping(settings, default_timezone=timezone if zone_ok else "UTC",
+                                    where=where.label), pause_after
+    except CadenceError as exc:
+        for problem in exc.problems:
+            key = problem.removeprefix(where.label).removeprefix(".").split(":")[0]
+            line = lines.line("cadence", None, key) or lines.line("cadence")
+            problems.append(f"line {line}: {problem}" if line else problem)
+    return None, pause_after
 
 
 def _line_number(message: str) -> int:
@@ -707,6 +747,7 @@ def load_coalition_text(session: Session, text: str, source: str, *, prune: bool
         summary.count(summary.created, "coalition", head["slug"])
     changed = _assign(coalition, name=head["name"], win=head["win"], timezone=head["timezone"],
                       locale=head["locale"], stage=head["stage"], model=data["model"])
+    changed = set_cadence(coalition, data["cadence"], data["pause_after_failures"]) or changed
     session.add(coalition)
     session.flush()
 
@@ -758,6 +799,33 @@ def load_coalition_text(session: Session, text: str, source: str, *, prune: bool
     if dry_run:
         session.rollback()
     return summary
+
+
+def set_cadence(coalition: Coalition, cadence: Cadence | None,
+                pause_after_failures: int | None = None) -> bool:
+    """Store a cadence on a coalition (None switches the scheduler off); say if it changed.
+
+    A new or changed cadence starts from now: the scheduler does not replay what the new
+    schedule would have done in the past.
+    """
+    stored = cadence.to_mapping() if cadence is not None else None
+    changed = stored != coalition.cadence
+    if changed:
+        coalition.cadence = stored
+        coalition.cadence_since = utcnow() if stored is not None else None
+        coalition.scheduled_through = None
+    if pause_after_failures is not None and pause_after_failures != (
+            coalition.pause_after_failures):
+        coalition.pause_after_failures = pause_after_failures
+        changed = True
+    return changed
+
+
+def cadence_of(coalition: Coalition) -> Cadence | None:
+    """Return a coalition's stored cadence, or None while rounds are started by hand."""
+    if not coalition.cadence:
+        return None
+    return Cadence.from_mapping(coalition.cadence, default_timezone=coalition.timezone)
 
 
 def _commitment_label(source_key: str, commitment: Commitment) -> str:
@@ -876,3 +944,66 @@ def import_people(session: Session, slug: str, content: str, source: str = "CSV"
         summary.dry_run = True
         session.rollback()
     return summary
+
+
+# Settings `cos schedule SLUG --set key=value` takes as comma-separated lists.
+LIST_SETTINGS = ("reminders", "skip")
+
+
+def change_cadence(session: Session, slug: str, changes: list[str], *,
+                   off: bool = False) -> Coalition:
+    """Change a coalition's stored cadence by "key=value" settings (or switch it off).
+
+    The settings are those of the file's [cadence] table; lists (reminders, skip) are written
+    comma-separated, and an empty value removes a setting. Every problem is reported at once
+    and nothing is changed unless all of them are right.
+    """
+    from pipeline.rounds import get_coalition
+
+    coalition = get_coalition(session, slug)
+    if off:
+        set_cadence(coalition, None)
+        session.add(coalition)
+        return coalition
+    settings: dict[str, Any] = dict(coalition.cadence or {})
+    pause_after = coalition.pause_after_failures
+    problems = []
+    for change in changes:
+        key, sep, value = change.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            problems.append(f"{change!r}: write each setting as key=value, e.g. "
+                            "open='Tuesday 09:00'")
+        elif key == "pause_after_failures":
+            if not value.isdigit() or not 1 <= int(value) <= 1000:
+                problems.append(f"pause_after_failures: should be a whole number from 1 to "
+                                f"1000, got {value!r}")
+            else:
+                pause_after = int(value)
+        elif key not in MAPPING_KEYS:
+            problems.append(f"{key}: is not a cadence setting"
+                            + did_you_mean(key, KNOWN_KEYS["cadence"]))
+        elif value == "":
+            settings.pop(key, None)
+        elif key in LIST_SETTINGS:
+            settings[key] = [v.strip() for v in value.split(",") if v.strip()]
+        elif key == "max_reminders" and value.isdigit():
+            settings[key] = int(value)
+        else:
+            settings[key] = value
+    # A round closes either at a time or after a while: setting one replaces the other.
+    named = {c.partition("=")[0].strip() for c in changes}
+    for given, other in (("close", "close_after"), ("close_after", "close")):
+        if given in named and other not in named:
+            settings.pop(other, None)
+    try:
+        cadence = Cadence.from_mapping(settings, default_timezone=coalition.timezone,
+                                       where="schedule")
+    except CadenceError as exc:
+        problems += exc.problems
+    if problems:
+        raise LoadError(f"cos schedule {slug}", problems)
+    set_cadence(coalition, cadence, pause_after)
+    session.add(coalition)
+    session.flush()
+    return coalition

@@ -30,6 +30,14 @@ def environment() -> str:
     return value
 
 
+def _whole_number(name: str) -> int:
+    """Read a whole-number setting (0 when unset), or say what is wrong with it."""
+    text = os.environ.get(name, "").strip() or "0"
+    if not text.isdigit():
+        raise ConfigError(f"{name}={text!r} should be a whole number, like 120 (0 for no limit)")
+    return int(text)
+
+
 def hide_password(url: str) -> str:
     """Show a database or Redis URL with its password masked, for logs and start-up lines."""
     try:
@@ -63,6 +71,12 @@ class Settings:
     # True when COS_MAIL_URL was not given and mail goes to the development outbox.
     mail_is_default: bool = False
     environment: str = "production"
+    # Who hears when a round pauses itself (COS_ADMIN_EMAILS, comma-separated); the
+    # coalition's leads when empty.
+    admin_emails: tuple[str, ...] = ()
+    # Messages per minute all senders together may hand to the mail server (COS_MAIL_RATE,
+    # counted in Redis); 0 for no limit.
+    mail_rate: int = 0
 
     @classmethod
     def from_env(cls, *, require_secret: bool = True, require_mail: bool = False,
@@ -97,6 +111,9 @@ class Settings:
             base_url=base_url,
             secret_key=secret,
             instance=inst,
+            admin_emails=tuple(a.strip() for a in os.environ.get("COS_ADMIN_EMAILS", "")
+                               .split(",") if a.strip()),
+            mail_rate=_whole_number("COS_MAIL_RATE"),
         )
         settings.check_urls()
         if require_mail and settings.mail_is_default and env != "development":

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
-from pipeline.models import Delivery, Round, utcnow
+from pipeline.models import Coalition, Delivery, Person, Round, utcnow
 
 # Waits between tries after a temporary failure (server down, a 4xx): they grow, then stay at
 # the last one; an invitation is tried for as long as its round is open, other kinds for
@@ -77,13 +77,17 @@ class Outcome:
 
 
 def ensure_rows(session: Session, round_id: int, person_ids: list[int],
-                kind: EmailKind) -> list[int]:
-    """Create the ledger rows that do not exist yet; return the ids of those not sent yet."""
+                kind: EmailKind, *, reminder: int = 0) -> list[int]:
+    """Create the ledger rows that do not exist yet; return the ids of those not sent yet.
+
+    A reminder's rows carry its number (1, 2, ...): each reminder is its own email."""
     existing = {d.person_id: d for d in session.exec(
-        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind))}
+        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind,
+                               Delivery.reminder == reminder))}
     for pid in person_ids:
         if pid not in existing:
-            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind)
+            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind,
+                                     reminder=reminder)
             session.add(existing[pid])
     session.flush()
     return [d.id or 0 for pid, d in existing.items()
@@ -144,7 +148,7 @@ def retry_delay(attempts: int) -> timedelta:
 def reason_not_to_send(session: Session, delivery: Delivery) -> str:
     """Return why a row should no longer be sent ('' while it should): a closed round's
     invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
-    if delivery.kind == EmailKind.INVITATION:
+    if delivery.kind in (EmailKind.INVITATION, EmailKind.REMINDER):
         round_ = session.get(Round, delivery.round_id)
         if round_ is None or round_.closed_at is not None or round_.closes_at <= utcnow():
             return "the round closed before it could be sent"
@@ -154,13 +158,21 @@ def reason_not_to_send(session: Session, delivery: Delivery) -> str:
 
 
 def record(session: Session, delivery_id: int, status: DeliveryStatus, error: str = "",
-           *, message_id: str = "", via: str = "") -> None:
-    """Write down what became of a claimed row; a temporary failure gets its retry time."""
+           *, message_id: str = "", via: str = "", smtp_reply: str = "") -> bool:
+    """Write down what became of a claimed row; a temporary failure gets its retry time.
+
+    A bounce suppresses the address. Return True when this outcome paused the round: it was
+    the coalition's pause_after_failures-th delivery failure in a row (the caller tells the
+    admins).
+    """
     delivery = session.get(Delivery, delivery_id)
     assert delivery is not None
     delivery.status, delivery.last_error = status, error[:2000]
     delivery.via = via[:300] or delivery.via
+    delivery.smtp_reply = smtp_reply[:500] or delivery.smtp_reply
     delivery.retry_at = None
+    if status == DeliveryStatus.BOUNCED:
+        suppress(session, delivery.person_id, smtp_reply or error)
     if status == DeliveryStatus.SENT:
         delivery.sent_at, delivery.message_id = utcnow(), message_id
     elif status == DeliveryStatus.FAILED:
@@ -170,6 +182,48 @@ def record(session: Session, delivery_id: int, status: DeliveryStatus, error: st
         else:
             delivery.retry_at = utcnow() + retry_delay(delivery.attempts)
     session.add(delivery)
+    return _count_failures(session, delivery.round_id, status)
+
+
+FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.REJECTED, DeliveryStatus.BOUNCED)
+
+
+def _count_failures(session: Session, round_id: int, status: DeliveryStatus) -> bool:
+    """Keep the round's count of failures in a row; pause it at the coalition's threshold."""
+    if status == DeliveryStatus.SENT:
+        session.execute(update(Round).where(col(Round.id) == round_id,
+                                            col(Round.failures_in_a_row) > 0)
+                        .values(failures_in_a_row=0))
+        return False
+    if status not in FAILURES:
+        return False
+    session.execute(update(Round).where(col(Round.id) == round_id)
+                    .values(failures_in_a_row=Round.failures_in_a_row + 1))
+    limit = session.exec(select(Coalition.pause_after_failures).join(
+        Round, col(Round.coalition_id) == col(Coalition.id)).where(Round.id == round_id)).one()
+    # Conditional: of all the senders failing at once, exactly one pauses the round.
+    paused = session.execute(
+        update(Round)
+        .where(col(Round.id) == round_id, col(Round.paused_at).is_(None),
+               col(Round.closed_at).is_(None), col(Round.failures_in_a_row) >= limit)
+        .values(paused_at=utcnow(),
+                pause_reason=f"paused itself after {limit} delivery failures in a row"))
+    return bool(paused.rowcount)  # type: ignore[attr-defined]
+
+
+def suppress(session: Session, person_id: int, reason: str) -> None:
+    """Stop all mail to a person's address: the server refused it for good."""
+    person = session.get(Person, person_id)
+    if person is not None and person.suppressed_at is None:
+        person.suppressed_at, person.suppressed_reason = utcnow(), reason[:500]
+        session.add(person)
+
+
+def release(session: Session, delivery_id: int, why: str) -> None:
+    """Put a claimed row back to queued without a try: its round is paused."""
+    session.execute(update(Delivery).where(col(Delivery.id) == delivery_id)
+                    .values(status=DeliveryStatus.QUEUED, claimed_by="",
+                            attempts=Delivery.attempts - 1, last_error=f"held: {why}"[:2000]))
 
 
 def sent_count(session: Session, round_id: int, kind: EmailKind) -> int:

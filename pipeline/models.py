@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pipeline.core.vocab import CommitmentStatus, DeliveryStatus, Direction, Role, Stage
@@ -32,6 +32,16 @@ class Coalition(SQLModel, table=True):
     # PostgreSQL migrations need deferred constraints for no benefit.
     lead_organisation_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The [cadence] settings as pipeline.core.cadence.Cadence.to_mapping writes them; None
+    # while rounds are only started by hand.
+    cadence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # When the cadence was last switched on or changed: the scheduler's first tick looks back
+    # to here and no further, so turning a cadence on never replays past weeks.
+    cadence_since: datetime | None = None
+    # Up to when every scheduler tick is done (a hint: the claims make repeats harmless).
+    scheduled_through: datetime | None = None
+    # A round pauses itself after this many delivery failures in a row, and tells the admins.
+    pause_after_failures: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
     # The coalition file's [model] table: threshold overrides, the check-in's phase-item
     # rotation, the main funding's end date, whether a sustainability plan is logged.
     model: dict[str, Any] = Field(default_factory=dict, sa_column=Column(
@@ -61,6 +71,13 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(default=Role.PARTNER, max_length=16)
     active: bool = True
+    # They asked for no more recurring email (check-ins for partners, the digest for leads).
+    opted_out_at: datetime | None = None
+    # Their address was refused for good (a 5xx to RCPT): nothing is sent to it again until an
+    # admin runs `cos people restore EMAIL`. The reason is the server's answer.
+    suppressed_at: datetime | None = None
+    suppressed_reason: str = Field(default="", max_length=500,
+                                   sa_column_kwargs={"server_default": ""})
     # "file" once a coalition file lists them (a load with --prune may deactivate them when it
     # stops listing them); "csv" when `cos people import` added or brought them back (a load
     # never deactivates them). Rows from before 0003 read "csv": see that migration.
@@ -105,13 +122,24 @@ class Commitment(SQLModel, table=True):
 class Round(SQLModel, table=True):
     """One round of check-ins for a coalition."""
 
-    __table_args__ = (UniqueConstraint("coalition_id", "number"),)
+    __table_args__ = (UniqueConstraint("coalition_id", "number"),
+                      Index("uq_round_coalition_period", "coalition_id", "period_key",
+                            unique=True))
     id: int | None = Field(default=None, primary_key=True)
     coalition_id: int = Field(foreign_key="coalition.id", index=True)
     number: int
     opened_at: datetime = Field(default_factory=utcnow)
     closes_at: datetime
     closed_at: datetime | None = None
+    # The cadence period the scheduler opened it for ("2026-W48"); None for rounds started by
+    # hand. Unique per coalition, so one period never gets two rounds.
+    period_key: str | None = Field(default=None, max_length=16)
+    # While paused nothing of the round is sent; resuming sends what waited.
+    paused_at: datetime | None = None
+    pause_reason: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+    cancelled_at: datetime | None = None
+    # Deliveries that failed in a row (reset by each one that goes out): the pause threshold.
+    failures_in_a_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # checkin (the weekly form), readiness (the eight-item check) or win-echo (a RoundKind).
     kind: str = Field(default="checkin", max_length=16,
                       sa_column_kwargs={"server_default": "checkin"})
@@ -128,6 +156,8 @@ class Invitation(SQLModel, table=True):
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # The person said "not this week": no reminders, and not counted as silent.
+    not_this_week_at: datetime | None = None
 
 
 class Response(SQLModel, table=True):
@@ -272,13 +302,16 @@ class EchoMark(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """The ledger: one row per person, round and email kind, so each is sent at most once."""
+    """The ledger: one row per person, round, email kind and reminder number, so each is sent
+    at most once."""
 
-    __table_args__ = (UniqueConstraint("round_id", "person_id", "kind"),)
+    __table_args__ = (UniqueConstraint("round_id", "person_id", "kind", "reminder"),)
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     person_id: int = Field(foreign_key="person.id")
     kind: str = Field(max_length=32)
+    # Which reminder of the round (1, 2, ...) for kind "reminder"; 0 for every other kind.
+    reminder: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     status: str = Field(default=DeliveryStatus.QUEUED, max_length=16, index=True)
     attempts: int = 0
     last_error: str = Field(default="", max_length=2000)
@@ -294,6 +327,30 @@ class Delivery(SQLModel, table=True):
     # Who holds the claim while sending: "host:pid" of the sending process, so a restarted
     # worker can release the claims of a process that died without waiting out the lease.
     claimed_by: str = Field(default="", max_length=200)
+    # What the SMTP server last answered for this row ("250 2.0.0 Ok: queued as ...",
+    # "550 5.1.1 mailbox unavailable"); empty for the file outbox.
+    smtp_reply: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+
+
+class SchedulerStep(SQLModel, table=True):
+    """One step of a coalition's cadence (open, remind:k, close, digest of a period), claimed
+    by the scheduler that inserts it first: the unique key makes every step happen once, however
+    many schedulers tick and however often."""
+
+    __table_args__ = (UniqueConstraint("coalition_id", "period_key", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    coalition_id: int = Field(foreign_key="coalition.id", index=True)
+    period_key: str = Field(max_length=16)
+    kind: str = Field(max_length=16)  # open, remind:<k>, close, digest
+    round_id: int | None = Field(default=None, foreign_key="round.id")
+    due_at: datetime
+    claimed_at: datetime = Field(default_factory=utcnow)
+    claimed_by: str = Field(default="", max_length=200)
+    done_at: datetime | None = None
+    # done (with what it did) or skipped (why). A step whose work fails rolls back with its
+    # row, so a later tick tries it again while it still means something.
+    outcome: str = Field(default="claimed", max_length=16)
+    detail: str = Field(default="", max_length=2000)
 
 
 class WebhookEndpoint(SQLModel, table=True):

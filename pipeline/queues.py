@@ -20,6 +20,7 @@ from rq import Queue, Retry
 # The modules that register email kinds, so a worker can build every kind it is asked to send.
 import pipeline.digest  # noqa: F401
 import pipeline.invitations  # noqa: F401
+import pipeline.reminders  # noqa: F401
 from emails import DeliveryError
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus
@@ -216,3 +217,21 @@ def send_batch_job(delivery_ids: list[int]) -> str:
                             f"for now and will be tried again ({summary}); first: {first.detail}",
                             temporary=True)
     return summary
+
+
+def enqueue_opt_out_notice(settings: Settings, person_id: int) -> None:
+    """Queue the email that tells the leads a partner opted out (a web request sends none)."""
+    try:
+        queue(MAIL_QUEUE, connect(settings)).enqueue(
+            opt_out_notice_job, person_id,
+            job_id=f"opt-out-notice-{person_id}-{uuid.uuid4().hex[:12]}",
+            result_ttl=60, failure_ttl=7 * 86400)
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
+
+
+def opt_out_notice_job(person_id: int) -> str:
+    """Tell the leads that a partner opted out (RQ job)."""
+    from pipeline.lifecycle import tell_leads_of_opt_out  # it needs rounds, which need us
+
+    return tell_leads_of_opt_out(current_settings(), person_id)

@@ -378,15 +378,26 @@ class RoundStatus:
 
     def counts(self) -> dict[str, int]:
         """Count invited, delivered, failed (bounced), answered, silent and revoked people."""
+        excused = sum(1 for r in self.rows if r["not_this_week"] and not r["answered"])
         return {"invited": len(self.rows), "delivered": self.count("delivery", "sent"),
-                "failed": self.count("delivery", "failed") + self.count("delivery", "rejected"),
-                "answered": self.count("answered"), "silent": self.count("answered", False),
+                "failed": sum(self.count("delivery", st)
+                              for st in ("failed", "rejected", "bounced")),
+                "answered": self.count("answered"),
+                # Who said "not this week" is not silent.
+                "silent": self.count("answered", False) - excused,
                 "revoked": self.count("revoked")}
+
+    def said(self) -> dict[str, int]:
+        """Count those who said "not this week", whose address bounced, who opted out."""
+        return {"not_this_week": sum(1 for r in self.rows
+                                     if r["not_this_week"] and not r["answered"]),
+                "bounced": self.count("bounced"), "opted_out": self.count("opted_out")}
 
 
 def silent_people(status: RoundStatus) -> list[str]:
     """Return the addresses of those invited who have not answered and whose link still works."""
-    return [r["email"] for r in status.rows if not r["answered"] and not r["revoked"]]
+    return [r["email"] for r in status.rows if not r["answered"] and not r["revoked"]
+            and not r["not_this_week"]]
 
 
 def remind_silent(session: Session, round_id: int) -> list[int]:
@@ -434,6 +445,9 @@ def round_status(session: Session, round_id: int) -> RoundStatus:
             "sent_at": delivery.sent_at if delivery else None,
             "answered": person.id in revisions, "revisions": revisions.get(person.id or 0, 0),
             "revoked": invitation.revoked_at is not None,
+            "not_this_week": invitation.not_this_week_at is not None,
+            "opted_out": person.opted_out_at is not None,
+            "bounced": person.suppressed_at is not None,
             "answered_at": answered_at.get(person.id or 0),
         })
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()

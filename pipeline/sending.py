@@ -19,13 +19,14 @@ from emails import (
     render_email,
     reused_connection,
 )
-from pipeline import ledger
+from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import session_scope
 from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
 from pipeline.ledger import Outcome
 from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
+from pipeline.ratelimit import wait_for_slot
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     if contact is not None and contact.id != person.id:
         context.setdefault("contact", {"name": contact.name, "email": contact.email})
         headers["Reply-To"] = formataddr((contact.name, contact.email))
+    if delivery.kind in recipients.RECURRING_KINDS:
+        context["unsubscribe_link"] = recipients.unsubscribe_link(settings, person.id or 0)
+        headers.update(recipients.unsubscribe_headers(settings, person.id or 0))
     rendered = render_email(delivery.kind, context)
     message_id = (f"<cos.{round_.id}.{person.id}.{delivery.kind}.{delivery.id}"
                   f"@{settings.mail_domain}>")
@@ -75,6 +79,9 @@ class _Row:
     error: str = ""
     exc: BaseException | None = None
     tried: bool = False  # handed to the transport
+    round_id: int = 0
+    held: str = ""  # its round is paused: put back in the queue, untried
+    smtp_reply: str = ""
 
 
 def send_batch(settings: Settings, delivery_ids: Iterable[int], *, pooled: bool = True,
@@ -125,7 +132,7 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
             rows = [_Row(d) for d in claimed]
             try:
                 _build(reader, settings, rows)
-                unreachable = _hand_over(sender, rows)
+                unreachable = _hand_over(settings, sender, rows)
             finally:  # whatever happened, what was sent is written down
                 _record_rows(settings, pooled, rows, sender.describe())
             for row in rows:
@@ -150,10 +157,20 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
     deliveries = {d.id: d for d in session.exec(select(Delivery).where(
         col(Delivery.id).in_([r.delivery_id for r in rows])))}
     _prefetch(session, list(deliveries.values()))
+    # Pauses are read afresh for each chunk: a round may pause itself halfway through a batch.
+    with session_scope(settings.database_url, read_only=True) as fresh:
+        holds = {d.round_id: recipients.reason_to_hold(fresh, d) for d in deliveries.values()}
     for row in rows:
         delivery = deliveries[row.delivery_id]
+        row.round_id = delivery.round_id
         if stale := ledger.reason_not_to_send(session, delivery):
             row.status, row.error = DeliveryStatus.EXPIRED, f"not sent: {stale}"
+            continue
+        if why := recipients.reason_to_withhold(session, delivery):
+            row.status, row.error = DeliveryStatus.WITHHELD, f"not sent: {why}"
+            continue
+        if hold := holds.get(delivery.round_id):
+            row.held = hold
             continue
         try:
             row.message = compose(session, settings, delivery)
@@ -184,7 +201,7 @@ def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
         memo[("invitation", invitation.round_id, invitation.person_id)] = invitation
 
 
-def _hand_over(sender: Any, rows: list[_Row]) -> DeliveryError | None:
+def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryError | None:
     """Send each built message; return the error if the server could not be reached at all
     (the rest of the rows then get that error without being tried)."""
     for index, row in enumerate(rows):
@@ -192,11 +209,15 @@ def _hand_over(sender: Any, rows: list[_Row]) -> DeliveryError | None:
             continue
         row.tried = True
         try:
+            wait_for_slot(settings)
             sender.send(row.message)
         except DeliveryError as exc:
-            # A permanent refusal (a 5xx, a bad address) is not worth retrying: "rejected".
-            row.status = DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.REJECTED
+            # A permanent refusal (a 5xx) is not worth retrying: "rejected"; a refused address
+            # bounced, and is suppressed.
+            row.status = (DeliveryStatus.FAILED if exc.temporary else DeliveryStatus.BOUNCED
+                          if exc.recipient_refused else DeliveryStatus.REJECTED)
             row.error, row.exc = str(exc), exc if exc.temporary else None
+            row.smtp_reply = exc.reply
             log.warning("delivery %s %s: %s", row.delivery_id,
                         "failed, will retry" if exc.temporary else "refused", exc)
             if exc.unreachable:
@@ -207,14 +228,17 @@ def _hand_over(sender: Any, rows: list[_Row]) -> DeliveryError | None:
                 return exc
             continue
         row.status = DeliveryStatus.SENT
+        row.smtp_reply = str(getattr(sender, "last_reply", ""))
     return None
 
 
 def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
     """Write down what became of a chunk's rows, in one transaction."""
     done = [r for r in rows if r.status is not None]
-    if not done:
+    held = [r for r in rows if r.status is None and r.held]
+    if not (done or held):
         return
+    paused: set[int] = set()
     with session_scope(settings.database_url, pooled=pooled) as session:
         session.exec(select(Delivery).where(
             col(Delivery.id).in_([r.delivery_id for r in done]))).all()
@@ -223,13 +247,23 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
             message_id = ""
             if row.status == DeliveryStatus.SENT and row.message is not None:
                 message_id = str(row.message["Message-ID"])
-            ledger.record(session, row.delivery_id, row.status, row.error,
-                          message_id=message_id, via=via if row.tried else "")
+            if ledger.record(session, row.delivery_id, row.status, row.error,
+                             message_id=message_id, via=via if row.tried else "",
+                             smtp_reply=row.smtp_reply):
+                paused.add(row.round_id)
+        for row in held:
+            ledger.release(session, row.delivery_id, row.held)
+    for round_id in paused:
+        from pipeline.lifecycle import round_paused  # it needs rounds, which need us
+
+        round_paused(settings, round_id)
 
 
 def _outcome(row: _Row) -> tuple[Outcome, BaseException | None]:
     if row.status == DeliveryStatus.SENT and row.message is not None:
         return Outcome(DeliveryStatus.SENT, str(row.message["To"])), None
+    if row.status is None and row.held:
+        return Outcome("held", row.held), None
     if row.status is None:  # claimed, never tried: the batch stopped before it
         return Outcome(DeliveryStatus.FAILED, "not tried"), None
     return Outcome(row.status, row.error.removeprefix("not sent: ")), row.exc
@@ -249,8 +283,3 @@ def send_in_process(settings: Settings, delivery_ids: Iterable[int]) -> list[Out
         outcomes.extend(send_batch(settings, chunk))
     return outcomes
 
-
-def _record(settings: Settings, pooled: bool, delivery_id: int, status: DeliveryStatus,
-            error: str = "", *, message_id: str = "", via: str = "") -> None:
-    with session_scope(settings.database_url, pooled=pooled) as session:
-        ledger.record(session, delivery_id, status, error, message_id=message_id, via=via)

@@ -40,3 +40,19 @@ def looks_like_token(token: str) -> bool:
 def checkin_link(base_url: str, secret_key: str, salt: str) -> str:
     """Return a person's personal check-in link for an invitation's salt, built on COS_BASE_URL."""
     return f"{base_url}/c/{derive_token(secret_key, salt)}"
+
+
+def optout_token(secret_key: str, person_id: int) -> str:
+    """Return a person's opt-out token: their id and an HMAC of it, so it cannot be guessed.
+
+    It never expires: an unsubscribe link in an old email must still work (RFC 8058)."""
+    mac = hmac.new(secret_key.encode(), f"cos-optout:{person_id}".encode(), hashlib.sha256)
+    return f"{person_id}-{base64.urlsafe_b64encode(mac.digest()[:18]).decode()}"
+
+
+def person_of_optout_token(secret_key: str, token: str) -> int | None:
+    """Return the person an opt-out token names, or None when it is not one of ours."""
+    head, _, _ = token.partition("-")
+    if not head.isdigit() or len(head) > 12:
+        return None
+    return int(head) if hmac.compare_digest(optout_token(secret_key, int(head)), token) else None

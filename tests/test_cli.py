@@ -174,12 +174,12 @@ def test_campaign_status_lists_who_was_invited_delivered_failed_answered_and_sil
     assert status.exit_code == 0, status.output
     lines = status.stdout.splitlines()
     assert lines[0].startswith(f"harbour-air round 1 (campaign {round_id}), open until ")
-    assert lines[1] == "invited 5, delivered 4, failed 1, answered 1, silent 4"
+    assert lines[1] == "invited 5, delivered 4, failed 1, answered 1, silent 4, bounced 1"
     rows = {name: line for line in lines[2:]
             for name in ("Rex Reject", "Raj Patel", "Dee Brown", "Ana Silva", "Kim O'Neil")
             if name in line}
     assert len(rows) == 5 == len(lines) - 2
-    assert "rejected" in rows["Rex Reject"] and "silent" in rows["Rex Reject"]
+    assert "bounced" in rows["Rex Reject"] and "silent" in rows["Rex Reject"]
     assert "refused recipient rex.reject@clinic.example (550" in rows["Rex Reject"]
     accepted = f"accepted by SMTP 127.0.0.1:{smtp_server.port}"
     assert accepted in rows["Raj Patel"] and "answered (1 revision)" in rows["Raj Patel"]

@@ -231,8 +231,8 @@ def test_a_missing_context_key_fails_loudly() -> None:
 
 
 def test_an_unknown_kind_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown email kind 'reminder'"):
-        render_email("reminder", INVITATION)
+    with pytest.raises(ValueError, match="unknown email kind 'newsletter'"):
+        render_email("newsletter", INVITATION)
 
 
 def test_the_subject_is_one_line_even_if_a_name_holds_newlines() -> None:

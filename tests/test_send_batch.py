@@ -66,7 +66,7 @@ def test_a_refused_and_a_deferred_address_stop_no_one_else(settings, session, sm
     assert len(smtp_server.wait_for(4)) == 4
     assert len(set(peers)) == 1  # a refusal leaves the connection usable
     got = statuses(session)
-    assert got.pop("sam.reject@clinic.example") == ("rejected", 1)
+    assert got.pop("sam.reject@clinic.example") == ("bounced", 1)  # and suppressed
     assert got.pop("tia.defer@clinic.example") == ("failed", 1)
     assert set(got.values()) == {("sent", 1)}
     deferred = session.exec(select(Delivery).where(Delivery.status == "failed")).one()

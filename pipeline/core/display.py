@@ -59,6 +59,7 @@ def delivery_state(status: str, *, attempts: int = 0, retry_at: datetime | None 
         return f"retrying at {format_local_short(retry_at, timezone)} (attempt {attempts})"
     words = {"queued": "queued", "sending": "being sent", "failed": "failed, waiting for a retry",
              "rejected": "rejected, not retried", "expired": "not sent (too late)",
+             "bounced": "bounced: address suppressed", "withheld": "not sent (withheld)",
              "none": "no email"}
     return words.get(status, status)
 

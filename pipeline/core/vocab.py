@@ -75,6 +75,8 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # temporarily: will be tried again
     REJECTED = "rejected"  # refused for good (a bad address): not retried
     EXPIRED = "expired"  # no longer worth sending (its round closed): not retried
+    BOUNCED = "bounced"  # the server refused the address for good (5xx to RCPT): suppressed
+    WITHHELD = "withheld"  # not sent on purpose: opted out, suppressed, or already answered
 
 
 # Rows a sender may claim.
@@ -85,4 +87,16 @@ class EmailKind(StrEnum):
     """The emails the ledger sends; each has a template triple in emails/templates."""
 
     INVITATION = "invitation"
+    REMINDER = "reminder"
     DIGEST = "digest"
+
+
+class RoundState(StrEnum):
+    """Where a round is in its life."""
+
+    SCHEDULED = "scheduled"  # opened, its invitations not handed to a sender yet
+    SENDING = "sending"  # invitations going out
+    PAUSED = "paused"  # sending held by an admin or by too many failures in a row
+    OPEN = "open"  # every invitation handled; taking answers
+    CLOSED = "closed"
+    CANCELLED = "cancelled"

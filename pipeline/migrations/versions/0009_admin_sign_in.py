@@ -1,15 +1,15 @@
 """admin pages: admin accounts, leads' emailed sign-in links, failed sign-ins per account and address
 
-Revision ID: 0011
-Revises: 0013
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-27 04:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = '0011'
-down_revision = '0013'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -10,16 +10,16 @@
   JSON; coalition.funder_salt: the funder link's salt (a new one revokes the old link).
 Columns with constant defaults rebuild no table (SQLite keeps its foreign keys).
 
-Revision ID: 0009
-Revises: 0011
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-27 04:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = '0009'
-down_revision = '0011'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

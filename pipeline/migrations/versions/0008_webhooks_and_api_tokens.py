@@ -3,7 +3,7 @@
 Data out: a coalition can be told of answers and closed rounds by signed webhooks, and read
 its scoreboard and rounds through a JSON API with tokens of its own. New tables only.
 
-Revision ID: 0013
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-27 04:00:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0013'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None

@@ -1,0 +1,54 @@
+"""Notices to the people running a coalition: a round paused itself, a partner opted out.
+
+They go straight to the mail transport, not through the ledger: they belong to no round and
+person pair, and a notice that fails is logged (the state it reports is in `cos campaign
+status` either way).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session, col, select
+
+from emails import DeliveryError, backend_from_url, build_message, render_email
+from pipeline.config import Settings
+from pipeline.core.vocab import Role
+from pipeline.models import Coalition, Person, utcnow
+
+log = logging.getLogger(__name__)
+
+# The template triple of notices: an email kind outside the ledger (EmailKind lists those in it).
+NOTICE = "notice"
+
+
+def notify(settings: Settings, session: Session, coalition: Coalition, title: str,
+           lines: list[str], *, admins: bool = False) -> list[str]:
+    """Email a notice to the coalition's leads (or, with admins, to COS_ADMIN_EMAILS when set);
+    return the addresses it reached."""
+    people = ([(address, address) for address in settings.admin_emails]
+              if admins and settings.admin_emails
+              else [(p.name, p.email) for p in session.exec(select(Person).where(
+                  Person.coalition_id == coalition.id, Person.role == Role.LEAD,
+                  col(Person.active).is_(True)).order_by(col(Person.id)))])
+    rendered = render_email(NOTICE, {
+        "title": title, "lines": lines, "coalition_name": coalition.name,
+        "footer_reason": f"you run {coalition.name} in COS Cadence"})
+    backend = backend_from_url(settings.mail_url)
+    reached = []
+    stamp = utcnow().strftime("%Y%m%d%H%M%S%f")
+    for n, (name, address) in enumerate(people):
+        message = build_message(rendered, sender=settings.mail_from, to_name=name,
+                                to_addr=address, headers={"Auto-Submitted": "auto-generated"},
+                                message_id=f"<cos.notice.{coalition.id}.{stamp}.{n}"
+                                           f"@{settings.mail_domain}>")
+        try:
+            backend.send(message)
+        except DeliveryError as exc:
+            log.error("notice %r to %s was not sent: %s", title, address, exc)
+            continue
+        reached.append(address)
+    if not people:
+        log.warning("notice %r for %s: nobody to tell (no leads, no COS_ADMIN_EMAILS)", title,
+                    coalition.slug)
+    return reached
