@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -22,7 +23,7 @@ from emails import (
 from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
-from pipeline.db import session_scope
+from pipeline.db import get_engine, session_scope
 from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
 from pipeline.ledger import Outcome
 from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
@@ -62,9 +63,10 @@ def contact_for(session: Session, coalition: Coalition) -> Person | None:
         col(Person.active).is_(True)).order_by(col(Person.id))).first()
 
 
-# Rows claimed, sent and recorded together. A crash between handing a chunk's first email to
-# the server and recording the chunk leaves at most this many rows in `sending`; they are sent
-# again once their claim is seen to be abandoned (the documented duplicate window).
+# Rows claimed and sent together. Each sent row is recorded as soon as the server accepts it
+# (`_recording_each_send`), so a crash mid-chunk leaves in `sending` the one email in flight
+# (the documented duplicate window) and the rows not tried yet; both are sent again once their
+# claim is seen to be abandoned.
 CLAIM_CHUNK = 20
 FIRST_CHUNK = 4
 
@@ -82,6 +84,7 @@ class _Row:
     round_id: int = 0
     held: str = ""  # its round is paused: put back in the queue, untried
     smtp_reply: str = ""
+    recorded: bool = False  # its outcome is in the ledger already
 
 
 def send_batch(settings: Settings, delivery_ids: Iterable[int], *, pooled: bool = True,
@@ -132,7 +135,8 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
             rows = [_Row(d) for d in claimed]
             try:
                 _build(reader, settings, rows)
-                unreachable = _hand_over(settings, sender, rows)
+                with _recording_each_send(settings, pooled, sender.describe()) as on_sent:
+                    unreachable = _hand_over(settings, sender, rows, on_sent)
             finally:  # whatever happened, what was sent is written down
                 _record_rows(settings, pooled, rows, sender.describe())
             for row in rows:
@@ -201,7 +205,8 @@ def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
         memo[("invitation", invitation.round_id, invitation.person_id)] = invitation
 
 
-def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryError | None:
+def _hand_over(settings: Settings, sender: Any, rows: list[_Row],
+               on_sent: Callable[[_Row], None]) -> DeliveryError | None:
     """Send each built message; return the error if the server could not be reached at all
     (the rest of the rows then get that error without being tried)."""
     for index, row in enumerate(rows):
@@ -229,12 +234,37 @@ def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryErr
             continue
         row.status = DeliveryStatus.SENT
         row.smtp_reply = str(getattr(sender, "last_reply", ""))
+        on_sent(row)
     return None
+
+
+@contextmanager
+def _recording_each_send(settings: Settings, pooled: bool,
+                         via: str) -> Iterator[Callable[[_Row], None]]:
+    """Give a function that writes down a row the server accepted, at once, in its own short
+    transaction (one connection for the chunk, no lock held between sends): a crash after
+    the server's acceptance and before this commit is the only way an email goes out twice."""
+    with get_engine(settings.database_url, pooled=pooled).connect() as connection, \
+            Session(connection, expire_on_commit=False) as session:
+
+        def on_sent(row: _Row) -> None:
+            assert row.message is not None
+            try:
+                ledger.record(session, row.delivery_id, DeliveryStatus.SENT,
+                              message_id=str(row.message["Message-ID"]), via=via,
+                              smtp_reply=row.smtp_reply)
+                session.commit()
+            except BaseException:
+                session.rollback()  # the chunk's record tries it again, then stops the batch
+                raise
+            row.recorded = True
+
+        yield on_sent
 
 
 def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
     """Write down what became of a chunk's rows, in one transaction."""
-    done = [r for r in rows if r.status is not None]
+    done = [r for r in rows if r.status is not None and not r.recorded]
     held = [r for r in rows if r.status is None and r.held]
     if not (done or held):
         return

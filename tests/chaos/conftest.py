@@ -81,24 +81,45 @@ class RedisServer:
 
 
 class GatedHandler(RecordingHandler):
-    """A recording handler that, while `hold` is set, stops each session at RCPT TO until the
-    gate opens: an email then sits mid-send (claimed, not yet accepted)."""
+    """A recording handler that holds an email mid-send until the gate opens: each one while
+    `hold` is set, or the `hold_at`-th recipient (counted from 1 over every session: senders
+    reuse connections). It holds at RCPT TO (claimed, not yet accepted), or with
+    `accept_then_hold` after keeping the message and before saying so (the server has it, the
+    sender does not know: the duplicate window)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.hold = threading.Event()
         self.gate = threading.Event()
         self.held = threading.Event()
+        self.hold_at = 0
+        self.accept_then_hold = False
+        self.rcpts = 0
+        self.held_rcpt = ""
+
+    async def _wait_for_gate(self, address: str) -> None:
+        self.held_rcpt = self.held_rcpt or address
+        self.held.set()
+        while not self.gate.is_set():
+            await asyncio.sleep(0.02)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        if self.hold.is_set():
-            self.held.set()
-            while not self.gate.is_set():
-                await asyncio.sleep(0.02)
+        self.rcpts += 1
+        chosen = self.hold_at and self.rcpts == self.hold_at and not self.gate.is_set()
+        if chosen and self.accept_then_hold:
+            envelope.cos_hold = True
+        elif self.hold.is_set() or chosen:
+            await self._wait_for_gate(address)
             if session.transport is None or session.transport.is_closing():
                 return "421 4.4.2 the client went away"
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if getattr(envelope, "cos_hold", False):
+            await self._wait_for_gate(envelope.rcpt_tos[0])
+        return reply
 
 
 class SMTPServer:
