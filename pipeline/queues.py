@@ -185,6 +185,32 @@ def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
     return len(delivery_ids)
 
 
+SEND_JOBS = (f"{__name__}.send_job", f"{__name__}.send_batch_job")
+
+
+def rows_waiting(settings: Settings) -> set[int]:
+    """Return the ledger rows a send job queued or scheduled for a retry will try: a sweep
+    need not queue them again (a job that was running is left out: its worker may be dead)."""
+    from rq.job import Job
+    from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
+
+    try:
+        conn = connect(settings)
+        mail = queue(MAIL_QUEUE, conn)
+        job_ids = (mail.get_job_ids() + ScheduledJobRegistry(queue=mail).get_job_ids()
+                   + DeferredJobRegistry(queue=mail).get_job_ids())
+        jobs = Job.fetch_many(job_ids, connection=conn) if job_ids else []
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
+    waiting: set[int] = set()
+    for job in jobs:
+        if job is None or not job.args or job.func_name not in SEND_JOBS:
+            continue
+        rows = job.args[0]
+        waiting.update(rows if isinstance(rows, list) else [rows])
+    return waiting
+
+
 def merge_job(round_id: int) -> str:
     """Merge a round's answers (RQ job)."""
     settings = current_settings()

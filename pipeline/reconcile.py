@@ -50,7 +50,9 @@ def reconcile(settings: Settings) -> ReconcileReport:
     with session_scope(settings.database_url) as session:
         delivery_ids = ledger.pending_rows(session)
     try:
-        report.queued_emails = queues.enqueue_sends(settings, delivery_ids)
+        waiting = queues.rows_waiting(settings)  # a sweep run twice queues each row once
+        report.queued_emails = queues.enqueue_sends(
+            settings, [d for d in delivery_ids if d not in waiting])
     except queues.QueueUnavailable as exc:
         report.queue_problem = f"{plural(len(delivery_ids), 'email')} still waiting: {exc}"
     with session_scope(settings.database_url) as session:

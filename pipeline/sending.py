@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from emails import (
@@ -138,7 +140,7 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
                 with _recording_each_send(settings, pooled, sender.describe()) as on_sent:
                     unreachable = _hand_over(settings, sender, rows, on_sent)
             finally:  # whatever happened, what was sent is written down
-                _record_rows(settings, pooled, rows, sender.describe())
+                _record_rows_patiently(settings, pooled, rows, sender.describe())
             for row in rows:
                 results[row.delivery_id] = _outcome(row)
             for delivery_id in chunk:
@@ -262,6 +264,27 @@ def _recording_each_send(settings: Settings, pooled: bool,
         yield on_sent
 
 
+# Tries to write down a chunk whose emails the server accepted, each after the database's
+# busy timeout: a record lost there sends the email again.
+RECORD_TRIES = 4
+
+
+def _record_rows_patiently(settings: Settings, pooled: bool, rows: list[_Row],
+                           via: str) -> None:
+    """Record the chunk's rows; while the database is locked or unreachable and some row
+    was accepted by the server but not recorded yet, try again a few times before giving up."""
+    for attempt in range(1, RECORD_TRIES + 1):
+        try:
+            _record_rows(settings, pooled, rows, via)
+            return
+        except OperationalError as exc:
+            unrecorded = any(r.status == DeliveryStatus.SENT and not r.recorded for r in rows)
+            if not unrecorded or attempt == RECORD_TRIES:
+                raise
+            log.warning("recording sent emails failed (%s); trying again", exc)
+            time.sleep(attempt)
+
+
 def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
     """Write down what became of a chunk's rows, in one transaction."""
     done = [r for r in rows if r.status is not None and not r.recorded]
@@ -283,6 +306,8 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
                 paused.add(row.round_id)
         for row in held:
             ledger.release(session, row.delivery_id, row.held)
+    for row in done:
+        row.recorded = True
     for round_id in paused:
         from pipeline.lifecycle import round_paused  # it needs rounds, which need us
 

@@ -130,7 +130,7 @@ def test_jobs_that_meet_a_locked_database_run_again_and_half_write_nothing(
     wait_until(merged, 60, "the retried merge")
     assert "database is locked" in workers.log()
     with session_scope(chaos.database_url, read_only=True) as s:
-        assert {d.status for d in s.exec(select(Delivery))} == {"sent"}
+        assert {d.status for d in s.exec(select(Delivery))} == {"sent"}, workers.log()
     assert len(chaos_smtp.messages) == 4
 
 
