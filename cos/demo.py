@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -265,14 +266,21 @@ def backdate(session: Session, round_id: int, by: timedelta, *, close: bool) -> 
     store_snapshot(session, round_id)
 
 
+def phase_line(phase: dict[str, Any]) -> str:
+    """One phase for the terminal: "Align 76 (discuss)", or why it has no score yet."""
+    if phase["score"] is None:
+        return f"{phase['label']} (not enough answers yet)"
+    exits = ", exit tests met" if phase["passed"] else ""
+    return f"{phase['label']} {phase['score']} ({phase['band']}{exits})"
+
+
 def model_lines(session: Session, round_id: int) -> list[str]:
     """Say where the coalition stands after the last round, and each move with why."""
     from pipeline.cos_model import snapshot_for
 
     snap = snapshot_for(session, round_id)
     lines = [f"8. focus: {snap['phases'][snap['focus']]['label']} (stage {snap['stage']}); "
-             + ", ".join(f"{p['label']} {'pass' if p['passed'] else 'fail'}"
-                         for p in snap["phases"].values())]
+             + ", ".join(phase_line(p) for p in snap["phases"].values())]
     for move in snap["moves"]:
         lines.append(f"   move {move['rank']}: {move['move']} ({move['evidence']})")
     for item in snap["slipped"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,11 @@ def test_the_demo_over_four_rounds_shows_drift_and_the_moves_it_calls_for(tmp_pa
     assert "Phone FareShare Riverside; don't email. (FareShare Riverside silent for 3 " \
            "check-ins)" in out
     assert "resize or hand off" in out
+    # Phases are shown with their score and band, or said to have too few answers to score
+    # (a phase whose items have not rotated in yet has not failed).
+    assert re.search(r"8\. focus: Align \(stage growth\); .*Align \d+ \((strong|discuss|"
+                     r"concern)", out)
+    assert " fail" not in out.split("8. focus:")[1].splitlines()[0]
     assert "Days from referral to first parcel not updated for 2 rounds" in out
     assert "slipped: Days from referral to first parcel went from amber to red" in out
     digest = (tmp_path / "instance" / "digest-riverside-food-round-4.html").read_text(
