@@ -595,22 +595,14 @@ def _echo_round(session: Any, slug: str, number: int | None) -> tuple[Any, Any]:
 @friendly
 def echo_list(slug: str, number: int | None, as_json: bool) -> None:
     """List a round's win-echo answers with the suggested mark, the lead's and why."""
-    from sqlmodel import col, select
-
+    from pipeline.cos_model import echo_answers
     from pipeline.db import session_scope
-    from pipeline.models import EchoMark, Person
 
     s = settings()
     require_schema(s)
     with session_scope(s.database_url, read_only=True) as session:
         _, chosen = _echo_round(session, slug, number)
-        rows = [{"email": p.email, "name": p.name, "answer": e.answer,
-                 "suggested": e.suggested, "override": e.override, "mark": e.mark,
-                 "reason": e.reason}
-                for e, p in session.exec(select(EchoMark, Person)
-                                         .join(Person, col(Person.id) == col(EchoMark.person_id))
-                                         .where(EchoMark.round_id == chosen.id)
-                                         .order_by(col(Person.name)))]
+        rows = echo_answers(session, chosen.id)
     if as_json:
         echo_json({"coalition": slug, "round": chosen.number, "answers": rows})
         return
@@ -987,9 +979,12 @@ def campaign_revoke(round_ref: str, email: str, as_json: bool) -> None:
 @click.option("--web-workers", default=2, show_default=True,
               help="gunicorn worker processes for the web app.")
 @click.option("--workers", default=1, show_default=True, help="`cos worker` processes.")
+@click.option("--no-scheduler", is_flag=True,
+              help="Leave out the scheduler (when another machine runs one).")
 @friendly
-def up(host: str, port: int, web_workers: int, workers: int) -> None:
-    """Run the web app (gunicorn), workers and Redis for one machine, until Ctrl-C."""
+def up(host: str, port: int, web_workers: int, workers: int, no_scheduler: bool = False) -> None:
+    """Run the web app (gunicorn), workers, the scheduler and Redis for one machine, until
+    Ctrl-C."""
     from cos.processes import redis_for, settings_env, supervise
 
     s = settings(require_secret=True, require_mail=True, announce=False)
@@ -1003,6 +998,8 @@ def up(host: str, port: int, web_workers: int, workers: int) -> None:
                             "cos.wsgi:app"]}
         for n in range(1, workers + 1):
             commands[f"worker.{n}"] = [python, "-m", "cos.cli", "worker"]
+        if not no_scheduler:
+            commands["scheduler"] = [python, "-m", "cos.cli", "scheduler"]
         code = supervise(commands, settings_env(s), say=lambda m: click.echo(m, err=True))
     if code:
         raise click.ClickException(f"a process stopped on its own (exit status {code}); "
@@ -1165,14 +1162,15 @@ def mail_test(address: str) -> None:
     """Send a test message to ADDRESS through COS_MAIL_URL and print the server's answer."""
     import uuid
 
-    from emails import DeliveryError, backend_from_url, build_message, render_email
+    from emails import DeliveryError, backend_from_url, build_message, dkim, render_email
     from emails.examples import example
     from emails.transport import reused_connection
 
     s = settings()
     context = example("notice")
     context.update(title="COS Cadence test message", lines=[
-        f"This message went through {backend_from_url(s.mail_url).describe()}.",
+        f"This message went through {backend_from_url(s.mail_url).describe()} "
+        f"({dkim.describe()}).",
         "If you can read it, partners' check-in emails can reach this inbox too."],
         footer_reason="someone ran `cos mail test` with your address")
     message = build_message(render_email("notice", context), sender=s.mail_from,
@@ -1185,6 +1183,7 @@ def mail_test(address: str) -> None:
             answer = getattr(sender, "last_reply", "")
     except DeliveryError as exc:
         raise click.ClickException(f"the test message was not accepted: {exc}") from exc
+    click.echo(dkim.describe())
     click.echo(f"accepted by {backend.describe()}" + (f": {answer}" if answer else ""))
 
 
@@ -1271,6 +1270,9 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
             sys.exit(1)
         return
     click.echo("scheduler: ticking every minute; Ctrl-C stops it", err=True)
+    from cos.processes import stop_on_signals
+
+    stop_on_signals()  # SIGTERM (from `cos up` or systemd) stops it as Ctrl-C does
     try:
         run_forever(s)
     except KeyboardInterrupt:
@@ -1290,12 +1292,8 @@ def scheduler_cmd(once: bool, quiet: bool) -> None:
 def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
                  as_json: bool) -> None:
     """Show a coalition's cadence and its next steps, or change it with --set / --off."""
-    from sqlmodel import select
-
-    from pipeline.coalitions import cadence_of, change_cadence
-    from pipeline.core.cadence import next_steps
+    from pipeline.coalitions import cadence_of, change_cadence, upcoming_steps
     from pipeline.db import session_scope
-    from pipeline.models import Round, utcnow
     from pipeline.rounds import get_coalition
 
     s = settings()
@@ -1309,16 +1307,7 @@ def schedule_cmd(slug: str, changes: tuple[str, ...], off: bool, upcoming: int,
             coalition = get_coalition(session, slug)
         cadence = cadence_of(coalition)
         pause_after = coalition.pause_after_failures
-        have_round: set[str | None] = set(session.exec(select(Round.period_key).where(
-            Round.coalition_id == coalition.id)).all())
-    # Leave out the rest of a period that opened without a round: it will not happen.
-    steps = []
-    for st in next_steps(cadence, utcnow(), max(upcoming, 0) + 6) if cadence else []:
-        if st.kind == "open":
-            have_round.add(st.period)
-        if st.period in have_round:
-            steps.append(st)
-    steps = steps[:max(upcoming, 0)]
+        steps = upcoming_steps(session, coalition, max(upcoming, 0))
     if as_json:
         echo_json({"coalition": slug, "cadence": cadence.to_mapping() if cadence else None,
                    "pause_after_failures": pause_after,
@@ -1574,6 +1563,48 @@ def admin_create(email: str, password_stdin: bool) -> None:
         made = create_admin(session, email, password)
         shown = made.email
     click.echo(f"admin {shown} can sign in at {s.base_url}/admin/")
+
+
+@main.command("jobs")
+@click.option("--failed", "failed_only", is_flag=True, help="List only the failed jobs.")
+@click.option("--retry", "retry_id", metavar="ID", help="Put one failed job back on its queue.")
+@click.option("--retry-all", is_flag=True, help="Put every failed job back on its queue.")
+@click.option("--queue", "queue_name", metavar="NAME",
+              help="With --retry-all: only this queue's failed jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@friendly
+def jobs_cmd(failed_only: bool, retry_id: str | None, retry_all: bool, queue_name: str | None,
+             as_json: bool) -> None:
+    """List each queue's queued, scheduled, started and failed jobs, or retry failed ones."""
+    from pipeline import jobs, queues
+
+    s = settings(announce=False)
+    conn = queues.connect(s)
+    if retry_id and retry_all:
+        raise click.UsageError("give --retry ID or --retry-all, not both")
+    if retry_id:
+        job = jobs.retry(conn, retry_id)
+        click.echo(f"job {job.id} ({job.function}) is back on {job.queue}")
+        return
+    if retry_all:
+        count = jobs.retry_all(conn, queue_name)
+        click.echo(f"{plural(count, 'failed job')} back on "
+                   f"{queue_name or 'their queues'}")
+        return
+    found = jobs.list_jobs(conn, failed_only=failed_only)
+    if as_json:
+        echo_json([{"queue": q.name, "counts": q.counts,
+                    "jobs": {state: [j.as_json() for j in listed]
+                             for state, listed in q.jobs.items()}} for q in found])
+        return
+    for q in found:
+        click.echo(f"{q.name}: " + ", ".join(f"{n} {state}" for state, n in q.counts.items()))
+        for listed in q.jobs.values():
+            for j in listed:
+                moment = j.ended_at or j.enqueued_at
+                when = iso_utc(moment) if moment else "-"
+                click.echo(f"  {j.state:9} {j.id}  {j.function}({j.args})  {when}"
+                           + (f"\n            {j.failure}" if j.failure else ""))
 
 
 if __name__ == "__main__":

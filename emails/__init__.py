@@ -1,6 +1,7 @@
 """Email templates, rendering with inlined CSS, and delivery backends."""
 
-from emails.message import build_message
+from emails import dkim
+from emails.message import build_message, list_id
 from emails.render import Rendered, render_email
 from emails.transport import (
     Backend,
@@ -21,6 +22,8 @@ __all__ = [
     "SMTPConnection",
     "backend_from_url",
     "build_message",
+    "dkim",
+    "list_id",
     "render_email",
     "reused_connection",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -46,7 +47,28 @@ def _sender(sender: str) -> Address:
     """Parse a sender like "Coalition <cos@example.org>" into an address."""
     _no_line_breaks("From", sender)
     name, addr = email.utils.parseaddr(sender)
-    return _address(name, addr or sender, header="From")
+    return _address(name or DEFAULT_DISPLAY_NAME, addr or sender, header="From")
+
+
+_LIST_LABEL = re.compile(r"[^a-z0-9-]+")
+DEFAULT_DISPLAY_NAME = "COS Cadence"
+
+
+def list_id(name: str, slug: str, domain: str) -> str:
+    """Return a coalition's List-Id (RFC 2919), e.g. "Harbour Clean Air <harbour-air.lists.x.org>".
+
+    Filters and one-click unsubscribe in Gmail and Yahoo group a sender's mail by it, so each
+    coalition gets its own.
+    """
+    label = _LIST_LABEL.sub("-", slug.lower()).strip("-")[:63].strip("-") or "coalition"
+    host = ".".join(part for part in (_LIST_LABEL.sub("-", piece).strip("-")
+                                      for piece in domain.lower().split(".")) if part)
+    phrase = one_line(re.sub(r'["\\<>]', "", name))
+    value = f"<{label}.lists.{host or 'localhost'}>"
+    if not phrase:
+        return value
+    plain = re.fullmatch(r"[A-Za-z0-9 !#$%&'*+/=?^_`{|}~-]+", phrase)
+    return f"{phrase} {value}" if plain else f'"{phrase}" {value}'
 
 
 def _message_id(message_id: str) -> str:
@@ -79,6 +101,9 @@ def build_message(
         if name.lower() in OWN_HEADERS:
             raise ValueError(f"header {name} is set by build_message and cannot be overridden")
         message[name] = _no_line_breaks(name, value)
+    if "Auto-Submitted" not in message:
+        # RFC 3834: no out-of-office reply or auto-forward loop for anything we send.
+        message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -116,4 +118,29 @@ def render_templates(kind: str, context: Mapping[str, Any]) -> tuple[str, str, s
     subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
     text = env.get_template(f"{kind}.txt").render(values)
     html = env.get_template(f"{kind}.html").render({**values, "subject": subject})
-    return subject, text.strip() + "\n", html
+    return subject, wrap_text(text.strip()) + "\n", html
+
+
+TEXT_WIDTH = 78
+_BULLET = re.compile(r"(\s*)([-*•] |\d+[.)] )?")
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap the text part's long lines at `width` columns, for people reading plain text.
+
+    Lines are broken at spaces only, so a URL is never split (a URL longer than the width
+    stands on a line of its own); a wrapped list item or indented quote keeps its indent.
+    """
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width or " " not in line.strip():
+            out.append(line)
+            continue
+        match = _BULLET.match(line)
+        assert match is not None
+        indent = match.group(1)
+        hanging = indent + " " * len(match.group(2) or "")
+        out.extend(textwrap.wrap(line.strip(), width=width, initial_indent=indent,
+                                 subsequent_indent=hanging, break_long_words=False,
+                                 break_on_hyphens=False) or [""])
+    return "\n".join(out)

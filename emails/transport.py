@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from emails import dkim
+
 Security = Literal["plain", "starttls", "tls"]
 
 URL_FORMS = (
@@ -171,6 +173,7 @@ class SMTPBackend:
 
     def _session(self, message: EmailMessage | None) -> None:
         """Open a connection, send the message if one is given, and say QUIT."""
+        message = _prepare(message) if message is not None else None
         sender = _envelope_sender(message) if message is not None else ""
         stage = "connecting"
         client: smtplib.SMTP | None = None
@@ -351,6 +354,7 @@ class SMTPConnection:
 
     def send(self, message: EmailMessage) -> None:
         """Send the message over the open connection, raising DeliveryError as the backend does."""
+        message = _prepare(message)
         sender = _envelope_sender(message)
         while True:
             reused = self._client is not None
@@ -394,6 +398,14 @@ class SMTPConnection:
         if self._client is not None:
             client, self._client = self._client, None
             SMTPBackend._close(client)
+
+
+def _prepare(message: EmailMessage) -> EmailMessage:
+    """The one place a message is changed before it leaves: DKIM signing, when configured."""
+    try:
+        return dkim.prepare(message)
+    except dkim.DkimConfigError as exc:
+        raise DeliveryError(f"not sent: {exc}", temporary=True) from exc
 
 
 def _closed_before_sending(exc: BaseException) -> bool:
@@ -458,6 +470,7 @@ class FileOutbox:
 
     def send(self, message: EmailMessage) -> None:
         """Write the message atomically, so a reader never sees half a file."""
+        message = _prepare(message)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         target = self.path / f"{stamp}-{_file_stem(message)}.eml"
         data = message.as_bytes(policy=email.policy.SMTP)

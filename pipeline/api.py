@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from pipeline.core.display import iso_utc
 from pipeline.errors import FixableError
-from pipeline.models import ApiToken, Coalition, Round, Scoreboard, utcnow
+from pipeline.models import ApiToken, Coalition, PhaseSnapshot, Round, Scoreboard, utcnow
 from pipeline.rounds import RoundSummary, list_rounds
 
 TOKEN_PREFIX = "cosapi_"  # noqa: S105 - tells a token apart, is not one
@@ -117,8 +117,10 @@ def round_doc(session: Session, coalition: Coalition, number: int) -> dict[str, 
         return None
     board = session.exec(select(Scoreboard).where(Scoreboard.round_id == summary.campaign)
                          ).first()
+    phases = session.exec(select(PhaseSnapshot).where(
+        PhaseSnapshot.round_id == summary.campaign)).first()
     return {"coalition": coalition.slug, **_round_doc(summary),
-            "scoreboard": _board_doc(board)}
+            "scoreboard": _board_doc(board), "phases": _phases_doc(phases)}
 
 
 def scoreboard_doc(session: Session, coalition: Coalition) -> dict[str, Any] | None:
@@ -134,3 +136,35 @@ def _board_doc(board: Scoreboard | None) -> dict[str, Any] | None:
     if board is None:
         return None
     return {"computed_at": iso_utc(board.computed_at), **board.data}
+
+
+def _phases_doc(row: PhaseSnapshot | None) -> dict[str, Any] | None:
+    """The round's phase snapshot as stored by the last merge (None before the first merge).
+
+    Only the documented fields, so the snapshot's internals can change without breaking
+    clients: each phase's score, band and exit tests, the focus, the ranked moves with their
+    reasons, and what slipped since the round before.
+    """
+    if row is None:
+        return None
+    data = row.data
+    return {
+        "computed_at": iso_utc(row.computed_at),
+        "as_of": data.get("as_of"),
+        "stage": data.get("stage"),
+        "focus": data.get("focus"),
+        "phases": {
+            name: {"label": p.get("label"), "score": p.get("score"), "band": p.get("band"),
+                   "passed": bool(p.get("passed")),
+                   "respondents": p.get("respondents", 0), "response": p.get("response", 0),
+                   "exits": [{"name": e.get("name"), "passed": bool(e.get("passed")),
+                              "detail": e.get("detail", "")} for e in p.get("exits", [])]}
+            for name, p in (data.get("phases") or {}).items()
+        },
+        "moves": [{"rank": m.get("rank"), "id": m.get("id"), "phase": m.get("phase"),
+                   "move": m.get("move"), "reason": m.get("reason"),
+                   "evidence": m.get("evidence", ""), "script": m.get("script", "")}
+                  for m in data.get("moves") or []],
+        "slipped": [{"kind": x.get("kind"), "name": x.get("name"), "what": x.get("what"),
+                     "why": x.get("why", "")} for x in data.get("slipped") or []],
+    }

@@ -1007,3 +1007,99 @@ def change_cadence(session: Session, slug: str, changes: list[str], *,
     session.add(coalition)
     session.flush()
     return coalition
+
+
+def upcoming_steps(session: Session, coalition: Coalition, upcoming: int,
+                   now: datetime | None = None) -> list[Any]:
+    """Return a coalition's next cadence steps (open, remind, close), at most ``upcoming``.
+
+    The rest of a period that opened without a round is left out: it will not happen.
+    `cos schedule` and the admin cadence page both show these.
+    """
+    from pipeline.core.cadence import next_steps
+    from pipeline.models import Round, utcnow
+
+    cadence = cadence_of(coalition)
+    if cadence is None or upcoming <= 0:
+        return []
+    have_round: set[str | None] = set(session.exec(select(Round.period_key).where(
+        Round.coalition_id == coalition.id)).all())
+    steps = []
+    for st in next_steps(cadence, now or utcnow(), upcoming + 6):
+        if st.kind == "open":
+            have_round.add(st.period)
+        if st.period in have_round:
+            steps.append(st)
+    return steps[:upcoming]
+
+
+@dataclass
+class MetricEdit:
+    """One metric as an edit form gives it (a new one has a key not yet stored)."""
+
+    key: str
+    name: str
+    unit: str
+    baseline: float | None
+    target: float | None
+    owner: str
+    direction: str = "up"
+
+
+def edit_coalition(session: Session, slug: str, *, win: str, stage: str,
+                   metrics: list[MetricEdit]) -> LoadSummary:
+    """Change a coalition's win sentence, stage and metrics, checked as the file loader checks
+    them (parse_coalition_file); nothing changes unless everything is right.
+
+    Metrics are matched by key: a listed key is updated or created; metrics not listed stay
+    as they are. Returns what changed; raises LoadError naming every problem.
+    """
+    from pipeline.rounds import get_coalition
+
+    coalition = get_coalition(session, slug)
+    lead = session.get(Organisation, coalition.lead_organisation_id) if (
+        coalition.lead_organisation_id) else None
+    head = {"slug": coalition.slug, "name": coalition.name, "win": win,
+            "timezone": coalition.timezone, "locale": coalition.locale, "stage": stage}
+    if lead is not None:
+        head["lead_organisation"] = lead.name
+    rows = []
+    for m in metrics:
+        row: dict[str, Any] = {"key": m.key, "name": m.name, "unit": m.unit,
+                               "direction": m.direction, "owner": m.owner}
+        if m.baseline is not None:
+            row["baseline"] = m.baseline
+        if m.target is not None:
+            row["target"] = m.target
+        rows.append(row)
+    data, problems = parse_coalition_file(
+        {"coalition": head, "metrics": rows},
+        elsewhere=_elsewhere(session, coalition, set(), prune=False))
+    if problems:
+        raise LoadError(f"{slug}: the edit", problems)
+    summary = LoadSummary(slug, warnings=list(data["warnings"]))
+    if _assign(coalition, win=data["coalition"]["win"], stage=data["coalition"]["stage"]):
+        summary.count(summary.updated, "coalition", slug)
+    session.add(coalition)
+    orgs = {o.name: o for o in session.exec(
+        select(Organisation).where(Organisation.coalition_id == coalition.id))}
+    stored = {m.key: m for m in session.exec(
+        select(Metric).where(Metric.coalition_id == coalition.id))}
+    for row in data["metrics"]:
+        owner = orgs.get(row["owner"]) or next(
+            (o for name, o in orgs.items() if spelling_key(name) == spelling_key(row["owner"])),
+            None)
+        if owner is None:  # parse_coalition_file has checked it is a partner's organisation
+            raise LoadError(f"{slug}: the edit", [f"owner {row['owner']!r} is unknown"])
+        values = {"name": row["name"], "unit": row["unit"], "direction": row["direction"],
+                  "baseline": row["baseline"], "target": row["target"],
+                  "owner_organisation_id": owner.id or 0, "active": True}
+        metric = stored.get(row["key"])
+        if metric is None:
+            metric = Metric(coalition_id=coalition.id or 0, key=row["key"], **values)
+            summary.count(summary.created, "metric", row["key"])
+        elif _assign(metric, **values):
+            summary.count(summary.updated, "metric", row["key"])
+        session.add(metric)
+    session.flush()
+    return summary

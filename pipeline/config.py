@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from emails import backend_from_url
+from emails import backend_from_url, dkim
 from pipeline.errors import FixableError
 
 
@@ -116,6 +116,10 @@ class Settings:
             mail_rate=_whole_number("COS_MAIL_RATE"),
         )
         settings.check_urls()
+        try:
+            dkim.signer_from_env()
+        except dkim.DkimConfigError as exc:
+            raise ConfigError(str(exc)) from None
         if require_mail and settings.mail_is_default and env != "development":
             raise ConfigError(
                 "COS_MAIL_URL is not set, so every email would only be written to the file "
@@ -131,6 +135,7 @@ class Settings:
         mail = backend_from_url(self.mail_url).describe()
         if self.mail_is_default:
             mail += " (COS_MAIL_URL not set: nothing leaves this machine)"
+        mail += f", {dkim.describe()}"
         return (f"database {hide_password(self.database_url)}; Redis {redis}; mail {mail}; "
                 f"instance {self.instance}; {self.environment}")
 

@@ -563,3 +563,14 @@ def round_questions(session: Session, round_: Round, coalition: Coalition
     focus = Phase(previous["focus"]) if previous else STAGE_PHASES[Stage(coalition.stage)][0]
     return checkin_items(round_.number, focus,
                          rotation_from((coalition.model or {}).get("rotation")))
+
+
+def echo_answers(session: Session, round_id: int) -> list[dict[str, Any]]:
+    """Return a round's win-echo answers with the suggested mark, the lead's and why, by name
+    (what `cos echo list` prints and the admin scoreboard shows)."""
+    return [{"email": p.email, "name": p.name, "answer": e.answer, "suggested": e.suggested,
+             "override": e.override, "mark": e.mark, "reason": e.reason}
+            for e, p in session.exec(select(EchoMark, Person)
+                                     .join(Person, col(Person.id) == col(EchoMark.person_id))
+                                     .where(EchoMark.round_id == round_id)
+                                     .order_by(col(Person.name)))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -75,10 +76,49 @@ def read_digest_link(secret_key: str, link_token: str, now: datetime) -> int | N
     return round_id
 
 
+# The most entries of one list the digest email shows; the rest are counted and left to the
+# web version, so a 500-organisation digest stays under Gmail's 102 KB clipping limit.
+EMAIL_LIST_LIMIT = 12
+
+
+def shorten(scoreboard: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Return a copy of the scoreboard with each list cut to `limit` entries, and how many
+    were left out of each under "more" (notable commitments first, as the email shows them)."""
+    from emails.format import is_notable
+
+    board = copy.deepcopy(scoreboard)
+    more: dict[str, int] = {}
+
+    def cut(holder: dict[str, Any], key: str, name: str) -> None:
+        items = holder.get(key) or []
+        more[name] = max(0, len(items) - limit)
+        holder[key] = items[:limit]
+
+    cut(board.setdefault("response", {}), "silent", "silent")
+    commitments = board.setdefault("commitments", {})
+    groups = [g for g in commitments.get("by_organisation") or []
+              if any(is_notable(item) for item in g.get("items", []))]
+    commitments["by_organisation"] = groups
+    cut(commitments, "by_organisation", "commitments")
+    for key in ("metrics", "wins", "blockers", "help", "conflicts"):
+        cut(board, key, key)
+    board["more"] = more
+    return board
+
+
 @email_kind(EmailKind.DIGEST)
 def digest_context(session: Session, settings: Settings, round_: Round, coalition: Coalition,
                    person: Person | None = None) -> dict[str, Any]:
-    """Gather what the digest says about a round (the same for every lead)."""
+    """Gather what the digest email says about a round (the same for every lead): long lists
+    cut short, the web version (full_digest_context) has them whole."""
+    context = full_digest_context(session, settings, round_, coalition)
+    context["scoreboard"] = shorten(context["scoreboard"], EMAIL_LIST_LIMIT)
+    return context
+
+
+def full_digest_context(session: Session, settings: Settings, round_: Round,
+                        coalition: Coalition) -> dict[str, Any]:
+    """Gather everything the digest says about a round, every list whole."""
     return {
         "coalition_name": coalition.name, "win": coalition.win,
         "round_label": round_label(round_.number),
@@ -97,7 +137,8 @@ def render_digest(session: Session, settings: Settings, round_id: int) -> Render
     assert round_ is not None
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
-    return render_email(EmailKind.DIGEST, digest_context(session, settings, round_, coalition))
+    return render_email(EmailKind.DIGEST,
+                        full_digest_context(session, settings, round_, coalition))
 
 
 def queue_digest(session: Session, round_id: int) -> list[int]:

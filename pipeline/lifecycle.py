@@ -194,3 +194,33 @@ def reminder_summary(session: Session, round_id: int) -> list[ReminderTally]:
     for number, status, count in found:
         summary.setdefault(number, {})[status] = count
     return [ReminderTally(n, statuses) for n, statuses in summary.items()]
+
+
+@dataclass
+class SteppedBack:
+    """Who in a coalition is not being asked: opted out, bounced, or not this week."""
+
+    opted_out: list[Person]
+    suppressed: list[Person]
+    not_this_week: list[Person]
+    round_number: int | None
+
+
+def stepped_back(session: Session, coalition: Coalition) -> SteppedBack:
+    """List who opted out, whose address is suppressed (bounced), and who said "not this week"
+    in the coalition's latest round."""
+    people = list(session.exec(select(Person).where(Person.coalition_id == coalition.id)
+                               .order_by(col(Person.name))))
+    latest = session.exec(select(Round).where(Round.coalition_id == coalition.id)
+                          .order_by(col(Round.number).desc())).first()
+    skipped: list[Person] = []
+    if latest is not None:
+        skipped = list(session.exec(
+            select(Person).join(Invitation, col(Invitation.person_id) == col(Person.id))
+            .where(Invitation.round_id == latest.id,
+                   col(Invitation.not_this_week_at).is_not(None))
+            .order_by(col(Person.name))))
+    return SteppedBack(opted_out=[p for p in people if p.opted_out_at is not None],
+                       suppressed=[p for p in people if p.suppressed_at is not None],
+                       not_this_week=skipped,
+                       round_number=latest.number if latest else None)

@@ -11,7 +11,7 @@ import logging
 
 from sqlmodel import Session, col, select
 
-from emails import DeliveryError, backend_from_url, build_message, render_email
+from emails import DeliveryError, backend_from_url, build_message, list_id, render_email
 from pipeline.config import Settings
 from pipeline.core.vocab import Role
 from pipeline.models import Coalition, Person, utcnow
@@ -39,7 +39,9 @@ def notify(settings: Settings, session: Session, coalition: Coalition, title: st
     stamp = utcnow().strftime("%Y%m%d%H%M%S%f")
     for n, (name, address) in enumerate(people):
         message = build_message(rendered, sender=settings.mail_from, to_name=name,
-                                to_addr=address, headers={"Auto-Submitted": "auto-generated"},
+                                to_addr=address, headers={"Auto-Submitted": "auto-generated",
+                                         "List-Id": list_id(coalition.name, coalition.slug,
+                                                            settings.mail_domain)},
                                 message_id=f"<cos.notice.{coalition.id}.{stamp}.{n}"
                                            f"@{settings.mail_domain}>")
         try:

@@ -19,6 +19,7 @@ from emails import (
     DeliveryError,
     backend_from_url,
     build_message,
+    list_id,
     render_email,
     reused_connection,
 )
@@ -43,7 +44,8 @@ def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMe
     assert coalition is not None
     context = builder_for(delivery.kind)(session, settings, round_, coalition, person)
     contact = memoised(session, ("contact", coalition.id), lambda: contact_for(session, coalition))
-    headers = {"Auto-Submitted": "auto-generated"}
+    headers = {"Auto-Submitted": "auto-generated",
+               "List-Id": list_id(coalition.name, coalition.slug, settings.mail_domain)}
     if contact is not None and contact.id != person.id:
         context.setdefault("contact", {"name": contact.name, "email": contact.email})
         headers["Reply-To"] = formataddr((contact.name, contact.email))

@@ -232,3 +232,86 @@ def test_the_status_board_reloads_itself_where_javascript_is_off(browser: Browse
     assert refresh.count() == 1 or "http-equiv" in page.content()
     expect(page.get_by_role("link", name="Reload")).to_be_visible()
     context.close()
+
+
+def test_an_admin_runs_the_cadence_and_reads_the_model_scoreboard(browser: Browser,  # noqa: F811
+                                                                  settings, live_server,
+                                                                  tmp_path):
+    from sqlmodel import select
+
+    from pipeline.merge import merge_round
+    from pipeline.models import Metric, Person, Round, utcnow
+    from tests.helpers import load
+    from tests.test_merge import submit
+    from tests.test_round_kinds import open_kind
+
+    folder = shots_dir(tmp_path)
+    load(settings)
+    with session_scope(settings.database_url) as db:
+        create_admin(db, ADMIN, PASSWORD)
+        no2 = str(db.exec(select(Metric.id).where(Metric.key == "no2")).one())
+        raj = db.exec(select(Person).where(Person.email == RAJ)).one()
+        raj.suppressed_at, raj.suppressed_reason = utcnow(), "550 no such mailbox"
+        db.add(raj)
+    for value in (44.0, 40.0, 37.5):
+        checkin = open_kind(settings, "checkin")
+        submit(settings, checkin, "dee@clinic.example", {"win": "Clinic joined"})
+        submit(settings, checkin, "kim@cyclists.example", {"pulse": 4})
+        submit(settings, checkin, RAJ, {"readings": {no2: value}})
+        with session_scope(settings.database_url) as db:
+            merge_round(db, checkin)
+            db.get(Round, checkin).closed_at = utcnow()  # type: ignore[union-attr]
+    echo = open_kind(settings, "win-echo")
+    submit(settings, echo, "dee@clinic.example", {"echo": "More bike lanes downtown"})
+    submit(settings, echo, "kim@cyclists.example",
+           {"echo": "No Harbour school child breathes dirty air"})
+    with session_scope(settings.database_url) as db:
+        merge_round(db, echo)
+
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")  # type: ignore[arg-type]
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(live_server.url + "/admin/c/harbour-air")
+    page.get_by_label("Email", exact=True).fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    # The cadence page: set a schedule (a typo first), pause the open round, restore Raj.
+    page.get_by_role("link", name="Cadence").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("cadence")
+    page.get_by_label("Open", exact=True).fill("Tusday 09:00")
+    page.get_by_label("Close after").fill("72h")
+    page.get_by_role("button", name="Save the cadence").click()
+    expect(page.get_by_role("alert")).to_contain_text("Tuesday")
+    page.get_by_label("Open", exact=True).fill("Tuesday 09:00")
+    page.get_by_role("button", name="Save the cadence").click()
+    expect(page.get_by_role("status")).to_contain_text("The cadence is saved")
+    expect(page.locator("table").first).to_contain_text("open")
+    page.get_by_role("button", name="Pause round 4").click()
+    expect(page.get_by_role("status")).to_contain_text("Round 4 is paused")
+    expect(page.get_by_role("button", name="Resume round 4")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Restore {RAJ}")).to_be_visible()
+    check_page(page, "cadence", folder)
+    page.get_by_role("button", name=f"Restore {RAJ}").click()
+    expect(page.get_by_role("status")).to_contain_text("Restored Raj Patel")
+
+    # Edit the coalition's stage and a metric's target.
+    page.goto(live_server.url + "/admin/c/harbour-air/edit")
+    check_page(page, "edit-coalition", folder)
+    page.get_by_label("Stage", exact=True).select_option("growth")
+    page.locator("#metrics-0-target").fill("20")
+    page.get_by_role("button", name="Save the changes").click()
+    expect(page.get_by_role("status")).to_contain_text("updated")
+    expect(page.locator(".muted").first).to_contain_text("stage growth")
+
+    # The scoreboard: phase state, moves, a sparkline per metric, and the echo marks.
+    page.get_by_role("link", name="Scoreboard and past rounds").click()
+    expect(page.get_by_role("heading", level=2, name="Next right moves")).to_be_visible()
+    spark = page.locator("svg.spark polyline").first
+    expect(spark).to_be_visible()
+    assert (spark.get_attribute("points") or "").count(",") == 3
+    page.get_by_label("Mark for Dee Brown").select_option("partial")
+    page.get_by_role("row", name="Dee Brown").get_by_role("button", name="Set").click()
+    expect(page.get_by_role("status")).to_contain_text("Dee Brown: marked partial")
+    check_page(page, "scoreboard-model", folder)
+    context.close()

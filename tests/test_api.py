@@ -12,7 +12,11 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from sqlmodel import select
 
-from pipeline.models import ApiToken
+from pipeline.core.model import move_dict
+from pipeline.core.moves import Move
+from pipeline.core.phases import Phase
+from pipeline.db import session_scope
+from pipeline.models import ApiToken, PhaseSnapshot
 from tests.helpers import DATA, answer, cos, link_for, load, open_round, work
 
 SPEC_PATH = Path(str(files("forms").joinpath("openapi.yaml")))
@@ -60,8 +64,9 @@ def test_the_api_serves_rounds_and_scoreboards_as_the_spec_says(settings, sessio
 
     assert get(spec, base, token, 200)["rounds"] == []
     assert get(spec, f"{base}/scoreboard", token, 404)["error"]
-
     round_id, _ = open_round(settings)
+    assert get(spec, f"{base}/rounds/1", token, 200)["phases"] is None  # not merged yet
+
     link = live_server.url + link_for(settings, session, "raj@schools.example", round_id)
     assert answer(link, {"win": "Sensors live", "pulse": "4"}).ok
     work(settings)
@@ -74,6 +79,31 @@ def test_the_api_serves_rounds_and_scoreboards_as_the_spec_says(settings, sessio
     assert board["number"] == 1 and board["scoreboard"]["response"]["answered"] == 1
     assert board["scoreboard"]["wins"][0]["text"] == "Sensors live"
     assert get(spec, f"{base}/rounds/1", token, 200) == board
+    assert board["phases"] is not None  # the merge stored the round's phase snapshot
+    phases = board["phases"]
+    assert set(phases["phases"]) == {"ready", "win", "align", "score", "trust", "momentum"}
+    assert phases["focus"] in phases["phases"] and phases["stage"] == "launch"
+    assert all(p["exits"] and p["band"] for p in phases["phases"].values())
+    with session_scope(settings.database_url) as db:  # the same as the merge stored
+        row = db.exec(select(PhaseSnapshot)).one()
+        stored = row.data
+        assert phases["focus"] == stored["focus"]
+        assert {k: (v["score"], v["band"], v["exits"]) for k, v in phases["phases"].items()} \
+            == {k: (v["score"], v["band"], v["exits"]) for k, v in stored["phases"].items()}
+        assert [m["id"] for m in phases["moves"]] == [m["id"] for m in stored["moves"]]
+        # One partner of four gives too few answers for a move: add the one a later round
+        # would rank first, in the engine's own shape, to see moves served as documented.
+        move = Move(id="call-silent", phase=Phase.ALIGN, move="Call the three silent partners",
+                    reason="Silence for two rounds is how coalitions thin out",
+                    script="We missed you this week", evidence="3 of 4 partners silent",
+                    concerns=("Schools",))
+        row.data = {**stored, "moves": [move_dict(1, move)]}
+        db.add(row)
+    served = get(spec, f"{base}/rounds/1", token, 200)["phases"]["moves"]
+    assert served == [{"rank": 1, "id": "call-silent", "phase": "align",
+                       "move": "Call the three silent partners",
+                       "reason": "Silence for two rounds is how coalitions thin out",
+                       "evidence": "3 of 4 partners silent", "script": "We missed you this week"}]
     assert get(spec, f"{base}/rounds/2", token, 404)["status"] == 404
 
     assert cos(settings, "campaign", "close", str(round_id)).exit_code == 0

@@ -187,15 +187,17 @@ def test_the_invitation_subject_names_the_coalition_round_and_time() -> None:
     assert rendered.subject == "Riverside Food Coalition: your Round 4 check-in (3 minutes)"
 
 
-def test_the_invitation_has_a_button_and_the_raw_link_as_text() -> None:
+def test_the_invitation_has_a_button_and_the_raw_link_in_the_text_part() -> None:
     rendered = render_email("invitation", INVITATION)
     tree = parse_html(rendered.html)
 
     button = tree.find_class("button")[0]
     assert button.get("href") == INVITATION["link"]
     assert "background-color" in tree.find_class("button-cell")[0].get("style")
-    raw = tree.find_class("raw-link")[0]
-    assert raw.text_content() == INVITATION["link"]
+    # A long unbreakable URL would need word-break (not in Yahoo, partial elsewhere) to fit a
+    # phone; the button is an ordinary link and the text part shows the whole URL.
+    assert not tree.find_class("raw-link")
+    assert f"\n{INVITATION['link']}\n" in rendered.text
     assert INVITATION["win"] in tree.find_class("win-text")[0].text_content()
 
 
@@ -203,9 +205,10 @@ def test_the_invitation_text_is_written_for_reading_not_stripped_html() -> None:
     text = render_email("invitation", INVITATION).text
 
     assert f"\n{INVITATION['link']}\n" in text
-    assert "about 3 minutes" in text
-    assert "change your answers until Thursday 3 December 2026, 17:00 Europe/London" in text
-    assert "personal to you: please don't forward" in text
+    words = " ".join(text.split())  # the text part is wrapped at 78 columns
+    assert "about 3 minutes" in words
+    assert "change your answers until Thursday 3 December 2026, 17:00 Europe/London" in words
+    assert "personal to you: please don't forward" in words
     assert "  - Open a Saturday pantry at St Mark's hall (due 18 December 2026)\n" in text
     assert "  - Volunteer hours\n" in text
     assert "<" not in text

@@ -1,4 +1,5 @@
-"""`cos up`: the web app under gunicorn and two workers as separate processes run a round."""
+"""`cos up`: the web app under gunicorn, two workers and the scheduler, as separate processes
+against one Redis and one database, run a round that the scheduler opens on its cadence."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import requests
 from sqlmodel import select
@@ -14,8 +16,10 @@ from sqlmodel import select
 from cos.checkin_client import answer
 from cos.local_redis import free_port
 from cos.processes import settings_env
-from pipeline.models import Win
-from tests.helpers import cos, links_in, load
+from pipeline.coalitions import load_coalition
+from pipeline.db import session_scope
+from pipeline.models import Coalition, Round, Win, utcnow
+from tests.helpers import DATA, cos, links_in
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "it"):  # type: ignore[no-untyped-def]
@@ -35,21 +39,42 @@ def ready(url: str) -> bool:
         return False
 
 
-def test_cos_up_runs_a_round_through_gunicorn_and_two_workers_then_stops_cleanly(
-        settings, session, smtp_server):
+def load_due_now(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Load harbour-air with a weekly cadence whose round opened a minute ago (in UTC)."""
+    opened = utcnow() - timedelta(minutes=1)
+    path = tmp_path / "coalition.toml"
+    path.write_text((DATA / "harbour.toml").read_text() + f"""
+[cadence]
+timezone = "UTC"
+open = "{opened:%A %H:%M}"
+close_after = "2d"
+reminders = ["24h"]
+digest_after = "1h"
+""")
+    with session_scope(settings.database_url) as session:
+        load_coalition(session, path)
+        coalition = session.exec(select(Coalition)).one()
+        coalition.cadence_since = opened - timedelta(minutes=10)  # scheduled before it was due
+        session.add(coalition)
+
+
+def test_cos_up_runs_a_scheduled_round_through_gunicorn_two_workers_and_the_scheduler(
+        settings, session, smtp_server, tmp_path):
     port = free_port()
     s = settings.with_(base_url=f"http://127.0.0.1:{port}")
-    load(s)
+    load_due_now(s, tmp_path)
     up = subprocess.Popen([sys.executable, "-m", "cos.cli", "up", "--port", str(port),
                            "--workers", "2"], env={**settings_env(s),
                                                    "COS_METRICS_TOKEN": "scrape-me"},
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: ready(s.base_url), 60, "the web app becoming ready")
-        started = cos(s, "campaign", "start", "harbour-air")
-        assert started.exit_code == 0, started.output
-        links = links_in(smtp_server.wait_for(4, timeout=30))
+        # No `cos campaign start`: the scheduler's first tick opens the round that is due.
+        links = links_in(smtp_server.wait_for(4, timeout=60))
         assert all(link.startswith(s.base_url) for link in links.values())
+        session.expire_all()
+        round_ = session.exec(select(Round)).one()
+        assert round_.period_key and round_.closed_at is None
         for email, link in links.items():
             assert answer(link, {"win": f"win of {email}", "pulse": "4"}).status_code == 200
 
@@ -70,4 +95,22 @@ def test_cos_up_runs_a_round_through_gunicorn_and_two_workers_then_stops_cleanly
         output, _ = up.communicate(timeout=60)
     assert up.returncode == 0, output
     assert output.count("started worker.") == 2 and "started web" in output
-    assert "stopping" in output
+    assert "started scheduler" in output and "opened round 1" in output
+    assert "stopping" in output and "scheduler: stopped" in output
+    assert "killing it" not in output
+
+
+def test_cos_up_no_scheduler_leaves_it_out(settings, tmp_path):
+    port = free_port()
+    s = settings.with_(base_url=f"http://127.0.0.1:{port}")
+    up = subprocess.Popen([sys.executable, "-m", "cos.cli", "up", "--port", str(port),
+                           "--workers", "1", "--web-workers", "1", "--no-scheduler"],
+                          env=settings_env(s), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: ready(s.base_url), 60, "the web app becoming ready")
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=60)
+    assert up.returncode == 0, output
+    assert "started worker.1" in output and "started scheduler" not in output

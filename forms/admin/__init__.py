@@ -18,6 +18,8 @@ SESSION_LIFETIME = timedelta(hours=12)
 
 def init_app(app: Flask) -> None:
     """Register the admin pages on the app."""
-    from forms.admin import views
+    from forms.admin import jobs, manage, views  # manage and jobs add pages to views.bp
+
+    assert manage.bp is views.bp and jobs.bp is views.bp
 
     app.register_blueprint(views.bp)

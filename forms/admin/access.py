@@ -20,7 +20,8 @@ PUBLIC = frozenset({"admin.sign_in", "admin.lead_sign_in", "admin.lead_link",
                     "admin.lead_link_confirm", "admin.sign_out"})
 # What a lead may open (GET only), for the coalitions they lead.
 LEAD_READABLE = frozenset({"admin.index", "admin.coalition", "admin.round", "admin.round_json",
-                           "admin.digest", "admin.digest_html", "admin.scoreboard"})
+                           "admin.digest", "admin.digest_html", "admin.scoreboard",
+                           "admin.cadence"})
 
 
 @dataclass(frozen=True)

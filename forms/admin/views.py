@@ -29,6 +29,7 @@ from forms.admin.forms import (
     ActionForm,
     ApplyUploadForm,
     CoalitionUploadForm,
+    EchoMarkForm,
     LeadLinkForm,
     PeopleUploadForm,
     SignInForm,
@@ -48,7 +49,7 @@ from pipeline.core.display import format_local_short, plural
 from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.listing import list_coalitions, list_people
-from pipeline.models import Metric, Organisation
+from pipeline.models import Coalition, Metric, Organisation
 from pipeline.previews import example_email, example_emails, first_invitation, test_invitation
 from pipeline.queues import QueueUnavailable, enqueue_sends
 from pipeline.rounds import (
@@ -358,7 +359,8 @@ def new_round(slug: str) -> ResponseReturnValue:
             closes_in = parse_duration(form.closes_in.data or "")
             if form.start.data:
                 with session_scope(settings().database_url) as db:
-                    opened, ids = start_round(db, settings().secret_key, slug, closes_in)
+                    opened, ids = start_round(db, settings().secret_key, slug, closes_in,
+                                              kind=form.kind.data or "checkin")
                     round_id = opened.id
                 flash(f"Round {opened.number} is open. " + queue(ids))
                 return redirect(url_for("admin.round", round_id=round_id), code=303)
@@ -487,7 +489,10 @@ def digest_html(round_id: int) -> ResponseReturnValue:
 
 @bp.get("/c/<slug>/scoreboard")
 def scoreboard(slug: str) -> ResponseReturnValue:
-    """The latest round's scoreboard and every past round."""
+    """The latest round's scoreboard, the COS model's phase state and next moves with each
+    metric's sparkline (what `cos scoreboard SLUG` prints), win-echo marks, every past round."""
+    from pipeline.core.onepage import sparkline_points
+    from pipeline.cos_model import echo_answers, one_page_view
     from pipeline.digest import scoreboard_for
 
     with session_scope(settings().database_url) as db:
@@ -495,13 +500,46 @@ def scoreboard(slug: str) -> ResponseReturnValue:
         rounds = list_rounds(db, found)
         latest = rounds[-1] if rounds else None
         data = scoreboard_for(db, latest.campaign) if latest else None
+        view = one_page_view(db, get_round(db, latest.campaign)) if latest else None
+        echo_round = next((r for r in reversed(rounds)
+                           if get_round(db, r.campaign).kind == "win-echo"), None)
+        echoes = echo_answers(db, echo_round.campaign) if echo_round else []
     tz = found.timezone
     past = [{"r": r, "opened": format_local_short(r.opened_at, tz),
              "end": (f"closed {format_local_short(r.closed_at, tz)}" if r.closed_at
                      else f"open until {format_local_short(r.closes_at, tz)}")}
             for r in reversed(rounds)]
+    mark_form = EchoMarkForm() if viewer().is_admin else None
     return render_template("admin/scoreboard.html", coalition=found, latest=latest, data=data,
-                           past=past)
+                           past=past, view=view, sparkline=sparkline_points,
+                           echo_round=echo_round, echoes=echoes, mark_form=mark_form)
+
+
+@bp.post("/rounds/<int:round_id>/echo")
+def echo_mark(round_id: int) -> ResponseReturnValue:
+    """Set a lead's mark over the suggested one on a win-echo answer (`cos echo mark`)."""
+    from pipeline.cos_model import override_echo_mark
+    from pipeline.rounds import find_person
+
+    form = EchoMarkForm()
+    with session_scope(settings().database_url) as db:
+        found = get_round(db, round_id)
+        coalition = db.get(Coalition, found.coalition_id)
+        assert coalition is not None
+        slug = coalition.slug
+        if not form.validate_on_submit():
+            flash("No mark was set: the page was open too long. Please try again.")
+        else:
+            person, _ = find_person(db, coalition, form.email.data or "")
+            try:
+                if person is None:
+                    raise LookupError(f"nobody in {slug} has the address {form.email.data}")
+                row = override_echo_mark(db, found, person,
+                                         None if form.mark.data == "clear" else form.mark.data)
+                flash(f"{person.name}: marked {row.mark} (suggested {row.suggested}).")
+            except (LookupError, ValueError) as exc:
+                flash(f"No mark was set: {exc}.")
+    return redirect(url_for("admin.scoreboard", slug=slug) + "#echo-h", code=303)
 
 
 @bp.get("/emails")
