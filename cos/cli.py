@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -691,7 +692,7 @@ def worker(burst: bool, simple: bool, quiet: bool, with_scheduler: bool = False)
     """Run an RQ worker on the project's queues."""
     from cos.logs import setup_logging
     from pipeline import queues
-    from pipeline.reconcile import reconcile
+    from pipeline.reconcile import enqueue_reconcile, reconcile
     from pipeline.workers import run_worker
 
     setup_logging(logging.WARNING if quiet else logging.INFO, own_process=True)
@@ -699,21 +700,32 @@ def worker(burst: bool, simple: bool, quiet: bool, with_scheduler: bool = False)
     require_schema(s)
     s = s.with_(redis_url=queues.redis_url(s))
     say_settings(s)
-    try:
-        report = reconcile(s)
-    except Exception as exc:  # noqa: BLE001 - the worker must start to do the rest
-        logging.getLogger("cos.worker").exception("the start-up reconcile failed")
-        click.echo(f"warning: the start-up reconcile failed ({exc}); working the queues "
-                   "anyway; run `cos reconcile` to see it again", err=True)
-    else:
+
+    def sweep(when: str = "start-up") -> None:
+        try:
+            report = reconcile(s)
+        except Exception as exc:  # noqa: BLE001 - the worker must start to do the rest
+            logging.getLogger("cos.worker").exception("the %s reconcile failed", when)
+            click.echo(f"warning: the {when} reconcile failed ({exc}); working the queues "
+                       "anyway; run `cos reconcile` to see it again", err=True)
+            with contextlib.suppress(queues.QueueUnavailable):
+                enqueue_reconcile(s)  # the worker tries it again in a moment
+            return
         if report.merged or report.queued_emails:
             click.echo(f"reconciled: merged rounds {report.merged}, queued "
                        f"{plural(report.queued_emails, 'email')}", err=True)
         for round_id, why in report.failed.items():
             click.echo(f"warning: campaign {round_id} could not be merged: {why}", err=True)
         say_left_out(report.skipped)
+
+    sweep()
+    # After Redis comes back (perhaps restarted empty), the sweep rebuilds the queued work.
+
+    def on_reconnect() -> None:
+        sweep("reconnect")
+
     if not with_scheduler:
-        run_worker(s, burst=burst, simple=simple)
+        run_worker(s, burst=burst, simple=simple, on_reconnect=on_reconnect)
         return
     import threading
 
@@ -725,7 +737,7 @@ def worker(burst: bool, simple: bool, quiet: bool, with_scheduler: bool = False)
     ticking.start()
     click.echo("scheduler: ticking every minute alongside the worker", err=True)
     try:
-        run_worker(s, burst=burst, simple=simple)
+        run_worker(s, burst=burst, simple=simple, on_reconnect=on_reconnect)
     finally:
         stop.set()
         ticking.join(timeout=10)

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 # again, keeping every answer they typed.
 CSRF_TIME_LIMIT = timedelta(hours=24)
 
+# Seconds a client is asked to wait (Retry-After) when the database does not answer.
+DATABASE_RETRY_AFTER = 30
+
 SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -119,6 +122,22 @@ def create_app(settings: Settings | None = None, *, dev_outbox: bool = False) ->
                         "keeps what you typed) and press save again in a few minutes."), 500
         return render_template("problem.html", title=exc.name,
                                message=exc.description), exc.code or 500
+
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_away(exc: Exception) -> Any:
+        # The database is locked, restarting or out of connections for a moment: say so and
+        # when to try again, instead of a 500. The transaction was rolled back whole.
+        log.warning("database unavailable: %s", str(exc).splitlines()[0][:300])
+        body = render_template(
+            "problem.html", title="Busy for a moment",
+            message="We could not reach our database just now, so nothing was saved this "
+                    "time. Please go back (your browser usually keeps what you typed) and "
+                    "try again in a minute.")
+        return body, 503, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 
     app.add_template_filter(plain_number, "num")
 

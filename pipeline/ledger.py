@@ -45,7 +45,18 @@ def process_gone(claimed_by: str) -> bool:
         return True
     except PermissionError:  # alive, another user's
         return False
-    return False
+    return is_zombie(int(pid))
+
+
+def is_zombie(pid: int) -> bool:
+    """Say whether a process has ended but was not reaped yet (a killed RQ work horse whose
+    parent died too stays a zombie under an init that does not reap): it sends nothing more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS), or gone in between
+        return False
+    return state in (b"Z", b"X")
 
 
 def abandoned(delivery: Delivery, now: datetime) -> bool:
@@ -83,30 +94,64 @@ def ensure_rows(session: Session, round_id: int, person_ids: list[int],
             if pid in person_ids and d.status in SENDABLE_STATUSES]
 
 
+def _mine() -> dict[str, object]:
+    """The values a claim writes: in `sending`, by this process, now, one more attempt."""
+    return {"status": DeliveryStatus.SENDING, "claimed_at": utcnow(), "claimed_by": claimant(),
+            "attempts": Delivery.attempts + 1}
+
+
 def claim(session: Session, delivery_id: int) -> bool:
-    """Claim a row for sending; False when it was sent or another sender holds it."""
-    claimed = session.execute(
-        update(Delivery)
-        .where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(SENDABLE_STATUSES))
-        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), claimed_by=claimant(),
-                attempts=Delivery.attempts + 1)
-    )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    """Claim a row for sending; False when it was sent or a live sender holds it.
+
+    A claim left by a sender that died mid-send (its process is gone, or its lease ran out)
+    is taken over at once, so a retried or re-queued job sends it without waiting for a sweep.
+    """
+    return bool(claim_many(session, [delivery_id]))
 
 
 def claim_many(session: Session, delivery_ids: list[int]) -> list[int]:
     """Claim several rows in one statement (UPDATE ... RETURNING, on SQLite and PostgreSQL);
-    return the ids claimed, in the order given: the others were sent or are held elsewhere."""
+    return the ids claimed, in the order given: the others were sent or are held elsewhere.
+
+    As in `claim`, a row whose sender died mid-send (process gone, or lease run out) is taken
+    over at once, each with a compare and swap on the dead claim, so two workers taking it
+    over cannot both win."""
     if not delivery_ids:
         return []
     claimed = set(session.execute(
         update(Delivery)
         .where(col(Delivery.id).in_(delivery_ids), col(Delivery.status).in_(SENDABLE_STATUSES))
-        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), claimed_by=claimant(),
-                attempts=Delivery.attempts + 1)
+        .values(**_mine())
         .returning(col(Delivery.id))
     ).scalars())
+    if rest := [d for d in delivery_ids if d not in claimed]:
+        claimed.update(_take_over(session, rest))
     return [d for d in delivery_ids if d in claimed]
+
+
+def _take_over(session: Session, delivery_ids: list[int]) -> list[int]:
+    """Claim those of the rows in `sending` whose sender is not coming back; return them."""
+    now = utcnow()
+    held = session.exec(select(Delivery).where(
+        col(Delivery.id).in_(delivery_ids),
+        col(Delivery.status) == DeliveryStatus.SENDING)).all()
+    taken = []
+    for row in held:
+        if not abandoned(row, now):
+            continue
+        swapped = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == row.id, col(Delivery.status) == DeliveryStatus.SENDING,
+                   col(Delivery.claimed_by) == row.claimed_by,
+                   col(Delivery.claimed_at) == row.claimed_at)
+            .values(**_mine())
+            .execution_options(synchronize_session=False)
+        )
+        if swapped.rowcount:  # type: ignore[attr-defined]
+            taken.append(row.id or 0)
+    for row in held:
+        session.expire(row)
+    return taken
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -131,6 +131,9 @@ MERGE_PENDING = "cos:merge-pending:{round_id}"
 # How long a pending mark may outlive its job (a queue emptied by hand): reconcile merges
 # whatever is left unmerged anyway.
 MERGE_PENDING_TTL = 600
+# A merge that failed (the database locked or restarting) is tried again after these waits;
+# merges are idempotent, and reconcile merges whatever is still left after the last one.
+MERGE_RETRY_INTERVALS = (2, 10, 60, 300)
 
 
 def enqueue_merge(settings: Settings, round_id: int) -> None:
@@ -147,6 +150,8 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
             return
         queue(MERGE_QUEUE, conn).enqueue(merge_job, round_id,
                                          job_id=f"merge-{round_id}-{uuid.uuid4().hex[:12]}",
+                                         retry=Retry(max=len(MERGE_RETRY_INTERVALS),
+                                                     interval=list(MERGE_RETRY_INTERVALS)),
                                          result_ttl=60, failure_ttl=7 * 86400)
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
@@ -178,6 +183,32 @@ def enqueue_sends(settings: Settings, delivery_ids: list[int]) -> int:
     except (redis.exceptions.RedisError, OSError) as exc:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
     return len(delivery_ids)
+
+
+SEND_JOBS = (f"{__name__}.send_job", f"{__name__}.send_batch_job")
+
+
+def rows_waiting(settings: Settings) -> set[int]:
+    """Return the ledger rows a send job queued or scheduled for a retry will try: a sweep
+    need not queue them again (a job that was running is left out: its worker may be dead)."""
+    from rq.job import Job
+    from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
+
+    try:
+        conn = connect(settings)
+        mail = queue(MAIL_QUEUE, conn)
+        job_ids = (mail.get_job_ids() + ScheduledJobRegistry(queue=mail).get_job_ids()
+                   + DeferredJobRegistry(queue=mail).get_job_ids())
+        jobs = Job.fetch_many(job_ids, connection=conn) if job_ids else []
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
+    waiting: set[int] = set()
+    for job in jobs:
+        if job is None or not job.args or job.func_name not in SEND_JOBS:
+            continue
+        rows = job.args[0]
+        waiting.update(rows if isinstance(rows, list) else [rows])
+    return waiting
 
 
 def merge_job(round_id: int) -> str:

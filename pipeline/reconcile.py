@@ -50,7 +50,9 @@ def reconcile(settings: Settings) -> ReconcileReport:
     with session_scope(settings.database_url) as session:
         delivery_ids = ledger.pending_rows(session)
     try:
-        report.queued_emails = queues.enqueue_sends(settings, delivery_ids)
+        waiting = queues.rows_waiting(settings)  # a sweep run twice queues each row once
+        report.queued_emails = queues.enqueue_sends(
+            settings, [d for d in delivery_ids if d not in waiting])
     except queues.QueueUnavailable as exc:
         report.queue_problem = f"{plural(len(delivery_ids), 'email')} still waiting: {exc}"
     with session_scope(settings.database_url) as session:
@@ -61,3 +63,30 @@ def reconcile(settings: Settings) -> ReconcileReport:
         report.queue_problem = report.queue_problem or (
             f"{plural(len(hook_ids), 'webhook message')} still waiting: {exc}")
     return report
+
+
+# Waits before a sweep that failed (the database locked or restarting) is tried again.
+SWEEP_RETRY_INTERVALS = (5, 30, 120, 600)
+
+
+def reconcile_job() -> str:
+    """Run the sweep as an RQ job (queued when a worker's own sweep failed); raising lets
+    RQ try it again after SWEEP_RETRY_INTERVALS."""
+    report = reconcile(queues.current_settings())
+    if report.failed:
+        raise RuntimeError(f"rounds not merged: {report.failed}")
+    return f"merged rounds {report.merged}, queued {plural(report.queued_emails, 'email')}"
+
+
+def enqueue_reconcile(settings: Settings) -> None:
+    """Queue a sweep for a worker to run (and retry), e.g. after the start-up one failed."""
+    import redis
+    from rq import Retry
+
+    try:
+        queues.queue(queues.MERGE_QUEUE, queues.connect(settings)).enqueue(
+            reconcile_job, retry=Retry(max=len(SWEEP_RETRY_INTERVALS),
+                                       interval=list(SWEEP_RETRY_INTERVALS)),
+            result_ttl=60, failure_ttl=7 * 86400)
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise queues.QueueUnavailable(f"Redis unreachable ({exc})") from exc

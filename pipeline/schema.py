@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from pipeline.db import get_engine, normalise_url
+from pipeline.db import READ_ONLY, get_engine, normalise_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,5 +36,11 @@ def upgrade(database_url: str) -> None:
 
 
 def is_current(database_url: str) -> bool:
-    """Say whether the database has the project's tables."""
-    return inspect(get_engine(database_url)).has_table("coalition")
+    """Say whether the database has the project's tables.
+
+    It only looks, so it takes no write lock: a worker starts while a backup or an import
+    holds SQLite's write lock for a moment.
+    """
+    engine = get_engine(database_url).execution_options(**{READ_ONLY: True})
+    with engine.connect() as conn:
+        return inspect(conn).has_table("coalition")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from emails import (
@@ -25,7 +28,7 @@ from emails.message import header_text
 from pipeline import ledger, recipients
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
-from pipeline.db import session_scope
+from pipeline.db import get_engine, session_scope
 from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
 from pipeline.ledger import Outcome
 from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
@@ -66,9 +69,10 @@ def contact_for(session: Session, coalition: Coalition) -> Person | None:
         col(Person.active).is_(True)).order_by(col(Person.id))).first()
 
 
-# Rows claimed, sent and recorded together. A crash between handing a chunk's first email to
-# the server and recording the chunk leaves at most this many rows in `sending`; they are sent
-# again once their claim is seen to be abandoned (the documented duplicate window).
+# Rows claimed and sent together. Each sent row is recorded as soon as the server accepts it
+# (`_recording_each_send`), so a crash mid-chunk leaves in `sending` the one email in flight
+# (the documented duplicate window) and the rows not tried yet; both are sent again once their
+# claim is seen to be abandoned.
 CLAIM_CHUNK = 20
 FIRST_CHUNK = 4
 
@@ -86,6 +90,7 @@ class _Row:
     round_id: int = 0
     held: str = ""  # its round is paused: put back in the queue, untried
     smtp_reply: str = ""
+    recorded: bool = False  # its outcome is in the ledger already
 
 
 def send_batch(settings: Settings, delivery_ids: Iterable[int], *, pooled: bool = True,
@@ -124,9 +129,10 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
     results: dict[int, tuple[Outcome, BaseException | None]] = {}
     unreachable: DeliveryError | None = None
     # The SMTP exchange of one chunk runs in a sender thread while the next chunk is claimed
-    # and built here, so building and the server's round trips overlap. A chunk is recorded
-    # once its exchange is over: a crash leaves at most one handed-over chunk unrecorded (the
-    # duplicate window); the chunk claimed and built meanwhile was not handed over.
+    # and built here, so building and the server's round trips overlap. The sender thread
+    # writes each row down as soon as the server accepts it, so a crash can send again only
+    # the one email in flight (the duplicate window); the chunk claimed and built meanwhile
+    # was not handed over, and its claims are taken over after the crash.
     in_flight: tuple[list[_Row], Future[DeliveryError | None]] | None = None
 
     def finish() -> None:
@@ -138,7 +144,7 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
         try:
             unreachable = future.result() or unreachable
         finally:  # whatever happened, what was sent is written down
-            _record_rows(settings, pooled, rows, sender.describe())
+            _record_rows_patiently(settings, pooled, rows, sender.describe())
         for row in rows:
             results[row.delivery_id] = _outcome(row)
 
@@ -162,18 +168,18 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
                     _build(reader, settings, rows)
                     finish()  # the previous chunk's exchange, while this one was built
                 except BaseException:
-                    _record_rows(settings, pooled, rows, sender.describe())
+                    _record_rows_patiently(settings, pooled, rows, sender.describe())
                     raise
                 if unreachable is not None:  # found by the previous chunk: none of these tried
                     for row in rows:
                         if row.message is not None:
                             row.status, row.error = DeliveryStatus.FAILED, str(unreachable)
                             row.exc, row.message = unreachable, None
-                    _record_rows(settings, pooled, rows, sender.describe())
+                    _record_rows_patiently(settings, pooled, rows, sender.describe())
                     for row in rows:
                         results[row.delivery_id] = _outcome(row)
                     continue
-                in_flight = (rows, pool.submit(_hand_over, settings, sender, rows))
+                in_flight = (rows, pool.submit(_send_and_record, settings, pooled, sender, rows))
         finally:
             finish()
     return [results[d] for d in asked]
@@ -238,7 +244,8 @@ def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
         memo[("invitation", invitation.round_id, invitation.person_id)] = invitation
 
 
-def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryError | None:
+def _hand_over(settings: Settings, sender: Any, rows: list[_Row],
+               on_sent: Callable[[_Row], None]) -> DeliveryError | None:
     """Send each built message; return the error if the server could not be reached at all
     (the rest of the rows then get that error without being tried)."""
     for index, row in enumerate(rows):
@@ -266,12 +273,65 @@ def _hand_over(settings: Settings, sender: Any, rows: list[_Row]) -> DeliveryErr
             continue
         row.status = DeliveryStatus.SENT
         row.smtp_reply = str(getattr(sender, "last_reply", ""))
+        on_sent(row)
     return None
+
+
+def _send_and_record(settings: Settings, pooled: bool, sender: Any,
+                     rows: list[_Row]) -> DeliveryError | None:
+    """Hand a chunk to the server, writing each accepted row down at once (sender thread)."""
+    with _recording_each_send(settings, pooled, sender.describe()) as on_sent:
+        return _hand_over(settings, sender, rows, on_sent)
+
+
+@contextmanager
+def _recording_each_send(settings: Settings, pooled: bool,
+                         via: str) -> Iterator[Callable[[_Row], None]]:
+    """Give a function that writes down a row the server accepted, at once, in its own short
+    transaction (one connection for the chunk, no lock held between sends): a crash after
+    the server's acceptance and before this commit is the only way an email goes out twice."""
+    with get_engine(settings.database_url, pooled=pooled).connect() as connection, \
+            Session(connection, expire_on_commit=False) as session:
+
+        def on_sent(row: _Row) -> None:
+            assert row.message is not None
+            try:
+                ledger.record(session, row.delivery_id, DeliveryStatus.SENT,
+                              message_id=header_text(row.message, "Message-ID"), via=via,
+                              smtp_reply=row.smtp_reply)
+                session.commit()
+            except BaseException:
+                session.rollback()  # the chunk's record tries it again, then stops the batch
+                raise
+            row.recorded = True
+
+        yield on_sent
+
+
+# Tries to write down a chunk whose emails the server accepted, each after the database's
+# busy timeout: a record lost there sends the email again.
+RECORD_TRIES = 4
+
+
+def _record_rows_patiently(settings: Settings, pooled: bool, rows: list[_Row],
+                           via: str) -> None:
+    """Record the chunk's rows; while the database is locked or unreachable and some row
+    was accepted by the server but not recorded yet, try again a few times before giving up."""
+    for attempt in range(1, RECORD_TRIES + 1):
+        try:
+            _record_rows(settings, pooled, rows, via)
+            return
+        except OperationalError as exc:
+            unrecorded = any(r.status == DeliveryStatus.SENT and not r.recorded for r in rows)
+            if not unrecorded or attempt == RECORD_TRIES:
+                raise
+            log.warning("recording sent emails failed (%s); trying again", exc)
+            time.sleep(attempt)
 
 
 def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
     """Write down what became of a chunk's rows, in one transaction."""
-    done = [r for r in rows if r.status is not None]
+    done = [r for r in rows if r.status is not None and not r.recorded]
     held = [r for r in rows if r.status is None and r.held]
     if not (done or held):
         return
@@ -299,6 +359,8 @@ def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -
                 reset.discard(row.round_id)
         for row in held:
             ledger.release(session, row.delivery_id, row.held)
+    for row in done:
+        row.recorded = True
     for round_id in paused:
         from pipeline.lifecycle import round_paused  # it needs rounds, which need us
 

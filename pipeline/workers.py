@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
-from rq import SimpleWorker, Worker
+import redis
+from rq import SimpleWorker, Worker, worker_registration
 
 from emails import DeliveryError
 from pipeline import queues
@@ -50,19 +54,110 @@ def run_burst(settings: Settings) -> None:
             signal.signal(sig, handler)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False) -> bool:
-    """Work the project's queues until stopped (or until empty with burst)."""
+# How long to wait between pings while Redis is away, at most.
+RECONNECT_WAIT_MAX = 10.0
+
+
+def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
+               on_reconnect: Callable[[], None] | None = None) -> bool:
+    """Work the project's queues until stopped (or until empty with burst).
+
+    RQ's loop ends by itself when Redis goes away (a timeout, a restart that lost its
+    registrations). Unless a stop was asked for, wait for Redis to answer again, call
+    on_reconnect (the reconcile sweep: a Redis restarted empty lost the queued work, which
+    the database still knows) and work on with a fresh RQ worker.
+    """
     queues.configure(settings)
     quiet_expected_failures()
-    connection = queues.connect(settings)
-    work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
-    worker_class = SimpleWorker if simple else Worker
     if not simple:
         # The forking Worker runs each job in a child that starts from this process's memory:
         # templates, Premailer's parsed CSS and the inliner's shapes made here are every job's.
         from emails.render import warm
 
         warm()
-    worker = worker_class(work_queues, connection=connection)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
+    worker_class = watching(SimpleWorker if simple else Worker, on_reconnect)
+    worked = False
+    while True:
+        worker = None
+        try:
+            connection = queues.connect(settings)
+            work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
+            worker = worker_class(work_queues, connection=connection)
+            worked |= bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            log.warning("lost Redis: %s", exc)
+        if burst or stop_was_asked(worker):
+            return worked
+        try:
+            wait_for_redis(settings)
+        except KeyboardInterrupt:
+            return worked
+        log.warning("Redis answers again: rebuilding the queued work and working on")
+        if on_reconnect is not None:
+            try:
+                on_reconnect()
+            except Exception:  # noqa: BLE001 - the queues are worked anyway
+                log.exception("the reconcile sweep after reconnecting failed")
+
+
+def watching(base: type[Any], on_restart: Callable[[], None] | None) -> type[Any]:
+    """Return a worker class that notices a Redis restarted under it.
+
+    RQ reconnects by itself after a short outage, but a Redis that restarted empty lost the
+    queued work and the worker's registration: each heartbeat compares Redis's run_id with
+    the one seen before and, when it changed, registers the worker again and calls
+    on_restart (the reconcile sweep, which queues again what the database says is left).
+    """
+
+    class RedisWatchingWorker(base):
+        redis_run_id: str | None = None
+
+        def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+            result = super().heartbeat(*args, **kwargs)
+            try:
+                run_id = str(self.connection.info("server").get("run_id", ""))
+            except redis.exceptions.RedisError:
+                return result
+            if self.redis_run_id is None:
+                self.redis_run_id = run_id
+            elif run_id != self.redis_run_id:
+                self.redis_run_id = run_id
+                log.warning("Redis restarted (its queues may be empty): rebuilding the "
+                            "queued work from the database")
+                try:
+                    worker_registration.register(self)
+                    if on_restart is not None:
+                        on_restart()
+                except Exception:  # noqa: BLE001 - the worker goes on either way
+                    log.exception("rebuilding the queued work after a Redis restart failed")
+            return result
+
+    RedisWatchingWorker.__name__ = base.__name__
+    return RedisWatchingWorker
+
+
+def stop_was_asked(worker: Worker | None) -> bool:
+    """Say whether the worker got SIGTERM or SIGINT (a warm or cold shutdown), as opposed
+    to its loop ending by itself when Redis went away."""
+    if worker is None:
+        return False
+    return bool(worker._stop_requested or getattr(worker, "_shutdown_requested_date", None))
+
+
+def wait_for_redis(settings: Settings) -> None:
+    """Ping Redis until it answers, waiting longer each time (at most RECONNECT_WAIT_MAX s).
+
+    SIGTERM while waiting stops the worker (KeyboardInterrupt), as Ctrl-C does.
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wait = 0.5
+    while not queues.ping(queues.redis_url(settings)):
+        log.warning("waiting for Redis at %s", queues.redis_url(settings))
+        time.sleep(wait)
+        wait = min(wait * 2, RECONNECT_WAIT_MAX)

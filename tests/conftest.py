@@ -26,6 +26,17 @@ DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("COS_TEST_DATABASE_URL", "")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the chaos suite (tests/chaos, marked `chaos`) out of a run that does not ask for
+    it by a -m expression or by its path: `bin/test` runs it as a step of its own."""
+    if config.getoption("markexpr") or any("chaos" in arg for arg in config.args):
+        return
+    chaos = [item for item in items if item.get_closest_marker("chaos")]
+    if chaos:
+        config.hook.pytest_deselected(items=chaos)
+        items[:] = [item for item in items if not item.get_closest_marker("chaos")]
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The Redis at COS_TEST_REDIS_URL (its database is flushed), else a private redis-server."""

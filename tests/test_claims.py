@@ -65,3 +65,25 @@ def test_a_restarted_workers_sweep_sends_what_a_killed_sender_left_at_once(
     assert len(smtp_server.wait_for(4)) == 4
     session.expire_all()
     assert {d.status for d in session.exec(select(Delivery))} == {"sent"}
+
+
+def test_a_batch_claim_takes_over_only_the_claims_of_dead_or_expired_senders(db_settings,
+                                                                              session):
+    load(db_settings)
+    _, rows = open_round(db_settings)
+    host = socket.gethostname()
+    dead, live, other_recent, other_old = rows
+    claim_as(db_settings, dead, f"{host}:{dead_pid()}", timedelta(seconds=5))
+    claim_as(db_settings, live, "elsewhere:1", timedelta(seconds=5))  # a slow, live send
+    claim_as(db_settings, other_recent, "elsewhere:123", timedelta(minutes=1))
+    claim_as(db_settings, other_old, "elsewhere:123", ledger.CLAIM_LEASE + timedelta(minutes=1))
+
+    with session_scope(db_settings.database_url) as s:
+        assert ledger.claim_many(s, rows) == [dead, other_old]
+    with session_scope(db_settings.database_url) as s:  # now held by a live sender: this one
+        assert ledger.claim_many(s, rows) == []
+
+    session.expire_all()
+    by = {d.id: (d.claimed_by, d.attempts) for d in session.exec(select(Delivery))}
+    assert by[dead] == (ledger.claimant(), 2) and by[other_old] == (ledger.claimant(), 2)
+    assert by[live] == ("elsewhere:1", 1) and by[other_recent] == ("elsewhere:123", 1)
