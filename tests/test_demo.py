@@ -53,6 +53,11 @@ def test_the_demo_over_four_rounds_shows_drift_and_the_moves_it_calls_for(tmp_pa
     assert "slipped: Days from referral to first parcel went from amber to red" in out
     digest = (tmp_path / "instance" / "digest-riverside-food-round-4.html").read_text(
         encoding="utf-8")
+    # Ready and Win have no score yet in the demo: the digest gives them no red "not yet".
+    table = digest.index("Ready</strong>", digest.index("Where we stand"))
+    align = digest.index("Align</strong>", table)
+    unscored = digest[digest.rindex("<tr", 0, table):digest.rindex("<tr", 0, align)]
+    assert "Win</strong>" in unscored and "not yet" not in unscored
     assert digest.index("Where we stand") < digest.index("Next right moves") < digest.index(
         "Who answered")
     assert "Phone FareShare Riverside" in digest
