@@ -1,4 +1,5 @@
-"""Example content for every email kind, for `cos preview` and for looking at a template."""
+"""Example content for every email kind: `cos preview`, the admin email previews, warming
+the inliner before a worker forks."""
 
 from __future__ import annotations
 
@@ -63,7 +64,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                     {"text": "Recruit five drivers", "due": "18 Dec", "status": "on_track",
                      "note": "", "overdue": False}]}],
             },
-            "metrics": [_metric("meals")],
+            "metrics": [
+                _metric("meals", name="Meals served"),
+                _metric("wait", name="Days waiting for a food parcel", unit="days",
+                        baseline=9.0, target=2.0, direction="down", value=7.5, previous=7.0,
+                        change=0.5, progress=21),
+                _metric("cost", name="Cost per meal", unit="£", baseline=3.2, target=2.5,
+                        direction="down", value=None, change=None, progress=None,
+                        reported=False),
+            ],
             "wins": [{"organisation": "Hope Kitchen", "person": "Priya Shah",
                       "text": "Fed 312 people at the winter lunch"}],
             "blockers": [{"organisation": "Northside Food Bank", "person": "Amira O'Neill",
