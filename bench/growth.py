@@ -195,6 +195,17 @@ def database(url: str | None, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def stopped(worker: subprocess.Popen[bytes]) -> None:
+    """Fail when the worker is gone (without reaping it: wait4 reads its peak RSS later)."""
+    try:
+        os.kill(worker.pid, 0)
+        gone = os.waitid(os.P_PID, worker.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ProcessLookupError:
+        gone = True
+    if gone:
+        raise SystemExit("the worker stopped before its work was done")
+
+
 @dataclass
 class Size:
     """One size's figures: per stage, seconds and peak RSS (KiB) of its processes."""
@@ -242,8 +253,7 @@ def measure(size: int, stages: tuple[str, ...], args: argparse.Namespace) -> Siz
                 fanout_start = time.perf_counter()
                 while not handler.wait_for(invited, timeout=10):
                     say(f"    fan-out: {handler.count:,} of {invited:,} accepted")
-                    if worker.poll() is not None:
-                        raise SystemExit("the worker stopped during the fan-out")
+                    stopped(worker)
                 if "fanout" in stages:
                     figures.seconds["fanout"] = time.perf_counter() - fanout_start
                     say(f"    fanout: {figures.seconds['fanout']:.1f} s")
@@ -256,8 +266,7 @@ def measure(size: int, stages: tuple[str, ...], args: argparse.Namespace) -> Siz
                         stage("answer", answered)
                     last = time.monotonic()
                     while (left := unmerged(db_url, round_id)) > 0:
-                        if worker.poll() is not None:
-                            raise SystemExit("the worker stopped during the merge")
+                        stopped(worker)
                         if time.monotonic() - last > 10:
                             say(f"    merge: {left:,} answers left")
                             last = time.monotonic()

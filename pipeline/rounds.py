@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.display import error_line
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind, Role
-from pipeline.db import session_scope
+from pipeline.db import insert_rows, session_scope
 from pipeline.digest import DigestReport, send_digest
 from pipeline.errors import FixableError
 from pipeline.merge import merge_round
@@ -138,13 +139,26 @@ def list_rounds(session: Session, coalition: Coalition) -> list[RoundSummary]:
             for r in rounds]
 
 
+def _active_partner(coalition_id: int) -> tuple[Any, ...]:
+    """The conditions on a person (joined with their organisation) asked to check in."""
+    return (Person.coalition_id == coalition_id, Person.role == Role.PARTNER,
+            col(Person.active).is_(True), col(Organisation.active).is_(True))
+
+
 def active_partners(session: Session, coalition_id: int) -> list[Person]:
     """Return the people asked to check in: active partners of active organisations."""
     return list(session.exec(
         select(Person).join(Organisation, col(Organisation.id) == col(Person.organisation_id))
-        .where(Person.coalition_id == coalition_id, Person.role == Role.PARTNER,
-               col(Person.active).is_(True), col(Organisation.active).is_(True))
-        .order_by(col(Person.id))))
+        .where(*_active_partner(coalition_id)).order_by(col(Person.id))))
+
+
+def active_partner_ids(session: Session, coalition_id: int, *, limit: int | None = None
+                       ) -> list[int]:
+    """Return the ids of active_partners, in the same order, without loading each person."""
+    return [pid for pid in session.exec(
+        select(Person.id).join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+        .where(*_active_partner(coalition_id)).order_by(col(Person.id)).limit(limit))
+        if pid is not None]
 
 
 def start_round(session: Session, secret_key: str, slug: str, closes_in: timedelta,
@@ -163,7 +177,7 @@ def start_round(session: Session, secret_key: str, slug: str, closes_in: timedel
         raise RoundError(
             f"{slug} already has an open round (id {current.id}, round {current.number}): "
             f"close it with `cos campaign close {current.id}`, or pass --force to open another")
-    if not active_partners(session, coalition.id or 0):
+    if not active_partner_ids(session, coalition.id or 0, limit=1):
         raise RoundError(f"{slug} has no active partners to invite: add people first")
     number = (session.exec(select(func.max(Round.number))
                            .where(Round.coalition_id == coalition.id)).one() or 0) + 1
@@ -178,7 +192,8 @@ def start_round(session: Session, secret_key: str, slug: str, closes_in: timedel
 def fan_out(session: Session, secret_key: str, round_id: int) -> list[int]:
     """Give every active partner one invitation and one ledger row; safe to run again."""
     round_ = get_round(session, round_id)
-    issue_invitations(session, secret_key, round_id, active_partners(session, round_.coalition_id))
+    issue_invitations(session, secret_key, round_id,
+                      active_partner_ids(session, round_.coalition_id))
     everyone = list(session.exec(select(Invitation.person_id)
                                  .where(Invitation.round_id == round_id,
                                         col(Invitation.revoked_at).is_(None))).all())
@@ -186,16 +201,22 @@ def fan_out(session: Session, secret_key: str, round_id: int) -> list[int]:
 
 
 def issue_invitations(session: Session, secret_key: str, round_id: int,
-                      people: list[Person]) -> list[Person]:
-    """Give each of these people without an invitation to the round one; return them."""
+                      person_ids: list[int]) -> list[int]:
+    """Give each of these people without an invitation to the round one; return their ids.
+
+    The invitations go in a few statements, none built as an object, so a round for 100,000
+    people does not hold 100,000 of them."""
     invited = set(session.exec(select(Invitation.person_id)
                                .where(Invitation.round_id == round_id)).all())
-    new = [person for person in people if person.id not in invited]
-    for person in new:
-        salt = new_salt()
-        session.add(Invitation(round_id=round_id, person_id=person.id or 0, salt=salt,
-                               token_hash=hash_token(derive_token(secret_key, salt))))
-    session.flush()
+    new = [pid for pid in dict.fromkeys(person_ids) if pid not in invited]
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for pid in new:
+            salt = new_salt()
+            yield {"round_id": round_id, "person_id": pid, "salt": salt,
+                   "token_hash": hash_token(derive_token(secret_key, salt))}
+
+    insert_rows(session, Invitation, rows())
     return new
 
 
@@ -284,7 +305,9 @@ def invite_people(session: Session, secret_key: str, ref: str,
             raise RoundError(f"every active partner of {coalition.slug} already has an "
                              f"invitation to round {round_.number}: add people first, or "
                              f"{resend}")
-    new = issue_invitations(session, secret_key, round_.id or 0, chosen)
+    new_ids = set(issue_invitations(session, secret_key, round_.id or 0,
+                                    [p.id or 0 for p in chosen]))
+    new = [p for p in chosen if p.id in new_ids]
     delivery_ids = ledger.ensure_rows(session, round_.id or 0, [p.id or 0 for p in new],
                                       EmailKind.INVITATION)
     return InviteResult(round_, coalition, new, delivery_ids)
