@@ -151,9 +151,10 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
                               .order_by(col(Metric.id)))
     ]
     # Organisations at the table: those with an active partner or lead (a funder that only
-    # observes is not asked about).
-    others = [(o.id or 0, o.name) for o in session.exec(
-        select(Organisation).where(
+    # observes is not asked about). Read as (id, name) pairs, not objects: a coalition of
+    # 10,000 organisations lists 9,999 here on every form.
+    others = [(oid or 0, name) for oid, name in session.exec(
+        select(Organisation.id, Organisation.name).where(
             Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
             Organisation.id != org.id,
             col(Organisation.id).in_(select(Person.organisation_id).where(

@@ -147,7 +147,10 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
     orgs = {o.id: o for o in session.exec(select(Organisation).where(
         Organisation.coalition_id == cid))}
     org_name = {oid: o.name for oid, o in orgs.items()}
-    people = {p.id: p for p in session.exec(select(Person).where(Person.coalition_id == cid))}
+    # Rows of the four columns used, not objects: a coalition may have 100,000 people.
+    people = {p.id: p for p in session.execute(select(
+        Person.id, Person.organisation_id, Person.active, Person.role).where(
+        Person.coalition_id == cid))}
     convener = org_name.get(coalition.lead_organisation_id, "the convener")
     rounds = list(session.exec(select(Round).where(
         Round.coalition_id == cid, Round.number <= round_.number).order_by(col(Round.number))))
@@ -462,7 +465,7 @@ def store_echo_marks(session: Session, round_: Round, answers: dict[int, Any]) -
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     win = win_sentence(coalition)
-    people = {p.id: p for p in session.exec(select(Person).where(
+    people = {p.id: p for p in session.execute(select(Person.id, Person.organisation_id).where(
         Person.coalition_id == coalition.id))}
     existing = {e.person_id: e for e in session.exec(select(EchoMark).where(
         EchoMark.round_id == round_.id))}

@@ -86,7 +86,9 @@ def shorten(scoreboard: dict[str, Any], limit: int) -> dict[str, Any]:
     were left out of each under "more" (notable commitments first, as the email shows them)."""
     from emails.format import is_notable
 
-    board = copy.deepcopy(scoreboard)
+    # The lists are cut before the copy: a copy of the whole board (100,000 silent people)
+    # for every lead's email made the digest grow with leads times people.
+    board = dict(scoreboard)
     more: dict[str, int] = {}
 
     def cut(holder: dict[str, Any], key: str, name: str) -> None:
@@ -94,14 +96,16 @@ def shorten(scoreboard: dict[str, Any], limit: int) -> dict[str, Any]:
         more[name] = max(0, len(items) - limit)
         holder[key] = items[:limit]
 
-    cut(board.setdefault("response", {}), "silent", "silent")
-    commitments = board.setdefault("commitments", {})
+    board["response"] = response = dict(board.get("response") or {})
+    cut(response, "silent", "silent")
+    board["commitments"] = commitments = dict(board.get("commitments") or {})
     groups = [g for g in commitments.get("by_organisation") or []
               if any(is_notable(item) for item in g.get("items", []))]
     commitments["by_organisation"] = groups
     cut(commitments, "by_organisation", "commitments")
     for key in ("metrics", "wins", "blockers", "help", "conflicts"):
         cut(board, key, key)
+    board = copy.deepcopy(board)
     board["more"] = more
     return board
 

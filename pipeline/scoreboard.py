@@ -58,14 +58,15 @@ def _round_context(session: Session, round_id: int
 def build_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
     """Gather a round's rows from the database and compute its scoreboard."""
     round_, coalition, orgs = _round_context(session, round_id)
-    people = {p.id: p for p in session.exec(
-        select(Person).where(Person.coalition_id == coalition.id))}
+    # Rows of the columns used, not objects: a round may invite 100,000 people.
+    people = {p.id: p for p in session.execute(
+        select(Person.id, Person.name, Person.organisation_id)
+        .where(Person.coalition_id == coalition.id))}
 
     invited = [
-        InvitedPerson(i.person_id, people[i.person_id].name,
-                      orgs[people[i.person_id].organisation_id])
-        for i in session.exec(select(Invitation).where(Invitation.round_id == round_id,
-                                                       col(Invitation.revoked_at).is_(None)))
+        InvitedPerson(pid, people[pid].name, orgs[people[pid].organisation_id])
+        for pid in session.exec(select(Invitation.person_id).where(
+            Invitation.round_id == round_id, col(Invitation.revoked_at).is_(None)))
     ]
     answered = set(session.exec(
         select(Response.person_id).where(Response.round_id == round_id)).all())
