@@ -273,8 +273,8 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
          for e in h.help_edges if e.helped_organisation_id != e.helper_organisation_id),
         key=lambda x: (x.on, x.reporter, x.partner)))
     pulses: dict[int, list[int]] = defaultdict(list)
-    for rid, score in h.pulses:
-        pulses[rid].append(score)
+    for p in h.pulses:
+        pulses[p.round_id].append(p.score)
 
     partner_orgs = sorted({org_name[p.organisation_id] for p in people.values()
                            if p.active and p.role == Role.PARTNER
