@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def per_organisation(session: Session, round_id: int) -> History:
     ids = [r.id for r in rounds]
     h = History(round=round_, coalition=coalition, rounds=rounds, organisations={}, people={},
                 invitations=[], answered=[], commitments=[], updates=[], metrics=[],
-                readings=[], wins=[], blockers=[], pulses=[], help_edges=[])
+                readings=[], wins=[], win_counts={}, blockers=[], pulses=[], pulse_totals={},
+                help_edges=[])
     keyed: dict[str, list[tuple[int, Any]]] = {name: [] for name in (
         "invitations", "commitments", "updates", "metrics", "readings", "wins", "blockers",
         "pulses", "help_edges")}
@@ -129,6 +131,12 @@ def per_organisation(session: Session, round_id: int) -> History:
     for name, rows in keyed.items():
         setattr(h, name, [row for _, row in sorted(rows, key=lambda r: r[0])])
     h.answered = sorted(answered)
+    wins, h.wins = h.wins, [w for w in h.wins if w.round_id == round_id]
+    h.win_counts = dict(Counter(w.round_id for w in wins))
+    pulses, h.pulses = h.pulses, [p.score for p in h.pulses if p.round_id == round_id]
+    for p in pulses:
+        total, count = h.pulse_totals.get(p.round_id, (0, 0))
+        h.pulse_totals[p.round_id] = (total + p.score, count + 1)
     return h
 
 
@@ -163,25 +171,36 @@ def reset(settings: Settings, round_id: int, rows: list[int]) -> None:
     warm()
 
 
-def run(settings: Settings, round_id: int, rows: list[int], step: Callable[[Settings, int], None],
-        runs: int) -> tuple[float, float, int, int, tuple[Any, Any]]:
-    """Return the median seconds of the figures and of the digest job, their statement
-    counts and the stored figures."""
-    first, second, counts = [], [], (0, 0)
-    for _ in range(runs):
+class Side:
+    """One way of building the digest, and what its runs measured."""
+
+    def __init__(self, step: Callable[[Settings, int], None]) -> None:
+        self.step = step
+        self.figures: list[float] = []
+        self.job: list[float] = []
+        self.counts = (0, 0)
+        self.inliner: dict[str, int] = {}
+        self.stored: tuple[Any, Any] = ({}, {})
+
+    def run(self, settings: Settings, round_id: int, rows: list[int]) -> None:
+        """Build and send the digest once, from nothing stored."""
         reset(settings, round_id, rows)
         with counting(settings.database_url) as made:
             start = time.perf_counter()
-            step(settings, round_id)
-            first.append(time.perf_counter() - start)
+            self.step(settings, round_id)
+            self.figures.append(time.perf_counter() - start)
         with counting(settings.database_url) as sent:
             start = time.perf_counter()
             outcomes = send_batch(settings, rows)
-            second.append(time.perf_counter() - start)
+            self.job.append(time.perf_counter() - start)
         assert all(o.status == "sent" for o in outcomes), outcomes
-        counts = (len(made), len(sent))
-    return (statistics.median(first), statistics.median(second), *counts,
-            stored(settings, round_id))
+        self.counts = (len(made), len(sent))
+        self.inliner = inline.stats()
+        self.stored = stored(settings, round_id)
+
+    def median(self) -> tuple[float, float]:
+        """Return the median seconds of the figures and of the digest job."""
+        return statistics.median(self.figures), statistics.median(self.job)
 
 
 def main() -> None:
@@ -211,19 +230,23 @@ def main() -> None:
                              for n in range(1, args.leads)])
         with session_scope(settings.database_url) as session:
             rows = queue_digest(session, round_id)
-        product = run(settings, round_id, rows, figures(load_history), args.runs)
-        naive = run(settings, round_id, rows, figures(per_organisation), args.runs)
-        same = product[4] == naive[4]
+        product, naive = Side(figures(load_history)), Side(figures(per_organisation))
+        for _ in range(args.runs):  # taking turns, so a change in the load hits both sides
+            product.run(settings, round_id, rows)
+            naive.run(settings, round_id, rows)
+        same = product.stored == naive.stored
         assert handler.count == 2 * args.runs * len(rows)
-    print(f"  {args.organisations} organisations, {args.rounds} rounds, {len(rows)} lead(s); "
-          f"both sides store the same figures: {same}")
-    for name, (made, sent, made_n, sent_n, _) in (("product", product),
-                                                  ("one query per organisation", naive)):
-        print(f"  {name + ':':28} {(made + sent) * 1000:6.0f} ms, {made_n + sent_n:5} statements"
-              f"  (figures {made * 1000:.0f} ms / {made_n}; digest job {sent * 1000:.0f} ms"
-              f" / {sent_n})")
-    ratio = (naive[0] + naive[1]) / (product[0] + product[1])
-    print(f"  ratio: {ratio:.1f}x   (goal >= 10x); figures alone {naive[0] / product[0]:.1f}x")
+    print(f"  {args.organisations} organisations, {args.rounds} rounds, {len(rows)} lead(s), "
+          f"median of {args.runs} runs each; both sides store the same figures: {same}")
+    for name, side in (("product", product), ("one query per organisation", naive)):
+        made, sent = side.median()
+        print(f"  {name + ':':28} {(made + sent) * 1000:6.0f} ms, {sum(side.counts):5} statements"
+              f"  (figures {made * 1000:.0f} ms / {side.counts[0]}; digest job"
+              f" {sent * 1000:.0f} ms / {side.counts[1]})")
+    print(f"  product's inliner in its last digest job: {product.inliner}")
+    ratio = sum(naive.median()) / sum(product.median())
+    print(f"  ratio: {ratio:.1f}x   (goal >= 10x); figures alone "
+          f"{naive.median()[0] / product.median()[0]:.1f}x")
     if not same:
         sys.exit("the two sides stored different figures")
 

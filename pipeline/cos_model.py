@@ -153,8 +153,7 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
     for rid, pid in h.answered:
         answered[rid].add(pid)
 
-    def org_of(pid: int) -> str:
-        return org_name[people[pid].organisation_id]
+    org_of = {pid: org_name[p.organisation_id] for pid, p in people.items()}.__getitem__
 
     response_rates = tuple(
         len(answered[r.id or 0] & invited[r.id or 0]) / len(invited[r.id or 0])
@@ -246,15 +245,19 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
     convener_load = len(convener_open) / len(open_items) if open_items else None
 
     # Metrics and their readings.
-    readings: dict[tuple[int, int], Any] = {(x.metric_id, x.round_id): x for x in h.readings}
+    readings: dict[int, dict[int, Any]] = defaultdict(dict)  # metric -> round -> reading
+    for x in h.readings:
+        readings[x.metric_id][x.round_id] = x
+    checkin_ids = [r.id or 0 for r in checkins]
     series = []
     for m in h.metrics:  # by id
         if not m.active:
             continue
         values: list[float | None] = []
         note = ""
-        for r in checkins:
-            reading = readings.get((m.id, r.id or 0))
+        by_round = readings.get(m.id, {})
+        for rid in checkin_ids:
+            reading = by_round.get(rid)
             values.append(None if reading is None else reading.value)
             if reading is not None and reading.note:
                 note = reading.note
@@ -265,16 +268,13 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
                        tuple(v is not None for v in s.readings)) for s in series)
 
     # Wins, help ties and pulses.
-    win_rows = [(w.round_id, w.organisation_id) for w in h.wins]
-    win_days = tuple(sorted(day[rid] for rid, _ in win_rows))
+    win_days = tuple(sorted(day[rid] for rid, n in h.win_counts.items() for _ in range(n)))
     ties = tuple(sorted(
         (Tie(org_name[e.helped_organisation_id], org_name[e.helper_organisation_id],
              HELP_TIE_LEVEL, day[e.round_id])
          for e in h.help_edges if e.helped_organisation_id != e.helper_organisation_id),
         key=lambda x: (x.on, x.reporter, x.partner)))
-    pulses: dict[int, list[int]] = defaultdict(list)
-    for p in h.pulses:
-        pulses[p.round_id].append(p.score)
+    pulses = h.pulse_totals  # round id -> (sum, how many)
 
     partner_orgs = sorted({org_name[p.organisation_id] for p in people.values()
                            if p.active and p.role == Role.PARTNER
@@ -343,7 +343,7 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
         slipped_commitments=tuple(slipped_items),
     )
 
-    this_pulses = pulses.get(round_.id or 0, [])
+    this_total, this_count = pulses.get(round_.id or 0, (0, 0))
     recent = [r for r in checkins][-8:]
     summary = {
         "convener": convener,
@@ -354,8 +354,8 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
         "completion_trend": [round(x, 2) for x in completion_rates[-8:]],
         "open_commitments": len(open_items),
         "convener_load": None if convener_load is None else round(convener_load, 4),
-        "pulse_average": round(sum(this_pulses) / len(this_pulses), 2) if this_pulses else None,
-        "pulse_trend": [round(sum(pulses[r.id or 0]) / len(pulses[r.id or 0]), 2)
+        "pulse_average": round(this_total / this_count, 2) if this_count else None,
+        "pulse_trend": [round(pulses[r.id or 0][0] / pulses[r.id or 0][1], 2)
                         if pulses.get(r.id or 0) else None for r in recent],
         "help_network": {
             "ties": reported,
@@ -365,7 +365,7 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
             "direct_share": None if not pairs else round(direct / pairs, 4),
             "with_direct_tie": len(reached),
         },
-        "wins_recent": [sum(1 for rid, _ in win_rows if rid == r.id) for r in recent],
+        "wins_recent": [h.win_counts.get(r.id or 0, 0) for r in recent],
         "weeks_since_last_win": situation.weeks_since_last_win,
         "echo_rate": situation.echo_rate,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from pipeline.models import (
     Blocker,
@@ -52,9 +52,11 @@ class History:
     updates: list[Any]  # (commitment_id, round_id, status, note)
     metrics: list[Any]  # the coalition's, every one
     readings: list[Any]  # (metric_id, round_id, value, note)
-    wins: list[Any]  # (round_id, organisation_id, person_id, text)
+    wins: list[Any]  # this round's: (organisation_id, person_id, text)
+    win_counts: dict[int, int]  # round id -> wins logged, every round
     blockers: list[Any]  # this round's: (organisation_id, person_id, text, help_wanted)
-    pulses: list[Any]  # (round_id, score)
+    pulses: list[int]  # this round's scores
+    pulse_totals: dict[int, tuple[int, int]]  # round id -> (sum of the scores, how many)
     help_edges: list[Any]  # (round_id, helper_organisation_id, helped_organisation_id)
 
     @property
@@ -64,7 +66,11 @@ class History:
 
 
 def load_history(session: Session, round_id: int) -> History:
-    """Load a round's history: 15 queries, however large the coalition and its past."""
+    """Load a round's history: 17 queries, however large the coalition and its past.
+
+    The rounds are read through the session (which flushes what it holds first); the rest
+    as plain rows on its connection, in the same transaction.
+    """
     round_ = session.get(Round, round_id)
     if round_ is None:
         raise LookupError(f"no round {round_id}")
@@ -74,12 +80,15 @@ def load_history(session: Session, round_id: int) -> History:
     rounds = list(session.exec(select(Round).where(
         Round.coalition_id == cid, Round.number <= round_.number).order_by(col(Round.number))))
     ids = [r.id for r in rounds]
+    connection = session.connection()
 
-    def rows(*columns: Any, where: Any, order: Any = None) -> list[Any]:
+    def rows(*columns: Any, where: Any, order: Any = None, group: Any = None) -> list[Any]:
         query = select(*columns).where(*where)
+        if group is not None:
+            query = query.group_by(group)
         if order is not None:
             query = query.order_by(order)
-        return list(session.execute(query).all())
+        return list(connection.execute(query).all())
 
     organisations = {o.id: o for o in rows(
         Organisation.id, Organisation.name, Organisation.active,
@@ -94,7 +103,7 @@ def load_history(session: Session, round_id: int) -> History:
                          where=[col(Invitation.round_id).in_(ids),
                                 col(Invitation.revoked_at).is_(None)],
                          order=col(Invitation.id)),
-        answered=list(session.execute(select(Response.round_id, Response.person_id).where(
+        answered=list(connection.execute(select(Response.round_id, Response.person_id).where(
             col(Response.round_id).in_(ids)).distinct()).all()),
         commitments=rows(Commitment.id, Commitment.organisation_id, Commitment.text,
                          Commitment.due, Commitment.status, Commitment.active,
@@ -110,13 +119,19 @@ def load_history(session: Session, round_id: int) -> History:
                      where=[Metric.coalition_id == cid], order=col(Metric.id)),
         readings=rows(Reading.metric_id, Reading.round_id, Reading.value, Reading.note,
                       where=[col(Reading.round_id).in_(ids)], order=col(Reading.id)),
-        wins=rows(Win.round_id, Win.organisation_id, Win.person_id, Win.text,
-                  where=[col(Win.round_id).in_(ids)], order=col(Win.id)),
+        wins=rows(Win.organisation_id, Win.person_id, Win.text,
+                  where=[Win.round_id == round_id], order=col(Win.id)),
+        win_counts=dict(rows(Win.round_id, func.count(), where=[col(Win.round_id).in_(ids)],
+                             group=col(Win.round_id))),
         blockers=rows(Blocker.organisation_id, Blocker.person_id, Blocker.text,
                       Blocker.help_wanted, where=[Blocker.round_id == round_id],
                       order=col(Blocker.id)),
-        pulses=rows(Pulse.round_id, Pulse.score, where=[col(Pulse.round_id).in_(ids)],
-                    order=col(Pulse.id)),
+        pulses=[p.score for p in rows(Pulse.score, where=[Pulse.round_id == round_id],
+                                      order=col(Pulse.id))],
+        pulse_totals={p.round_id: (int(p.total), p.count) for p in rows(
+            Pulse.round_id, func.sum(Pulse.score).label("total"),
+            func.count().label("count"), where=[col(Pulse.round_id).in_(ids)],
+            group=col(Pulse.round_id))},
         help_edges=rows(HelpEdge.round_id, HelpEdge.helper_organisation_id,
                         HelpEdge.helped_organisation_id,
                         where=[col(HelpEdge.round_id).in_(ids)], order=col(HelpEdge.id)),

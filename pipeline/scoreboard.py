@@ -75,11 +75,10 @@ def build_scoreboard(session: Session, round_id: int,
             m.key, m.name, m.unit, orgs[m.owner_organisation_id], m.baseline, m.target,
             m.direction, current.get(m.id), previous.get(m.id)))
 
-    wins = [(orgs[w.organisation_id], people[w.person_id].name, w.text)
-            for w in h.wins if w.round_id == round_id]
+    wins = [(orgs[w.organisation_id], people[w.person_id].name, w.text) for w in h.wins]
     blockers = [(orgs[b.organisation_id], people[b.person_id].name, b.text, b.help_wanted)
                 for b in h.blockers]
-    pulses = [p.score for p in h.pulses if p.round_id == round_id]
+    pulses = h.pulses
     help_edges = [(orgs[e.helper_organisation_id], orgs[e.helped_organisation_id])
                   for e in h.help_edges if e.round_id == round_id]
 
