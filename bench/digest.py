@@ -109,14 +109,16 @@ def per_organisation(session: Session, round_id: int) -> History:
         commitments = list(session.exec(select(Commitment).where(
             Commitment.organisation_id == org.id)))
         keyed["commitments"] += [(c.id or 0, c) for c in commitments]
-        keyed["updates"] += [(u.id or 0, u) for u in session.exec(
+        keyed["updates"] += [(u.id or 0, (u.commitment_id, u.round_id, u.status, u.note))
+                             for u in session.exec(
             select(CommitmentUpdate).where(
                 col(CommitmentUpdate.commitment_id).in_([c.id for c in commitments]),
                 col(CommitmentUpdate.round_id).in_(ids)))]
         metrics = list(session.exec(select(Metric).where(
             Metric.owner_organisation_id == org.id)))
         keyed["metrics"] += [(m.id or 0, m) for m in metrics]
-        keyed["readings"] += [(r.id or 0, r) for r in session.exec(select(Reading).where(
+        keyed["readings"] += [(r.id or 0, (r.metric_id, r.round_id, r.value, r.note))
+                              for r in session.exec(select(Reading).where(
             col(Reading.metric_id).in_([m.id for m in metrics]),
             col(Reading.round_id).in_(ids)))]
         keyed["wins"] += [(w.id or 0, w) for w in session.exec(select(Win).where(

@@ -216,9 +216,9 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
     number = {r.id: r.number for r in rounds}
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
     per_round: dict[int, list[str]] = defaultdict(list)
-    for u in h.updates:
-        history[u.commitment_id].append((number[u.round_id], u.status))
-        per_round[u.round_id].append(u.status)
+    for cid, rid, status, _ in h.updates:  # unpacked: cheaper than a Row's names
+        history[cid].append((number[rid], status))
+        per_round[rid].append(status)
     completion_rates = tuple(
         100.0 * sum(1 for s in per_round[r.id or 0] if s in KEPT) / len(per_round[r.id or 0])
         for r in checkins if per_round[r.id or 0])
@@ -245,9 +245,9 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
     convener_load = len(convener_open) / len(open_items) if open_items else None
 
     # Metrics and their readings.
-    readings: dict[int, dict[int, Any]] = defaultdict(dict)  # metric -> round -> reading
-    for x in h.readings:
-        readings[x.metric_id][x.round_id] = x
+    readings: dict[int, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for mid, rid, value, reading_note in h.readings:  # metric -> round -> (value, note)
+        readings[mid][rid] = (value, reading_note)
     checkin_ids = [r.id or 0 for r in checkins]
     series = []
     for m in h.metrics:  # by id
@@ -258,9 +258,9 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
         by_round = readings.get(m.id, {})
         for rid in checkin_ids:
             reading = by_round.get(rid)
-            values.append(None if reading is None else reading.value)
-            if reading is not None and reading.note:
-                note = reading.note
+            values.append(None if reading is None else reading[0])
+            if reading is not None and reading[1]:
+                note = reading[1]
         series.append(MetricSeries(m.key, m.name, m.unit, org_name[m.owner_organisation_id],
                                    m.baseline, m.target, m.direction, tuple(values), note))
     headline = tuple(

@@ -45,7 +45,8 @@ def build_scoreboard(session: Session, round_id: int,
                for rid, pid in h.invitations if rid == round_id]
     answered = {pid for rid, pid in h.answered if rid == round_id}
 
-    updates = {u.commitment_id: u for u in h.updates if u.round_id == round_id}
+    # (the hot loops unpack rows: a tuple's items are cheaper than a Row's names)
+    updates = {cid: (status, note) for cid, rid, status, note in h.updates if rid == round_id}
     commitment_rows = []
     for c in h.commitments:
         update = updates.get(c.id)
@@ -54,20 +55,20 @@ def build_scoreboard(session: Session, round_id: int,
             continue
         if c.created_round_id == round_id:
             continue  # made this round: it starts counting next round
-        commitment_rows.append(CommitmentRow(
-            orgs[c.organisation_id], c.text, c.due,
-            update.status if update else "no_update", update.note if update else ""))
+        status, note = update or ("no_update", "")
+        commitment_rows.append(CommitmentRow(orgs[c.organisation_id], c.text, c.due, status,
+                                             note))
 
     metric_rows = []
     number = {r.id: r.number for r in h.rounds}
-    previous: dict[int, float] = {}  # each metric's latest reading from the rounds before
     current: dict[int, float] = {}
-    for r in sorted((r for r in h.readings if r.round_id != round_id),
-                    key=lambda r: number[r.round_id]):
-        previous[r.metric_id] = r.value
-    for r in h.readings:
-        if r.round_id == round_id:
-            current[r.metric_id] = r.value
+    latest: dict[int, tuple[int, float]] = {}  # metric -> (round number, value)
+    for mid, rid, value, _ in h.readings:
+        if rid == round_id:
+            current[mid] = value
+        elif mid not in latest or number[rid] > latest[mid][0]:
+            latest[mid] = (number[rid], value)
+    previous = {mid: value for mid, (_, value) in latest.items()}
     for m in h.metrics:
         if not m.active:
             continue
