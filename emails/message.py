@@ -6,7 +6,7 @@ import binascii
 import email.policy
 import email.utils
 import re
-import secrets
+import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -79,10 +79,17 @@ def _address(name: str, addr: str, *, header: str) -> Address:
 _ADDRESS_CACHE: dict[tuple[str, str, str], Address | str] = {}
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
+_PLAIN_ADDR = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
 def _address_header(name: str, addr: str, *, header: str) -> Address | str:
     """The header value for an address: its text, quoted as RFC 5322 wants, when it is plain
     ASCII (stored as written), else an Address (encoded by the header registry). The address
-    is checked the same way in both cases."""
+    is checked the same way in both cases; a name of letters and spaces and a dot-atom
+    address, which that check always passes, skip the parse."""
+    if _PLAIN_NAME.fullmatch(name) and _PLAIN_ADDR.fullmatch(addr) and name == one_line(name):
+        return email.utils.formataddr((name, addr))
     address = _address(name, addr, header=header)
     if address.display_name.isascii() and address.addr_spec.isascii():
         return email.utils.formataddr((address.display_name, address.addr_spec))
@@ -185,9 +192,11 @@ def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
         part.set_payload(encoded)
         parts.append(part)
         bodies.append(encoded)
-    boundary = f"==cos_{secrets.token_hex(8)}=="
+    # A boundary need only be absent from the bodies, not unguessable: the stdlib's generator
+    # uses the random module too (os.urandom is a system call per message).
+    boundary = f"==cos_{random.getrandbits(64):016x}=="
     while any(boundary in body for body in bodies):  # quoted-printable never holds "=="
-        boundary = f"==cos_{secrets.token_hex(8)}=="
+        boundary = f"==cos_{random.getrandbits(64):016x}=="
     message["MIME-Version"] = "1.0"
     message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     message.set_payload(parts)

@@ -7,7 +7,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -165,14 +165,20 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
         if len(line) <= width or " " not in line.strip():
             out.append(line)
             continue
-        match = _BULLET.match(line)
-        assert match is not None
-        indent = match.group(1)
-        hanging = indent + " " * len(match.group(2) or "")
-        out.extend(textwrap.wrap(line.strip(), width=width, initial_indent=indent,
-                                 subsequent_indent=hanging, break_long_words=False,
-                                 break_on_hyphens=False) or [""])
+        out.extend(_wrap_line(line, width))
     return "\n".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _wrap_line(line: str, width: int) -> tuple[str, ...]:
+    """Wrap one long line (kept: most lines are the same in every email of a round)."""
+    match = _BULLET.match(line)
+    assert match is not None
+    indent = match.group(1)
+    hanging = indent + " " * len(match.group(2) or "")
+    return tuple(textwrap.wrap(line.strip(), width=width, initial_indent=indent,
+                               subsequent_indent=hanging, break_long_words=False,
+                               break_on_hyphens=False) or [""])
 
 
 def warm() -> int:

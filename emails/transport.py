@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from emails import dkim
-from emails.message import to_bytes
+from emails.message import header_text, to_bytes
 
 Security = Literal["plain", "starttls", "tls"]
 
@@ -77,10 +78,18 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 def _envelope_sender(message: EmailMessage) -> str:
     """Return the bare address of the message's sender for MAIL FROM."""
-    pairs = getaddresses([str(message.get("Sender") or message.get("From") or "")])
-    if not pairs or not pairs[0][1]:
+    address = _bare_address(header_text(message, "Sender") or header_text(message, "From"))
+    if not address:
         raise DeliveryError("the message has no From address: cannot send it", temporary=False)
-    return pairs[0][1]
+    return address
+
+
+@lru_cache(maxsize=256)
+def _bare_address(header: str) -> str:
+    """The first address of a header's text ('' when it names none); the same From header
+    comes with every message of a batch, so it is parsed once."""
+    pairs = getaddresses([header])
+    return pairs[0][1] if pairs else ""
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
