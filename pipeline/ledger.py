@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
@@ -202,6 +202,26 @@ def record(session: Session, delivery_id: int, status: DeliveryStatus, error: st
     if not count_failures and status == DeliveryStatus.SENT:
         return False
     return _count_failures(session, delivery.round_id, status)
+
+
+def record_sent(connection: Connection, delivery_id: int, *, message_id: str, via: str,
+                smtp_reply: str, reset_round: int | None) -> None:
+    """Write down, in one statement, that the server accepted a claimed row's email: what
+    `record` writes for a sent row, without loading it. With reset_round, the round's count of
+    failures in a row goes back to zero too (a caller recording a run of sent rows resets it
+    once). The caller commits."""
+    values: dict[str, object] = {"status": DeliveryStatus.SENT, "last_error": "",
+                                 "retry_at": None, "sent_at": utcnow(), "message_id": message_id}
+    if via:
+        values["via"] = via[:300]
+    if smtp_reply:
+        values["smtp_reply"] = smtp_reply[:500]
+    connection.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values)
+                       .execution_options(synchronize_session=False))
+    if reset_round is not None:
+        connection.execute(update(Round).where(col(Round.id) == reset_round,
+                                               col(Round.failures_in_a_row) > 0)
+                           .values(failures_in_a_row=0))
 
 
 FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.REJECTED, DeliveryStatus.BOUNCED)

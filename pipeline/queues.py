@@ -223,6 +223,22 @@ def merge_job(round_id: int) -> str:
     return f"merged {result.answers} answers ({result.newly_merged} new)"
 
 
+# True while a send job runs in the worker's own process (pipeline.workers runs send jobs
+# without a fork): its database connections are pooled for the worker's lifetime then.
+_in_worker_process = False
+
+
+@contextmanager
+def in_worker_process() -> Iterator[None]:
+    """Mark the jobs run in this block as running in the long-lived worker process."""
+    global _in_worker_process
+    before, _in_worker_process = _in_worker_process, True
+    try:
+        yield
+    finally:
+        _in_worker_process = before
+
+
 def send_job(delivery_id: int) -> str:
     """Send one email of the ledger (RQ job; jobs queued before batches still run)."""
     return str(send_delivery(current_settings(), delivery_id, pooled=False))
@@ -234,7 +250,7 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     Every row's outcome is recorded; when some failed for now, the job raises at the end so
     RQ runs it again later, and only the rows not sent yet are claimed then.
     """
-    outcomes = send_batch(current_settings(), delivery_ids, pooled=False)
+    outcomes = send_batch(current_settings(), delivery_ids, pooled=_in_worker_process)
     counts = Counter(o.status for o in outcomes)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if counts[DeliveryStatus.FAILED]:

@@ -73,8 +73,11 @@ def contact_for(session: Session, coalition: Coalition) -> Person | None:
 # (`_recording_each_send`), so a crash mid-chunk leaves in `sending` the one email in flight
 # (the documented duplicate window) and the rows not tried yet; both are sent again once their
 # claim is seen to be abandoned.
-CLAIM_CHUNK = 20
+CLAIM_CHUNK = 100
 FIRST_CHUNK = 4
+# The chunks grow to CLAIM_CHUNK: a small first one so the first email leaves at once, then
+# bigger ones (fewer statements per email) once the server is busy with the first.
+RAMP = (FIRST_CHUNK, 20)
 
 
 @dataclass
@@ -187,11 +190,14 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
 
 def _chunks(delivery_ids: list[int]) -> list[list[int]]:
     """Cut the rows into claim chunks: a small first one, so the first email leaves at once
-    (a coalition of ten feels instant), then CLAIM_CHUNK rows each."""
-    first = delivery_ids[:FIRST_CHUNK]
-    rest = delivery_ids[FIRST_CHUNK:]
-    return ([first] if first else []) + [rest[i:i + CLAIM_CHUNK]
-                                         for i in range(0, len(rest), CLAIM_CHUNK)]
+    (a coalition of ten feels instant), a bigger one, then CLAIM_CHUNK rows each."""
+    chunks, start = [], 0
+    for size in RAMP:
+        if start < len(delivery_ids):
+            chunks.append(delivery_ids[start:start + size])
+            start += size
+    return chunks + [delivery_ids[i:i + CLAIM_CHUNK]
+                     for i in range(start, len(delivery_ids), CLAIM_CHUNK)]
 
 
 def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
@@ -289,23 +295,38 @@ def _recording_each_send(settings: Settings, pooled: bool,
                          via: str) -> Iterator[Callable[[_Row], None]]:
     """Give a function that writes down a row the server accepted, at once, in its own short
     transaction (one connection for the chunk, no lock held between sends): a crash after
-    the server's acceptance and before this commit is the only way an email goes out twice."""
-    with get_engine(settings.database_url, pooled=pooled).connect() as connection, \
-            Session(connection, expire_on_commit=False) as session:
+    the server's acceptance and before this commit is the only way an email goes out twice.
+
+    Each record is one UPDATE (the round's failure count is reset with the first sent row of
+    each round in the chunk: the chunk's failures are recorded after its sent rows). Its commit
+    does not wait for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit off):
+    it survives a crash of this process, and the next claim's commit, which waits, makes it
+    durable; only a power cut of the database machine in between could forget it."""
+    engine = get_engine(settings.database_url, pooled=pooled)
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: outside any transaction
+            connection.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
+        reset: set[int] = set()
 
         def on_sent(row: _Row) -> None:
             assert row.message is not None
-            try:
-                ledger.record(session, row.delivery_id, DeliveryStatus.SENT,
-                              message_id=header_text(row.message, "Message-ID"), via=via,
-                              smtp_reply=row.smtp_reply)
-                session.commit()
-            except BaseException:
-                session.rollback()  # the chunk's record tries it again, then stops the batch
-                raise
+            # A failure here propagates: the chunk's record tries again, then stops the batch.
+            with connection.begin():
+                if not sqlite:
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                ledger.record_sent(connection, row.delivery_id,
+                                   message_id=header_text(row.message, "Message-ID"),
+                                   via=via, smtp_reply=row.smtp_reply,
+                                   reset_round=None if row.round_id in reset else row.round_id)
+            reset.add(row.round_id)
             row.recorded = True
 
-        yield on_sent
+        try:
+            yield on_sent
+        finally:
+            if sqlite:  # the connection may go back to a pool: as every other one is
+                connection.connection.driver_connection.execute("PRAGMA synchronous=FULL")
 
 
 # Tries to write down a chunk whose emails the server accepted, each after the database's
