@@ -38,6 +38,13 @@ class CountingHandler:
         self.last = 0.0
         self.done = threading.Condition()
 
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """Offer PIPELINING, as production servers (Postfix, Exim, the big providers) do:
+        aiosmtpd reads pipelined commands in order but does not say so by itself."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Count the message and wake anyone waiting for a total."""
         with self.done:
