@@ -5,8 +5,8 @@ from __future__ import annotations
 import binascii
 import email.policy
 import email.utils
-import re
 import random
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address

@@ -135,20 +135,19 @@ def _make_plan(name: str, rest: dict[str, Any], keys: tuple[str, ...],
         subject, text, html = render_raw(name, {**rest, **markers})
         plan = _Plan(subject, text, _cut(inline_css(html)))
     except (ValueError, etree.LxmlError):
-        plan = None
-    for sample in _SAMPLES if plan is not None else ():
+        _stats["unusable"] += 1
+        return None
+    for sample in _SAMPLES:
         values = [sample[0] if k == "person_name" else sample[1] for k in keys]
         try:
             expected = full(name, {**rest, **dict(zip(keys, values, strict=True))})
             raw_subject, raw_text, got_html = plan.fill(values)
         except (ValueError, etree.LxmlError):
-            plan = None
-            break
-        if (one_line(raw_subject), finish_text(raw_text), got_html) != (
+            got_html = None
+        if got_html is None or (one_line(raw_subject), finish_text(raw_text), got_html) != (
                 expected.subject, expected.text, expected.html):
-            plan = None
-    if plan is None:
-        _stats["unusable"] += 1
+            _stats["unusable"] += 1
+            return None
     return plan
 
 

@@ -137,7 +137,7 @@ class _Pipelined:
         client.ehlo_or_helo_if_needed()
         if (mail_options or rcpt_options or not client.does_esmtp
                 or not client.has_extn("pipelining")):
-            return super().sendmail(  # type: ignore[misc, no-any-return]
+            return super().sendmail(  # type: ignore[misc]
                 from_addr, to_addrs, msg, mail_options, rcpt_options)
         if isinstance(msg, str):
             msg = smtplib._fix_eols(msg).encode("ascii")  # type: ignore[attr-defined]

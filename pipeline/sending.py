@@ -305,8 +305,9 @@ def _recording_each_send(settings: Settings, pooled: bool,
     engine = get_engine(settings.database_url, pooled=pooled)
     with engine.connect() as connection:
         sqlite = engine.dialect.name == "sqlite"
+        driver: Any = connection.connection.driver_connection
         if sqlite:  # on the driver's connection: outside any transaction
-            connection.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
+            driver.execute("PRAGMA synchronous=NORMAL")
         reset: set[int] = set()
 
         def on_sent(row: _Row) -> None:
@@ -326,7 +327,7 @@ def _recording_each_send(settings: Settings, pooled: bool,
             yield on_sent
         finally:
             if sqlite:  # the connection may go back to a pool: as every other one is
-                connection.connection.driver_connection.execute("PRAGMA synchronous=FULL")
+                driver.execute("PRAGMA synchronous=FULL")
 
 
 # Tries to write down a chunk whose emails the server accepted, each after the database's

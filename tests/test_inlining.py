@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emails import inline, personal
-from emails.render import premailer_inline, render_email, render_named, render_templates
+from emails.render import Rendered, premailer_inline, render_email, render_named, render_templates
 from tests.test_emails import DIGEST, SCRIPT, digest, invitation
 
 AWKWARD = [
@@ -121,3 +121,20 @@ def test_any_text_in_any_slot_replays_exactly(name: str, org: str, commitment: s
                          commitments=[{"text": commitment, "due": None}],
                          link=f"https://cos.example.org/c/{link}")
     assert as_tuple(render_email("invitation", context)) == full_render("invitation", context)
+
+
+def test_a_shape_that_does_not_check_always_takes_the_full_path() -> None:
+    """A rendering whose filled-in samples differ from the full render (here: a full render
+    that says something else) is never used; every email of that shape is rendered whole."""
+    personal.clear()
+    calls: list[str] = []
+
+    def full(name: str, context: Any) -> Any:
+        calls.append(context["person_name"])
+        return Rendered("other", "other\n", "<p>other</p>")
+
+    for name in ("Ann", "Bo"):
+        got = personal.render_personal("invitation", invitation(person_name=name), full)
+        assert got == Rendered("other", "other\n", "<p>other</p>")
+    assert personal.stats()["unusable"] == 1
+    assert calls[-2:] == ["Ann", "Bo"]  # after the failed check, each one in full
