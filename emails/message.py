@@ -231,15 +231,32 @@ def to_bytes(message: EmailMessage) -> bytes:
             != [f'multipart/alternative; boundary="{boundary}"']
             or not all(isinstance(p._payload, str) and p._payload.isascii() for p in parts)):
         return message.as_bytes(policy=_SMTP)
-    fold = _SMTP.fold_binary
-    out = [fold(name, value) for name, value in message._headers]  # type: ignore[attr-defined]
+    out = [_fold(name, value) for name, value in message._headers]  # type: ignore[attr-defined]
     out.append(b"\r\n")
     delimiter = b"--" + boundary.encode("ascii")
     for part in parts:
         out.append(delimiter + b"\r\n")
-        out += [fold(name, value) for name, value in part._headers]
+        out += [_fold(name, value) for name, value in part._headers]
         out.append(b"\r\n")
         out.append(part._payload.replace("\n", "\r\n").encode("ascii"))
         out.append(b"\r\n")
     out.append(delimiter + b"--\r\n")
     return b"".join(out)
+
+
+_FOLDED: dict[tuple[str, str], bytes] = {}
+
+
+def _fold(name: str, value: Any) -> bytes:
+    """One header as SMTP carries it (email.policy.SMTP's folding); the headers every email of
+    a batch shares (From, Subject, List-Id, the parts' Content-Type) are folded once."""
+    if not isinstance(value, str):
+        return _SMTP.fold_binary(name, value)
+    key = (name, value)
+    folded = _FOLDED.get(key)
+    if folded is None:
+        folded = _SMTP.fold_binary(name, value)
+        if len(_FOLDED) >= 1024:
+            _FOLDED.clear()
+        _FOLDED[key] = folded
+    return folded

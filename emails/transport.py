@@ -99,6 +99,12 @@ def wire_bytes(message: EmailMessage) -> bytes:
     return to_bytes(message)
 
 
+# One address as build_message writes a plain one: "Ann O'Brien <ann@example.org>" or a bare
+# address, with nothing in it that the RFC 5322 parse would read differently.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9 '-]*<([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)>|([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)")
+
+
 def _send(client: smtplib.SMTP, message: EmailMessage, sender: str) -> dict[str, Any]:
     """Send the message over the client; return the refused recipients as smtplib does.
 
@@ -109,7 +115,11 @@ def _send(client: smtplib.SMTP, message: EmailMessage, sender: str) -> dict[str,
     if not names & {"bcc", "resent-bcc", "resent-date"}:
         raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
                if name.lower() in ("to", "cc")]
-        recipients = [addr for _, addr in getaddresses(raw) if addr]
+        plain = [_PLAIN_ADDRESS.fullmatch(value) for value in raw]
+        if all(plain):  # "Name <addr>" with a name that needs no quoting: what the parse gives
+            recipients = [m.group(1) or m.group(2) for m in plain if m]
+        else:
+            recipients = [addr for _, addr in getaddresses(raw) if addr]
         if recipients and sender.isascii() and all(a.isascii() for a in recipients):
             return client.sendmail(sender, recipients, wire_bytes(message))
     return client.send_message(message, from_addr=sender)
@@ -173,7 +183,8 @@ class _Pipelined:
             client._rset()
             raise smtplib.SMTPRecipientsRefused(refused)
         if code == 354:
-            body = smtplib._quote_periods(msg)  # type: ignore[attr-defined]
+            body = (smtplib._quote_periods(msg)  # type: ignore[attr-defined]
+                    if msg.startswith(b".") or b"\n." in msg else msg)
             if body[-2:] != b"\r\n":
                 body += b"\r\n"
             client.send(body + b".\r\n")

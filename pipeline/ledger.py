@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, String, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
@@ -217,18 +217,23 @@ def record_sent(connection: Connection, delivery_id: int, *, message_id: str, vi
     `record` writes for a sent row, without loading it. With reset_round, the round's count of
     failures in a row goes back to zero too (a caller recording a run of sent rows resets it
     once). The caller commits."""
-    values: dict[str, object] = {"status": DeliveryStatus.SENT, "last_error": "",
-                                 "retry_at": None, "sent_at": utcnow(), "message_id": message_id}
-    if via:
-        values["via"] = via[:300]
-    if smtp_reply:
-        values["smtp_reply"] = smtp_reply[:500]
-    connection.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values)
-                       .execution_options(synchronize_session=False))
+    connection.execute(_SENT, {"b_id": delivery_id, "b_sent_at": utcnow(),
+                               "b_message_id": message_id, "b_via": via[:300],
+                               "b_reply": smtp_reply[:500]})
     if reset_round is not None:
-        connection.execute(update(Round).where(col(Round.id) == reset_round,
-                                               col(Round.failures_in_a_row) > 0)
-                           .values(failures_in_a_row=0))
+        connection.execute(_RESET, {"b_round": reset_round})
+
+
+_ledger, _rounds = Delivery.__table__, Round.__table__  # type: ignore[attr-defined]
+# Built once: the statements every sent email runs (an empty via or reply keeps the old one).
+_SENT = update(_ledger).where(_ledger.c.id == bindparam("b_id")).values(
+    status=DeliveryStatus.SENT, last_error="", retry_at=None,
+    sent_at=bindparam("b_sent_at"), message_id=bindparam("b_message_id"),
+    via=func.coalesce(func.nullif(bindparam("b_via", type_=String), ""), _ledger.c.via),
+    smtp_reply=func.coalesce(func.nullif(bindparam("b_reply", type_=String), ""),
+                             _ledger.c.smtp_reply))
+_RESET = update(_rounds).where(_rounds.c.id == bindparam("b_round"),
+                               _rounds.c.failures_in_a_row > 0).values(failures_in_a_row=0)
 
 
 FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.REJECTED, DeliveryStatus.BOUNCED)

@@ -9,6 +9,7 @@ cancelled one sends nothing more.
 from __future__ import annotations
 
 from email.utils import parseaddr
+from functools import lru_cache
 
 from sqlmodel import Session, col, select
 
@@ -78,9 +79,15 @@ def unsubscribe_link(settings: Settings, person_id: int) -> str:
 def unsubscribe_headers(settings: Settings, person_id: int) -> dict[str, str]:
     """Return the List-Unsubscribe headers of a recurring email (RFC 2369 and RFC 8058)."""
     token = optout_token(settings.secret_key, person_id)
-    mailbox = parseaddr(settings.mail_from)[1]
+    mailbox = _mailbox(settings.mail_from)
     return {
         "List-Unsubscribe": (f"<{unsubscribe_link(settings, person_id)}>, "
                              f"<mailto:{mailbox}?subject=unsubscribe%20{token}>"),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+@lru_cache(maxsize=16)
+def _mailbox(mail_from: str) -> str:
+    """The bare address of the sender (parsed once, not for every email)."""
+    return parseaddr(mail_from)[1]
