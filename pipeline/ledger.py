@@ -9,6 +9,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Connection, String, bindparam, func, insert, update
 from sqlmodel import Session, col, select
@@ -63,6 +64,26 @@ def abandoned(delivery: Delivery, now: datetime) -> bool:
     """Say whether a row in `sending` was left by a sender that is not coming back."""
     started = delivery.claimed_at or delivery.created_at
     return started < now - CLAIM_LEASE or process_gone(delivery.claimed_by)
+
+
+class LedgerRow(Protocol):
+    """What deciding on and composing a row's email reads of it: a Delivery, or the few
+    columns of one read without building the ORM object (pipeline.sending reads a chunk so)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def round_id(self) -> int: ...
+
+    @property
+    def person_id(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -166,7 +187,7 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=RETRY_INTERVALS[min(max(attempts, 1), len(RETRY_INTERVALS)) - 1])
 
 
-def reason_not_to_send(session: Session, delivery: Delivery) -> str:
+def reason_not_to_send(session: Session, delivery: LedgerRow) -> str:
     """Return why a row should no longer be sent ('' while it should): a closed round's
     invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
     if delivery.kind in (EmailKind.INVITATION, EmailKind.REMINDER):

@@ -15,14 +15,15 @@ from sqlmodel import Session, col, select
 
 from pipeline.config import Settings
 from pipeline.core.vocab import EmailKind
-from pipeline.models import Delivery, Invitation, Person, Response, Round
+from pipeline.ledger import LedgerRow
+from pipeline.models import Invitation, Person, Response, Round
 from pipeline.tokens import optout_token
 
 # Every kind the cadence sends again and again: each carries List-Unsubscribe.
 RECURRING_KINDS = frozenset({EmailKind.INVITATION, EmailKind.REMINDER, EmailKind.DIGEST})
 
 
-def reason_to_withhold(session: Session, delivery: Delivery) -> str:
+def reason_to_withhold(session: Session, delivery: LedgerRow) -> str:
     """Return why this row's email must not go to its person ('' when it may go)."""
     person = session.get(Person, delivery.person_id)
     round_ = session.get(Round, delivery.round_id)
@@ -49,7 +50,7 @@ def reason_to_withhold(session: Session, delivery: Delivery) -> str:
     return ""
 
 
-def reason_to_hold(session: Session, delivery: Delivery) -> str:
+def reason_to_hold(session: Session, delivery: LedgerRow) -> str:
     """Return why this row's email waits for now ('' when nothing holds it): a paused round."""
     round_ = session.get(Round, delivery.round_id)
     if round_ is not None and round_.paused_at is not None and round_.cancelled_at is None:

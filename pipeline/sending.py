@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
@@ -30,14 +32,14 @@ from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import get_engine, session_scope
 from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
-from pipeline.ledger import Outcome
+from pipeline.ledger import LedgerRow, Outcome
 from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
 from pipeline.ratelimit import wait_for_slot
 
 log = logging.getLogger(__name__)
 
 
-def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMessage:
+def compose(session: Session, settings: Settings, delivery: LedgerRow) -> EmailMessage:
     """Render the email a ledger row stands for, with the builder registered for its kind."""
     round_ = session.get(Round, delivery.round_id)
     person = session.get(Person, delivery.person_id)
@@ -202,8 +204,11 @@ def _chunks(delivery_ids: list[int]) -> list[list[int]]:
 
 def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
     """Compose each claimed row's email, or say why it will not be sent."""
-    deliveries = {d.id: d for d in session.exec(select(Delivery).where(
-        col(Delivery.id).in_([r.delivery_id for r in rows])))}
+    # The columns deciding and composing read, without an ORM object per row.
+    deliveries = {d.id: d for d in (_Ledgered(*values) for values in session.execute(
+        core_select(col(Delivery.id), col(Delivery.round_id), col(Delivery.person_id),
+                    col(Delivery.kind), col(Delivery.created_at))
+        .where(col(Delivery.id).in_([r.delivery_id for r in rows]))))}
     _prefetch(session, list(deliveries.values()))
     # Pauses are read afresh for each chunk: a round may pause itself halfway through a batch.
     with session_scope(settings.database_url, read_only=True) as fresh:
@@ -229,7 +234,18 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
             row.exc = exc
 
 
-def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
+@dataclass(frozen=True)
+class _Ledgered:
+    """The columns of a ledger row that deciding and composing read (a LedgerRow)."""
+
+    id: int
+    round_id: int
+    person_id: int
+    kind: str
+    created_at: datetime
+
+
+def _prefetch(session: Session, deliveries: list[_Ledgered]) -> None:
     """Load what the chunk's emails need in a few queries and keep it for the batch (the
     session's identity map holds rows only while something refers to them)."""
     memo = session.info.setdefault(BATCH_MEMO, {})
