@@ -41,7 +41,10 @@ class _StoredAsWritten(EmailPolicy):
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if (isinstance(value, str) and value.isascii() and "\r" not in value and "\n" not in value
-                and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
+                and (len(name) + 2 + len(value) <= (self.max_line_length or 78)
+                     or name.lower() not in _ADDRESS_HEADERS)):
+            # A long one is parsed when it is folded (to_bytes), once instead of twice; an
+            # address header of any length is parsed now, so a bad address fails here.
             return name, value
         return super().header_store_parse(name, value)
 
@@ -56,6 +59,8 @@ class _StoredAsWritten(EmailPolicy):
 _MAX_COUNT: dict[str, int | None] = {}
 
 
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
+                               "resent-to", "resent-cc", "resent-bcc", "resent-sender"})
 POLICY = _StoredAsWritten()
 _SMTP = email.policy.SMTP
 
@@ -175,8 +180,27 @@ def _encode_body(body: str) -> tuple[str, str]:
     text = "\n".join(lines) + "\n"
     if text.isascii() and max(map(len, lines), default=0) <= 78:
         return "7bit", text
-    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
-    return "quoted-printable", encoded if encoded.endswith("\n") else encoded + "\n"
+    # Quoted-printable encodes each line on its own (a hard line break ends every soft-broken
+    # line), so a line is encoded once and kept: most lines are the same in every email of a
+    # round, only those with the person's name or links differ.
+    encoded = "".join([_qp_line(line) for line in lines])
+    return "quoted-printable", encoded
+
+
+_QP_LINES: dict[str, str] = {}
+
+
+def _qp_line(line: str) -> str:
+    """One line and its line break, quoted-printable (binascii's, in C)."""
+    encoded = _QP_LINES.get(line)
+    if encoded is None:
+        encoded = binascii.b2a_qp((line + "\n").encode("utf-8"), istext=True).decode("ascii")
+        if not encoded.endswith("\n"):
+            encoded += "\n"
+        if len(_QP_LINES) >= 8192:
+            _QP_LINES.clear()
+        _QP_LINES[line] = encoded
+    return encoded
 
 
 def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:

@@ -183,8 +183,8 @@ class _Pipelined:
             client._rset()
             raise smtplib.SMTPRecipientsRefused(refused)
         if code == 354:
-            body = (smtplib._quote_periods(msg)  # type: ignore[attr-defined]
-                    if msg.startswith(b".") or b"\n." in msg else msg)
+            # A line that starts with a dot gets another (RFC 5321 4.5.2), as smtplib does.
+            body = (b"." if msg.startswith(b".") else b"") + msg.replace(b"\n.", b"\n..")
             if body[-2:] != b"\r\n":
                 body += b"\r\n"
             client.send(body + b".\r\n")
