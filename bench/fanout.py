@@ -25,7 +25,16 @@ import lxml.html
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import COS, ROOT, cos, grow_example, instance, machine, smtp_server  # noqa: E402
+from bench._common import (  # noqa: E402
+    COS,
+    ROOT,
+    compile_project,
+    cos,
+    grow_example,
+    instance,
+    machine,
+    smtp_server,
+)
 from emails import Rendered, build_message  # noqa: E402
 from emails.render import premailer_inline, render_templates  # noqa: E402
 
@@ -125,6 +134,7 @@ def main() -> None:
     parser.add_argument("--worker-simple", action="store_true", help="cos worker --simple")
     args = parser.parse_args()
     print(f"fan-out bench: {machine()}")
+    compile_project()
     # The baselines run before and after the fan-out and are averaged, so a machine whose load
     # changes meanwhile (it is shared) skews the ratios less.
     with smtp_server() as (host, port, _):

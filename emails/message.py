@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emails.render import Rendered, one_line
+from emails.format import one_line
+
+if TYPE_CHECKING:  # rendering (Jinja, the CSS inliner) is not needed to build or send
+    from emails.render import Rendered
 
 # Headers build_message sets itself; extra headers may not replace them.
 OWN_HEADERS = frozenset(

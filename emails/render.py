@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from premailer import Premailer
 
-from emails.format import FILTERS, TESTS
+from emails.format import FILTERS, TESTS, one_line
 from emails.i18n import install, template_values
 from emails.inline import replay_inline
 
@@ -73,11 +73,6 @@ def environment() -> jinja2.Environment:
     env.tests.update(TESTS)
     install(env)
     return env
-
-
-def one_line(text: str) -> str:
-    """Collapse all whitespace, newlines included, to single spaces."""
-    return " ".join(text.split())
 
 
 def inline_css(html: str) -> str:

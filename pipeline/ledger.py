@@ -111,7 +111,7 @@ def ensure_rows(session: Session, round_id: int, person_ids: list[int],
     new = [pid for pid in dict.fromkeys(person_ids) if pid not in existing]
     if new:
         now = utcnow()
-        session.execute(insert(Delivery), [
+        session.connection().execute(insert(_ledger), [
             {"round_id": round_id, "person_id": pid, "kind": kind, "reminder": reminder,
              "status": DeliveryStatus.QUEUED, "attempts": 0, "last_error": "",
              "message_id": "", "created_at": now, "via": "", "claimed_by": "",

@@ -47,6 +47,7 @@ def run_burst(settings: Settings) -> None:
     quiet_expected_failures()
     try:
         queues.configure(settings)
+        queues.load_job_modules()
         connection = queues.connect(settings)
         work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
         SimpleWorker(work_queues, connection=connection).work(burst=True, logging_level="WARNING")
@@ -69,6 +70,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
     the database still knows) and work on with a fresh RQ worker.
     """
     queues.configure(settings)
+    queues.load_job_modules()
     quiet_expected_failures()
     if not simple:
         # The forking Worker runs each job in a child that starts from this process's memory:
