@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from emails.format import one_line
@@ -115,6 +116,7 @@ _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
 DEFAULT_DISPLAY_NAME = "COS Cadence"
 
 
+@lru_cache(maxsize=256)
 def list_id(name: str, slug: str, domain: str) -> str:
     """Return a coalition's List-Id (RFC 2919), e.g. "Harbour Clean Air <harbour-air.lists.x.org>".
 
