@@ -12,6 +12,7 @@ import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -105,24 +106,43 @@ _PLAIN_ADDRESS = re.compile(
     r"[A-Za-z0-9 '-]*<([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)>|([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)")
 
 
+def _plain_recipients(message: EmailMessage, sender: str) -> list[str] | None:
+    """The recipients sendmail is given for this message, read from To and Cc as smtplib's
+    send_message reads them; None for a message with Bcc or Resent- headers, or a non-ASCII
+    address (SMTPUTF8), which goes through send_message itself."""
+    names = {name.lower() for name, _ in message._headers}  # type: ignore[attr-defined]
+    if names & {"bcc", "resent-bcc", "resent-date"}:
+        return None
+    raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
+           if name.lower() in ("to", "cc")]
+    plain = [_PLAIN_ADDRESS.fullmatch(value) for value in raw]
+    if all(plain):  # "Name <addr>" with a name that needs no quoting: what the parse gives
+        recipients = [m.group(1) or m.group(2) for m in plain if m]
+    else:
+        recipients = [addr for _, addr in getaddresses(raw) if addr]
+    if recipients and sender.isascii() and all(a.isascii() for a in recipients):
+        return recipients
+    return None
+
+
 def _send(client: smtplib.SMTP, message: EmailMessage, sender: str) -> dict[str, Any]:
     """Send the message over the client; return the refused recipients as smtplib does.
 
-    The message is flattened once (wire_bytes) and its recipients read from To and Cc as
-    smtplib's send_message reads them; a message with Bcc or Resent- headers, or a non-ASCII
-    address (SMTPUTF8), goes through send_message itself."""
-    names = {name.lower() for name, _ in message._headers}  # type: ignore[attr-defined]
-    if not names & {"bcc", "resent-bcc", "resent-date"}:
-        raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
-               if name.lower() in ("to", "cc")]
-        plain = [_PLAIN_ADDRESS.fullmatch(value) for value in raw]
-        if all(plain):  # "Name <addr>" with a name that needs no quoting: what the parse gives
-            recipients = [m.group(1) or m.group(2) for m in plain if m]
-        else:
-            recipients = [addr for _, addr in getaddresses(raw) if addr]
-        if recipients and sender.isascii() and all(a.isascii() for a in recipients):
-            return client.sendmail(sender, recipients, wire_bytes(message))
+    The message is flattened once (wire_bytes); see _plain_recipients for who gets it."""
+    recipients = _plain_recipients(message, sender)
+    if recipients is not None:
+        return client.sendmail(sender, recipients, wire_bytes(message))
     return client.send_message(message, from_addr=sender)
+
+
+@dataclass
+class _Envelope:
+    """A message ready to go: as prepared (signed), its MAIL FROM, its recipients, its bytes."""
+
+    original: EmailMessage
+    sender: str
+    recipients: list[str]
+    raw: bytes
 
 
 class _Pipelined:
@@ -141,9 +161,19 @@ class _Pipelined:
         self.last_reply = _reply(code, text)
         return code, text
 
+    # Set by sendmail: the envelope of the next message went out behind this one's content.
+    announced_next = False
+
     def sendmail(self, from_addr: str, to_addrs: Any, msg: Any, mail_options: Any = (),
-                 rcpt_options: Any = ()) -> dict[str, tuple[int, bytes]]:
+                 rcpt_options: Any = (), *, announced: bool = False,
+                 then: _Envelope | None = None) -> dict[str, tuple[int, bytes]]:
+        """smtplib's sendmail, pipelined when the server offers it. With `then`, the next
+        message's envelope is written right behind this one's content, so the server reads it
+        at once (one wait per message, not two); that next message must then be sent with
+        `announced` (its envelope is on the wire and only its replies are left to read). No
+        message is accepted before its content is: the next one is not, until it is sent."""
         client: Any = self
+        self.announced_next = False
         client.ehlo_or_helo_if_needed()
         if (mail_options or rcpt_options or not client.does_esmtp
                 or not client.has_extn("pipelining")):
@@ -152,13 +182,8 @@ class _Pipelined:
         if isinstance(msg, str):
             msg = smtplib._fix_eols(msg).encode("ascii")  # type: ignore[attr-defined]
         to_addrs = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        size = f" size={len(msg)}" if client.has_extn("size") else ""
-        commands = [f"mail FROM:{smtplib.quoteaddr(from_addr)}{size}",
-                    *(f"rcpt TO:{smtplib.quoteaddr(a)}" for a in to_addrs), "data"]
-        for command in commands:
-            if "\r" in command or "\n" in command:
-                raise ValueError(f"command contains a line break: {command!r}")
-        client.send("".join(f"{c}\r\n" for c in commands))
+        if not announced:
+            client.send(self._envelope_commands(from_addr, to_addrs, len(msg)))
         code, resp = client.getreply()
         if code == 421:
             client.close()
@@ -187,16 +212,32 @@ class _Pipelined:
             body = (b"." if msg.startswith(b".") else b"") + msg.replace(b"\n.", b"\n..")
             if body[-2:] != b"\r\n":
                 body += b"\r\n"
-            client.send(body + b".\r\n")
+            body += b".\r\n"
+            if then is not None:
+                body += self._envelope_commands(then.sender, then.recipients, len(then.raw))
+            client.send(body)
+            self.announced_next = then is not None
             code, resp = client.getreply()
             self.last_reply = _reply(code, resp)
         if code != 250:
             if code == 421:
                 client.close()
-            else:
+                self.announced_next = False
+            elif not self.announced_next:  # a RSET now would cancel the announced message
                 client._rset()
             raise smtplib.SMTPDataError(code, resp)
         return refused
+
+    def _envelope_commands(self, from_addr: str, to_addrs: list[str], size: int) -> bytes:
+        """MAIL FROM (with SIZE when offered), one RCPT TO per recipient, DATA."""
+        client: Any = self
+        option = f" size={size}" if client.has_extn("size") else ""
+        commands = [f"mail FROM:{smtplib.quoteaddr(from_addr)}{option}",
+                    *(f"rcpt TO:{smtplib.quoteaddr(a)}" for a in to_addrs), "data"]
+        for command in commands:
+            if "\r" in command or "\n" in command:
+                raise ValueError(f"command contains a line break: {command!r}")
+        return "".join(f"{c}\r\n" for c in commands).encode(client.command_encoding)
 
 
 class _ReplySMTP(_Pipelined, smtplib.SMTP):
@@ -447,6 +488,8 @@ class SMTPConnection:
         self.backend = backend
         self._client: smtplib.SMTP | None = None
         self._sent = 0
+        # The next message, when its envelope went out behind the last one's content.
+        self._announced: _Envelope | None = None
         # The server's answer to the last message sent.
         self.last_reply = ""
 
@@ -454,13 +497,31 @@ class SMTPConnection:
         """Say where messages go (the backend's description)."""
         return self.backend.describe()
 
-    def send(self, message: EmailMessage) -> None:
-        """Send the message over the open connection, raising DeliveryError as the backend does."""
-        message = _prepare(message)
-        sender = _envelope_sender(message)
+    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> None:
+        """Send the message over the open connection, raising DeliveryError as the backend does.
+
+        With `then` (the message the caller sends next, for certain), a server that offers
+        PIPELINING is given that message's envelope behind this one's content: the next send
+        then waits for the server once instead of twice. Nothing about the next message is
+        accepted before its own content goes out, so the duplicate window stays one email."""
+        announced, self._announced = self._announced, None
+        if announced is not None and announced.original is message:
+            envelope: _Envelope | None = announced
+            message, sender = message, announced.sender
+        else:
+            if announced is not None:  # an announced message was not sent after all
+                self._abandon()
+            message = _prepare(message)
+            sender = _envelope_sender(message)
+            recipients = _plain_recipients(message, sender)
+            envelope = (_Envelope(message, sender, recipients, wire_bytes(message))
+                        if recipients is not None else None)
+            announced = None
+        following = self._envelope_of(then) if envelope is not None else None
         while True:
             reused = self._client is not None
             stage = "connecting"
+            client: Any = None
             try:
                 if self._client is None:
                     try:
@@ -469,10 +530,19 @@ class SMTPConnection:
                         stage = (getattr(exc, "__notes__", None) or ["connecting"])[-1]
                         raise
                     self._sent = 0
+                    announced = None  # a new connection: nothing is on the wire yet
+                client = self._client
                 stage = "sending"
-                refused = _send(self._client, message, sender)
+                if envelope is None:
+                    refused = client.send_message(message, from_addr=sender)
+                else:
+                    last = self._sent + 1 >= self.MAX_MESSAGES
+                    refused = client.sendmail(
+                        envelope.sender, envelope.recipients, envelope.raw,
+                        announced=announced is not None, then=None if last else following)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                     smtplib.SMTPDataError) as exc:
+                self._keep_announced(client, following)
                 if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
                     self.close()  # 421: the server is closing the connection
                     if reused:
@@ -488,6 +558,7 @@ class SMTPConnection:
                     or isinstance(exc.__context__, TimeoutError))
                 raise error from exc
             break
+        self._keep_announced(client, following)
         self._sent += 1
         self.last_reply = getattr(self._client, "last_reply", "")
         if self._sent >= self.MAX_MESSAGES:
@@ -495,8 +566,41 @@ class SMTPConnection:
         if refused:
             raise self.backend._refused(refused)
 
+    def _envelope_of(self, message: EmailMessage | None) -> _Envelope | None:
+        """The next message, prepared for announcing; None when it cannot be announced (none,
+        no PIPELINING, a message send_message must take, or one that cannot be prepared)."""
+        client: Any = self._client
+        if message is None or client is None or not client.has_extn("pipelining"):
+            return None
+        try:
+            prepared = _prepare(message)
+            sender = _envelope_sender(prepared)
+        except DeliveryError:
+            return None  # its own send will say why
+        recipients = _plain_recipients(prepared, sender)
+        if recipients is None:
+            return None
+        return _Envelope(message, sender, recipients, wire_bytes(prepared))
+
+    def _keep_announced(self, client: Any, following: _Envelope | None) -> None:
+        """Remember the next message's envelope when it went out behind this message."""
+        if client is not None and getattr(client, "announced_next", False) \
+                and client is self._client:
+            self._announced = following
+
+    def _abandon(self) -> None:
+        """Drop the connection without a word: the server waits for an announced message's
+        content, and anything sent now would be taken as that content. Closing the socket
+        ends the transaction with nothing delivered."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
+        if self._announced is not None:
+            self._announced = None
+            self._abandon()
         if self._client is not None:
             client, self._client = self._client, None
             SMTPBackend._close(client)

@@ -206,3 +206,57 @@ def test_each_reply_is_judged_per_message_with_and_without_pipelining(smtp_serve
     got = smtp_server.wait_for(2)
     assert [m.rcpt_tos for m in got] == [["ann@example.org"], ["bo@example.org"]]
     assert ".dot line" in got[0].message.get_body(("plain",)).get_content()
+
+
+def test_the_next_envelope_rides_behind_each_message_and_each_reply_stays_its_own(
+        smtp_server, monkeypatch):
+    """Sending each message with the one after it announced (its envelope written behind the
+    content): a refused address, a deferred one and refused content fail only their own
+    message; one connection carries them all; an announced message that is not sent after
+    all is never delivered."""
+    handle = smtp_server.handler.handle_DATA
+
+    async def picky(server: Any, session: Any, envelope: Any) -> str:
+        if "bad" in envelope.rcpt_tos[0]:
+            return "554 5.6.0 content refused"
+        return await handle(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", picky)
+    peers = count_connections(smtp_server, monkeypatch)
+
+    def message(to: str) -> Any:
+        return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
+                             sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
+                             message_id=f"<{to}>")
+
+    addresses = ["a@example.org", "sam.reject@example.org", "bad@example.org",
+                 "tia.defer@example.org", "b@example.org", "c@example.org"]
+    messages = [message(to) for to in addresses]
+    connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
+    failed = []
+    try:
+        for index, each in enumerate(messages):
+            then = messages[index + 1] if index + 1 < len(messages) else message("z@example.org")
+            try:
+                connection.send(each, then=then)
+            except DeliveryError as exc:
+                failed.append((addresses[index], exc.temporary, exc.recipient_refused))
+    finally:
+        connection.close()  # z@ was announced and never sent
+    assert failed == [("sam.reject@example.org", False, True), ("bad@example.org", False, False),
+                      ("tia.defer@example.org", True, True)]
+    got = smtp_server.wait_for(3)
+    assert [m.rcpt_tos for m in got] == [["a@example.org"], ["b@example.org"], ["c@example.org"]]
+    assert all(".dot line" in m.message.get_body(("plain",)).get_content() for m in got)
+    assert len(set(peers)) == 1
+
+    # Announced, then something else sent instead: the announced one never arrives.
+    smtp_server.clear()
+    connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
+    try:
+        connection.send(message("d@example.org"), then=message("never@example.org"))
+        connection.send(message("e@example.org"))
+    finally:
+        connection.close()
+    got = smtp_server.wait_for(2)
+    assert [m.rcpt_tos for m in got] == [["d@example.org"], ["e@example.org"]]
