@@ -4,7 +4,14 @@ the inliner before a worker forks."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from emails.i18n import format_moment, gettext_for, short_moment
+from emails.notices import notice_context, opt_out_notice, paused_notice
+
+if TYPE_CHECKING:
+    from emails.render import Rendered
 
 _COMMON: dict[str, Any] = {
     "coalition_name": "Riverside Food Coalition",
@@ -59,9 +66,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "totals": {"done": 3, "on_track": 5, "slipping": 2, "blocked": 1,
                            "dropped": 0, "no_update": 2, "overdue": 1},
                 "by_organisation": [{"organisation": "Northside Food Bank", "items": [
-                    {"text": "Open a Saturday pantry", "due": "18 Dec", "status": "blocked",
+                    {"text": "Open a Saturday pantry", "due": "2026-12-18", "status": "blocked",
                      "note": "No van on Saturdays", "overdue": True},
-                    {"text": "Recruit five drivers", "due": "18 Dec", "status": "on_track",
+                    {"text": "Recruit five drivers", "due": "2026-12-18", "status": "on_track",
                      "note": "", "overdue": False}]}],
             },
             "metrics": [
@@ -82,19 +89,76 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "conflicts": [],
         },
     },
-    "notice": {
-        "coalition_name": _COMMON["coalition_name"],
-        "title": "Riverside Food Coalition: round 4 paused itself",
-        "lines": ["Round 4 (campaign 12) paused itself after 5 delivery failures in a row, "
-                  "so COS Cadence stopped sending its emails.",
-                  "Check the mail settings, then run `cos campaign resume 12`."],
-        "footer_reason": "you run Riverside Food Coalition in COS Cadence",
-    },
 }
 
 
-def example(kind: str) -> dict[str, Any]:
-    """Return a fresh copy of a kind's example content, or say which kinds have one."""
-    if kind not in EXAMPLES:
-        raise KeyError(f"no example for email kind {kind!r} (known: {', '.join(EXAMPLES)})")
-    return copy.deepcopy(EXAMPLES[kind])
+# Preview names that are not a template's own name: the template each renders.
+TEMPLATES: dict[str, str] = {
+    "web-digest": "digest",
+    "opt-out-notice": "notice",
+    "sign-in": "account/sign_in_link",
+}
+# What each preview shows, for `cos preview` and the admin previews.
+TITLES: dict[str, str] = {
+    "invitation": "Invitation to check in",
+    "reminder": "Reminder to the silent",
+    "digest": "Digest for leads",
+    "web-digest": "The digest's web version (every list whole)",
+    "notice": "Admin alert: a round paused itself",
+    "opt-out-notice": "Leads told a partner unsubscribed",
+    "sign-in": "A lead's sign-in link",
+}
+NAMES = tuple(TITLES)
+
+# The example round closes at this moment (a Thursday), written for each reader's language.
+CLOSES = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
+TIMEZONE = "Europe/London"
+SENT = CLOSES - timedelta(days=2)  # when the example reminder goes out
+
+
+def template_of(name: str) -> str:
+    """The template triple a preview name renders."""
+    return TEMPLATES.get(name, name)
+
+
+def example(kind: str, language: str = "en") -> dict[str, Any]:
+    """Return a fresh copy of a kind's example content written for `language`, or say which
+    kinds have one."""
+    if kind not in NAMES:
+        raise KeyError(f"no example for email kind {kind!r} (known: {', '.join(NAMES)})")
+    _ = gettext_for(language)
+    closes = format_moment(CLOSES, TIMEZONE, language)
+    common = {"language": language, "number_locale": language, "closes_at": closes,
+              "round_label": _("Round %(number)s", number=4)}
+    coalition = _COMMON["coalition_name"]
+    if kind in ("notice", "opt-out-notice"):
+        title, lines = (paused_notice(coalition, 4, 12, "paused itself after 5 delivery "
+                                      "failures in a row", "451 4.3.0 Mail server busy")
+                        if kind == "notice" else
+                        opt_out_notice(coalition, "Tom Reyes", "tom.reyes@eastgate.example"))
+        return notice_context(coalition, title, lines, language)
+    if kind == "sign-in":
+        return {"language": language, "link": "https://cos.example.org/admin/sign-in/link/"
+                "Zm9vYmFyYmF6cXV4cXV1eGNvcmdl", "minutes": 15, "coalition_name": coalition,
+                "led_coalition": coalition,
+                "footer_reason": _("someone asked to sign in to COS Cadence with this address")}
+    data = copy.deepcopy(EXAMPLES[template_of(kind)])
+    data.update(common)
+    if "person_name" in data:
+        data["footer_reason"] = _("you are a partner of %(coalition)s", coalition=coalition)
+    if kind == "reminder":
+        data["closes_at_short"] = short_moment(CLOSES, TIMEZONE, language, SENT)
+    if template_of(kind) == "digest":
+        data["closes_at"] = format_moment(CLOSES, TIMEZONE, language)
+        data["footer_reason"] = _("you lead %(coalition)s", coalition=coalition)
+        data["web_link"] = "https://cos.example.org/d/12.1799000000.ExampleSignatureExampleSig"
+        if kind == "digest":  # the email: long lists cut short, the rest left to the web
+            data["scoreboard"]["more"] = {"silent": 3, "wins": 2}
+    return data
+
+
+def render_example(name: str, language: str = "en") -> Rendered:
+    """Render a preview name's example in `language` (subject, text and inlined HTML)."""
+    from emails.render import render_named
+
+    return render_named(template_of(name), example(name, language))
