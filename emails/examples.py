@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emails.i18n import format_moment, gettext_for, short_moment
+from emails.model_words import translated_model
 from emails.notices import notice_context, opt_out_notice, paused_notice
 
 if TYPE_CHECKING:
@@ -92,6 +93,71 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+def _phase(label: str, score: int | None, band: str, passed: bool) -> dict[str, Any]:
+    return {"label": label, "score": score, "band": band, "passed": passed}
+
+
+def _words(msgid: str, **values: Any) -> dict[str, Any]:
+    return {"msgid": msgid, "values": values}
+
+
+# A phase snapshot as pipeline.core.model writes it (English, with its words kept apart).
+MODEL: dict[str, Any] = {
+    "stage": "growth", "focus": "align",
+    "phases": {
+        "ready": _phase("Ready", 78, "strong", True),
+        "win": _phase("Win", 64, "discuss", True),
+        "align": _phase("Align", 41, "concern", False),
+        "score": _phase("Score", 70, "strong", True),
+        "trust": _phase("Trust", None, "not enough answers", False),
+        "momentum": _phase("Momentum", 55, "discuss", False),
+    },
+    "moves": [
+        {"rank": 1, "id": "silent-partner", "phase": "ready",
+         "move": "Phone Eastgate Youth Club; don't email.",
+         "reason": "The balance of benefit and cost is what separates members who stay.",
+         "evidence": "Eastgate Youth Club silent for 3 check-ins",
+         "script": "We haven't heard from you. No guilt: is this still worth your time, "
+                   "and what would make it so?",
+         "words": {"move": _words("Phone %(names)s; don't email.",
+                                  names="Eastgate Youth Club"),
+                   "evidence": [_words("%(name)s silent for %(count)s check-ins",
+                                       name="Eastgate Youth Club", count=3)]}},
+        {"rank": 2, "id": "convener-load", "phase": "align",
+         "move": "Hand off three commitments and rotate the chair. Candidates: Book the hall; "
+                 "Chase the council; Print the flyers.",
+         "reason": "Convener burnout, and a backbone that became the engine.",
+         "evidence": "Riverside CVS holds 62% of open commitments",
+         "script": "I'm holding too much, which makes this my project, not ours. Who takes one "
+                   "of these three?",
+         "words": {"move": _words("Hand off three commitments and rotate the chair. "
+                                  "Candidates: %(candidates)s.",
+                                  candidates="Book the hall; Chase the council; Print the "
+                                             "flyers"),
+                   "evidence": [_words("%(convener)s holds %(share)s%% of open commitments",
+                                       convener="Riverside CVS", share=62)]}},
+    ],
+    "metrics": [
+        {"key": "meals", "band": "green", "trend": "improving", "trend_rounds": 3,
+         "freshness": 0, "story": "The Saturday pantry opened in week 2."},
+        {"key": "wait", "band": "red", "trend": "worsening", "trend_rounds": 2,
+         "freshness": 0, "story": ""},
+        {"key": "cost", "band": "amber", "trend": None, "trend_rounds": 0, "freshness": 2,
+         "story": ""},
+    ],
+    "slipped": [
+        {"kind": "metric", "name": "wait",
+         "what": "Days waiting for a food parcel went from amber to red",
+         "why": "worsening for 2 reading(s)",
+         "words": {"what": _words("%(metric)s went from %(before)s to %(after)s",
+                                  metric="Days waiting for a food parcel",
+                                  before=_words("amber"), after=_words("red")),
+                   "why": _words("%(trend)s for %(readings)s reading(s)",
+                                 trend=_words("worsening"), readings=2)}},
+    ],
+}
+
+
 # Preview names that are not a template's own name: the template each renders.
 TEMPLATES: dict[str, str] = {
     "web-digest": "digest",
@@ -152,6 +218,7 @@ def example(kind: str, language: str = "en") -> dict[str, Any]:
         data["closes_at"] = format_moment(CLOSES, TIMEZONE, language)
         data["footer_reason"] = _("you lead %(coalition)s", coalition=coalition)
         data["web_link"] = "https://cos.example.org/d/12.1799000000.ExampleSignatureExampleSig"
+        data["model"] = translated_model(MODEL, language, language)
         if kind == "digest":  # the email: long lists cut short, the rest left to the web
             data["scoreboard"]["more"] = {"silent": 3, "wins": 2}
     return data

@@ -68,7 +68,7 @@ def test_a_spanish_coalition_sends_its_invitation_in_spanish(settings, spanish_r
     html = message.get_body(preferencelist=("html",)).get_content()
     when = closes_at(settings, spanish_round, "es")
     assert message["Subject"] == ("Harbour Clean Air Alliance: tu seguimiento de la Ronda 1 "
-                                  "(3 minutos)")
+                                  "(3 min)")
     assert text.startswith("Hola, Raj Patel:\n")
     assert "Empieza tu seguimiento aquí:" in text
     flowing = " ".join(text.split())  # the text part is wrapped at 78 columns
@@ -92,7 +92,7 @@ def test_a_person_who_chose_english_gets_english_in_a_spanish_coalition(settings
     message = invitation_to(settings, spanish_round, "kim@cyclists.example")
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert message["Subject"] == ("Harbour Clean Air Alliance: your Round 1 check-in "
-                                  "(3 minutes)")
+                                  "(3 min)")
     assert text.startswith("Hi Kim O'Neil,\n")
     assert f"until {closes_at(settings, spanish_round, 'en')}." in " ".join(text.split())
     assert '<html lang="en"' in message.get_body(preferencelist=("html",)).get_content()
@@ -182,7 +182,7 @@ def test_the_digest_is_in_the_coalitions_language(settings, spanish_round):
 
     with session_scope(settings.database_url) as session:
         rendered = render_digest(session, settings, spanish_round)
-    assert rendered.subject.startswith("Resumen de Harbour Clean Air Alliance, Ronda 1: ")
+    assert rendered.subject.startswith("Harbour Clean Air Alliance, Ronda 1: resumen, ")
     assert "Quién respondió" in rendered.text and "Recibes esto porque coordinas" in rendered.text
     assert '<html lang="es"' in rendered.html and "Who answered" not in rendered.html
 
