@@ -187,18 +187,19 @@ def template_of(name: str) -> str:
     return TEMPLATES.get(name, name)
 
 
-def example(kind: str, language: str = "en") -> dict[str, Any]:
-    """Return a fresh copy of a kind's example content written for `language`, or say which
-    kinds have one."""
+def example(kind: str, language: str = "en", *, coalition: str | None = None,
+            round_number: int = 4) -> dict[str, Any]:
+    """Return a fresh copy of a kind's example content written for `language` (for another
+    coalition name or round number when given), or say which kinds have one."""
     if kind not in NAMES:
         raise KeyError(f"no example for email kind {kind!r} (known: {', '.join(NAMES)})")
     _ = gettext_for(language)
     closes = format_moment(CLOSES, TIMEZONE, language)
     common = {"language": language, "number_locale": language, "closes_at": closes,
-              "round_label": _("Round %(number)s", number=4)}
-    coalition = _COMMON["coalition_name"]
+              "round_label": _("Round %(number)s", number=round_number)}
+    coalition = coalition or _COMMON["coalition_name"]
     if kind in ("notice", "opt-out-notice"):
-        title, lines = (paused_notice(coalition, 4, 12, "paused itself after 5 delivery "
+        title, lines = (paused_notice(coalition, round_number, 12, "paused itself after 5 delivery "
                                       "failures in a row", "451 4.3.0 Mail server busy")
                         if kind == "notice" else
                         opt_out_notice(coalition, "Tom Reyes", "tom.reyes@eastgate.example"))
@@ -209,7 +210,7 @@ def example(kind: str, language: str = "en") -> dict[str, Any]:
                 "led_coalition": coalition,
                 "footer_reason": _("someone asked to sign in to COS Cadence with this address")}
     data = copy.deepcopy(EXAMPLES[template_of(kind)])
-    data.update(common)
+    data.update(common, coalition_name=coalition)
     if "person_name" in data:
         data["footer_reason"] = _("you are a partner of %(coalition)s", coalition=coalition)
     if kind == "reminder":

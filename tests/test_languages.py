@@ -212,3 +212,49 @@ def test_a_link_that_does_not_work_follows_the_browsers_language(app):
     assert "Este enlace no funciona" in spanish.get_data(as_text=True)
     english = client.get("/c/" + "x" * 43, headers={"Accept-Language": "de, en;q=0.5"})
     assert "This link does not work" in english.get_data(as_text=True)
+
+
+def test_the_cos_model_in_the_digest_speaks_the_coalitions_language(settings, spanish_round):
+    from pipeline.digest import render_digest
+
+    with session_scope(settings.database_url) as session:
+        rendered = render_digest(session, settings, spanish_round)
+    flowing = " ".join(rendered.text.split())
+    assert "Etapa: lanzamiento. Foco actual:" in flowing
+    assert "Preparación" in rendered.text and "Preparación" in rendered.html
+    for english in ("Stage:", "Ready ", "not enough answers", "strong", "concern", "[PASS]",
+                    "[FAIL]", "Why:"):
+        assert english not in rendered.text, english
+
+
+def test_moves_and_slips_are_translated_at_the_edge_with_numbers_in_the_locale():
+    from emails.model_words import translated_model
+    from pipeline.core.model import move_dict, slipped
+    from pipeline.core.moves import Situation, next_moves
+    from pipeline.core.vocab import Stage
+
+    moves = next_moves(Situation(stage=Stage.GROWTH, months_to_funding_end=2.5,
+                                 silent_streaks={"A": 3, "B": 4, "C": 3, "D": 5, "E": 3,
+                                                 "F": 3, "G": 3, "H": 3}))
+    snap = {"stage": "growth", "phases": {}, "moves": [move_dict(i, m)
+                                                       for i, m in enumerate(moves, 1)],
+            "metrics": [], "slipped": slipped(
+                {"metrics": [{"key": "m", "band": "green"}]},
+                {"metrics": [{"key": "m", "name": "Meals", "band": "red", "freshness": 2,
+                              "trend": None, "trend_rounds": 0}]})}
+    english = translated_model(snap, "en")
+    spanish = translated_model(snap, "es", "es")
+    assert english is not None and spanish is not None
+    assert english["moves"] == [{**m, "phase_label": m["phase"].capitalize()}
+                                for m in snap["moves"]]  # English: the core's own words
+    silent = next(m for m in spanish["moves"] if m["id"] == "silent-partner")
+    assert silent["move"] == ("Llama por teléfono a D, B, A, C, E, F y 2 más; no escribas un "
+                              "correo.")
+    assert silent["script"].startswith("No sabemos nada de ti.")
+    funding = next(m for m in spanish["moves"] if m["id"] == "sustainability-plan")
+    assert funding["evidence"] == ("la financiación principal acaba en 2,5 meses; no hay plan de "
+                                   "sostenibilidad registrado")
+    assert spanish["stage_label"] == "crecimiento"
+    assert spanish["slipped"][0]["what"] == "Meals pasó de verde a rojo"
+    assert spanish["slipped"][0]["why"] == "sin informar desde hace 2 rondas"
+    assert snap["moves"][0]["move"] == english["moves"][0]["move"]  # the input is not changed
