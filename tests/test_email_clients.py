@@ -19,7 +19,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from emails import build_message, list_id, render_email
+from emails import build_message, list_id
 from emails.examples import NAMES, example, template_of
 from emails.i18n import LANGUAGES
 from emails.inline import clear
