@@ -14,7 +14,10 @@ from emails.i18n import Lazy, lazy, short_name
 def notice_context(coalition_name: str, title: Lazy, lines: Sequence[Lazy],
                    language: str) -> dict[str, Any]:
     """The notice template's context for one reader's language."""
-    return {"language": language, "title": title.translated(language),
+    subject = title.translated(language)
+    # The heading under the masthead (which names the coalition already) drops the name.
+    heading = subject.removeprefix(f"{short_name(coalition_name)}: ")
+    return {"language": language, "title": subject, "heading": heading[:1].upper() + heading[1:],
             "lines": [line.translated(language) for line in lines],
             "coalition_name": coalition_name,
             "footer_reason": lazy(N_("you run %(coalition)s in COS Cadence"),
