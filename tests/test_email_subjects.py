@@ -53,8 +53,8 @@ def test_every_subject_fits_and_names_the_coalition_and_round(name: str, languag
 
 def test_the_reminder_subject_says_when_it_closes_in_the_readers_words() -> None:
     assert subject("reminder", "en", "Riverside Food Coalition") == (
-        "Riverside Food Coalition: Round 12 check-in closes Thu 17:00")
+        "Riverside Food Coalition: reminder, Round 12 closes Thu 17:00")
     assert subject("reminder", "es", "Riverside Food Coalition") == (
-        "Riverside Food Coalition: Ronda 12, tu seguimiento cierra jue 17:00")
+        "Riverside Food Coalition: recordatorio, Ronda 12 cierra jue 17:00")
     assert subject("reminder", "en", LONG, last=True) == (
         "The Greater Riverside and…: last call, Round 12 closes Thu 17:00")
