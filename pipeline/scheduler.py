@@ -211,7 +211,7 @@ def _open(session: Session, settings: Settings, coalition: Coalition, cadence: C
         session.add(current)
         return _Done(f"round {current.number} (campaign {current.id}), started by hand, is "
                      "this period's round", current.id)
-    if not active_partner_ids(session, coalition.id or 0, limit=1):
+    if not active_partner_ids(session, coalition.id or 0):
         return _Done("no active partners to invite: no round opened", skipped=True)
     number = (session.exec(select(func.max(Round.number))
                            .where(Round.coalition_id == coalition.id)).one() or 0) + 1
