@@ -13,6 +13,7 @@ from forms.checkin_form import (
     answers_from,
     make_form,
     note_field,
+    options_of,
     reading_field,
     recorded,
     status_field,
@@ -35,6 +36,7 @@ from pipeline.queues import QueueUnavailable, enqueue_merge
 
 log = logging.getLogger(__name__)
 bp = Blueprint("checkin", __name__)
+bp.add_app_template_global(options_of)
 
 
 def settings() -> Settings:

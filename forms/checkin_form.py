@@ -7,7 +7,7 @@ import re
 import unicodedata
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -19,7 +19,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields import DateField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice, SelectFieldBase
 from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
@@ -143,6 +143,24 @@ class CleanText:
 def text_field(cls: type[StringField], label: str, max_length: int) -> Any:
     """Return a free-text field whose data is always clean_text'ed (NUL, controls, NFC)."""
     return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)])
+
+
+class Option(NamedTuple):
+    """One radio button or checkbox of a choice field, as the page writes it."""
+
+    id: str
+    value: str
+    label: str
+    checked: bool
+
+
+def options_of(field: SelectFieldBase) -> list[Option]:
+    """Return a choice field's options with the ids and values WTForms' subfields would have
+    (`<field id>-0`, `-1`, ...), without building a field object per option: the templates
+    write each input and label themselves (some 50 a page; WTForms' widgets were most of the
+    page's rendering time)."""
+    return [Option(f"{field.id}-{i}", str(c.value), c.label or c.value, c.selected)
+            for i, c in enumerate(field.iter_choices())]
 
 
 class MultiCheckboxField(SelectMultipleField):
