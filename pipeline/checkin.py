@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -21,11 +21,11 @@ from pipeline.models import (
     Metric,
     Organisation,
     Person,
+    Reading,
     Response,
     Round,
     utcnow,
 )
-from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
@@ -112,62 +112,88 @@ class Checkin:
     ask_echo: bool = False
 
 
+# The statements open_checkin runs, built once: a check-in page is the app's busiest request,
+# and building and keying a statement costs about as much as running it on SQLite. Seven
+# statements in all (five for a round that is not a weekly check-in).
+_PEOPLE_AT_THE_TABLE = select(Person.organisation_id).where(
+    Person.coalition_id == bindparam("coalition"), col(Person.active).is_(True),
+    col(Person.role).in_((Role.PARTNER, Role.LEAD)))
+_STATEMENTS: dict[str, Any] = {
+    # The invitation with its round, person, coalition and organisation, in one row.
+    "invitation": select(Invitation, Round, Person, Coalition, Organisation)
+    .join(Round, col(Round.id) == col(Invitation.round_id))
+    .join(Person, col(Person.id) == col(Invitation.person_id))
+    .join(Coalition, col(Coalition.id) == col(Round.coalition_id))
+    .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+    .where(Invitation.token_hash == bindparam("token_hash")),
+    # The organisation's active commitments, each with whether this round reported on it.
+    "commitments": select(Commitment.id, Commitment.text, Commitment.due, Commitment.status,
+                          Commitment.created_round_id,
+                          exists().where(CommitmentUpdate.commitment_id == Commitment.id,
+                                         CommitmentUpdate.round_id == bindparam("round")))
+    .where(Commitment.organisation_id == bindparam("organisation"),
+           col(Commitment.active).is_(True))
+    .order_by(col(Commitment.due), col(Commitment.id)),
+    # The metrics it reports, each with its reading of the latest earlier round that has one.
+    "metrics": select(Metric.id, Metric.key, Metric.name, Metric.unit, Metric.baseline,
+                      Metric.target,
+                      select(Reading.value).join(Round, col(Round.id) == col(Reading.round_id))
+                      .where(Reading.metric_id == Metric.id,
+                             Round.coalition_id == bindparam("coalition"),
+                             Round.number < bindparam("number"))
+                      .order_by(col(Round.number).desc()).limit(1)
+                      .correlate(Metric).scalar_subquery())
+    .where(Metric.owner_organisation_id == bindparam("organisation"),
+           col(Metric.active).is_(True))
+    .order_by(col(Metric.id)),
+    # Organisations at the table: those with an active partner or lead (a funder that only
+    # observes is not asked about).
+    "others": select(Organisation.id, Organisation.name).where(
+        Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
+        Organisation.id != bindparam("organisation"),
+        col(Organisation.id).in_(_PEOPLE_AT_THE_TABLE))
+    .order_by(col(Organisation.name)),
+    "latest": select(Response.answers, Response.revision, Response.submitted_at)
+    .where(Response.invitation_id == bindparam("invitation"))
+    .order_by(col(Response.revision).desc()).limit(1),
+}
+
+
 def open_checkin(session: Session, token: str, *, now: datetime | None = None) -> Checkin:
     """Return the check-in a token opens, or raise LinkProblem; changes nothing."""
     if not looks_like_token(token):
         raise not_found()
-    invitation = session.exec(select(Invitation).where(
-        Invitation.token_hash == hash_token(token))).first()
-    if invitation is None:
+    found = session.exec(_STATEMENTS["invitation"],
+                         params={"token_hash": hash_token(token)}).first()
+    if found is None:
         raise not_found()
-    round_ = session.get(Round, invitation.round_id)
-    person = session.get(Person, invitation.person_id)
-    assert round_ is not None and person is not None
+    invitation, round_, person, coalition, org = found
     now = now or utcnow()
     if (invitation.revoked_at is not None or not person.active or round_.closed_at is not None
             or now >= round_.closes_at):
         raise closed()
-    coalition = session.get(Coalition, round_.coalition_id)
-    org = session.get(Organisation, person.organisation_id)
-    assert coalition is not None and org is not None
-
-    reported = set(session.exec(select(CommitmentUpdate.commitment_id)
-                                .where(CommitmentUpdate.round_id == round_.id)).all())
-    commitments = [
-        CommitmentItem(c.id or 0, c.text, c.due, c.status)
-        for c in session.exec(select(Commitment).where(
-            Commitment.organisation_id == org.id, col(Commitment.active).is_(True))
-            .order_by(col(Commitment.due), col(Commitment.id)))
-        # Still open, or closed in this very round (so an edit can take "done" back).
-        if (c.status not in CLOSED_STATUSES or c.id in reported)
-        and c.created_round_id != round_.id
-    ]
-    last_values = readings_before(session, round_)
-    metrics = [
-        MetricItem(m.id or 0, m.key, m.name, m.unit, m.baseline, m.target,
-                   last_values.get(m.id or 0))
-        for m in session.exec(select(Metric).where(Metric.owner_organisation_id == org.id,
-                                                   col(Metric.active).is_(True))
-                              .order_by(col(Metric.id)))
-    ]
-    # Organisations at the table: those with an active partner or lead (a funder that only
-    # observes is not asked about).
-    others = [(o.id or 0, o.name) for o in session.exec(
-        select(Organisation).where(
-            Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
-            Organisation.id != org.id,
-            col(Organisation.id).in_(select(Person.organisation_id).where(
-                Person.coalition_id == coalition.id, col(Person.active).is_(True),
-                col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
-        .order_by(col(Organisation.name)))]
-    latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
-                          .order_by(col(Response.revision).desc())).first()
     from pipeline.cos_model import RoundKind, round_questions
 
+    commitments: list[CommitmentItem] = []
+    metrics: list[MetricItem] = []
+    others: list[tuple[int, str]] = []
+    if round_.kind == RoundKind.CHECKIN:
+        commitments = [
+            CommitmentItem(c_id, text, due, status)
+            for c_id, text, due, status, created_round_id, reported in session.exec(
+                _STATEMENTS["commitments"],
+                params={"round": round_.id, "organisation": org.id})
+            # Still open, or closed in this very round (so an edit can take "done" back).
+            if (status not in CLOSED_STATUSES or reported) and created_round_id != round_.id
+        ]
+        metrics = [MetricItem(*row) for row in session.exec(
+            _STATEMENTS["metrics"], params={"organisation": org.id, "coalition": coalition.id,
+                                            "number": round_.number})]
+        others = [(o_id, name) for o_id, name in session.exec(
+            _STATEMENTS["others"], params={"coalition": coalition.id, "organisation": org.id})]
+    latest = session.exec(_STATEMENTS["latest"], params={"invitation": invitation.id}).first()
     items, ask_echo = round_questions(session, round_, coalition)
     language = choose(person.language, coalition.language)
-    if round_.kind != RoundKind.CHECKIN:
-        commitments, metrics, others = [], [], []
     return Checkin(
         invitation_id=invitation.id or 0, round_id=round_.id or 0,
         person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
@@ -176,8 +202,8 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         closes_at=format_moment(round_.closes_at, coalition.timezone, language),
         locale=coalition.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
-        latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
-        submitted_at=latest.submitted_at if latest else None,
+        latest=latest[0] if latest else None, revision=latest[1] if latest else 0,
+        submitted_at=latest[2] if latest else None,
         kind=round_.kind, items=items, ask_echo=ask_echo,
     )
 
