@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -113,37 +114,37 @@ class Checkin:
 
 
 # The statements open_checkin runs, built once: a check-in page is the app's busiest request,
-# and building and keying a statement costs about as much as running it on SQLite. Seven
-# statements in all (five for a round that is not a weekly check-in).
+# and building and keying a statement costs about as much as running it on SQLite. Six
+# statements in all (three for a round that is not a weekly check-in).
 _PEOPLE_AT_THE_TABLE = select(Person.organisation_id).where(
     Person.coalition_id == bindparam("coalition"), col(Person.active).is_(True),
     col(Person.role).in_((Role.PARTNER, Role.LEAD)))
 _STATEMENTS: dict[str, Any] = {
     # The invitation with its round, person, coalition and organisation, in one row.
-    "invitation": select(Invitation, Round, Person, Coalition, Organisation)
+    "invitation": sa.select(Invitation, Round, Person, Coalition, Organisation)
     .join(Round, col(Round.id) == col(Invitation.round_id))
     .join(Person, col(Person.id) == col(Invitation.person_id))
     .join(Coalition, col(Coalition.id) == col(Round.coalition_id))
     .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
-    .where(Invitation.token_hash == bindparam("token_hash")),
+    .where(col(Invitation.token_hash) == bindparam("token_hash")),
     # The organisation's active commitments, each with whether this round reported on it.
-    "commitments": select(Commitment.id, Commitment.text, Commitment.due, Commitment.status,
-                          Commitment.created_round_id,
-                          exists().where(CommitmentUpdate.commitment_id == Commitment.id,
-                                         CommitmentUpdate.round_id == bindparam("round")))
-    .where(Commitment.organisation_id == bindparam("organisation"),
+    "commitments": sa.select(col(Commitment.id), col(Commitment.text), col(Commitment.due),
+                             col(Commitment.status), col(Commitment.created_round_id),
+                             exists().where(col(CommitmentUpdate.commitment_id) == Commitment.id,
+                                            col(CommitmentUpdate.round_id) == bindparam("round")))
+    .where(col(Commitment.organisation_id) == bindparam("organisation"),
            col(Commitment.active).is_(True))
     .order_by(col(Commitment.due), col(Commitment.id)),
     # The metrics it reports, each with its reading of the latest earlier round that has one.
-    "metrics": select(Metric.id, Metric.key, Metric.name, Metric.unit, Metric.baseline,
-                      Metric.target,
-                      select(Reading.value).join(Round, col(Round.id) == col(Reading.round_id))
-                      .where(Reading.metric_id == Metric.id,
-                             Round.coalition_id == bindparam("coalition"),
-                             Round.number < bindparam("number"))
-                      .order_by(col(Round.number).desc()).limit(1)
-                      .correlate(Metric).scalar_subquery())
-    .where(Metric.owner_organisation_id == bindparam("organisation"),
+    "metrics": sa.select(col(Metric.id), col(Metric.key), col(Metric.name), col(Metric.unit),
+                         col(Metric.baseline), col(Metric.target),
+                         select(Reading.value).join(Round, col(Round.id) == col(Reading.round_id))
+                         .where(Reading.metric_id == Metric.id,
+                                Round.coalition_id == bindparam("coalition"),
+                                Round.number < bindparam("number"))
+                         .order_by(col(Round.number).desc()).limit(1)
+                         .correlate(Metric).scalar_subquery())
+    .where(col(Metric.owner_organisation_id) == bindparam("organisation"),
            col(Metric.active).is_(True))
     .order_by(col(Metric.id)),
     # Organisations at the table: those with an active partner or lead (a funder that only
