@@ -21,7 +21,9 @@ from wtforms import (
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice, SelectFieldBase
 from wtforms.validators import Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget, TextInput
+from markupsafe import Markup, escape
+from wtforms import widgets
+from wtforms.widgets import ListWidget
 
 from emails.format import N_
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
@@ -77,6 +79,51 @@ def _counted_in(sign: str, unit: str) -> bool:
     if sign in PERCENT_SIGNS:
         return unit in PERCENT_UNITS or any(ch in PERCENT_SIGNS for ch in unit)
     return sign in unit
+
+
+def html_params(**kwargs: Any) -> Markup:
+    """WTForms' `html_params`, the same attributes in the same order, written with f-strings
+    (WTForms' `Markup.format` was most of the cost of each field on the page)."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = widgets.core.clean_key(key)
+        if value is True:
+            params.append(str(escape(key)))
+        elif value is not False:
+            params.append(f'{escape(key)}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+    return Markup(" ".join(params))  # noqa: S704 (every part escaped above)
+
+
+class TextInput(widgets.TextInput):
+    """WTForms' text box, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class DateInput(widgets.DateInput):
+    """WTForms' date box, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class CheckboxInput(widgets.CheckboxInput):
+    """WTForms' checkbox, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class TextArea(widgets.TextArea):
+    """WTForms' text area (the same markup), its attributes written by `html_params`."""
+
+    def __call__(self, field: Field, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        flags = field.flags
+        for key in dir(flags):
+            if key in self.validation_attrs and key not in kwargs:
+                kwargs[key] = getattr(flags, key)
+        return Markup(  # noqa: S704 (attributes and content escaped)
+            f"<textarea {html_params(name=field.name, **kwargs)}>\r\n"
+            f"{escape(field._value())}</textarea>")
 
 
 class NumberInput(TextInput):
@@ -142,7 +189,8 @@ class CleanText:
 
 def text_field(cls: type[StringField], label: str, max_length: int) -> Any:
     """Return a free-text field whose data is always clean_text'ed (NUL, controls, NFC)."""
-    return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)])
+    return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)],
+               widget=TextArea() if issubclass(cls, TextAreaField) else TextInput())
 
 
 class Option(NamedTuple):
@@ -176,11 +224,12 @@ class CheckinForm(FlaskForm):
     # Free text is cleaned (clean_text) as it is read, so a NUL or a direction override is
     # dropped silently and never stored; a cleaned text too long for its column is refused.
     new_commitment = text_field(StringField, N_("A new commitment (optional)"), 500)
-    new_due = DateField(N_("Due by"), validators=[Optional()])
+    new_due = DateField(N_("Due by"), validators=[Optional()], widget=DateInput())
     win = text_field(TextAreaField, N_("A win this round (optional)"), TEXT_MAX_LENGTH)
     blocker = text_field(TextAreaField, N_("A blocker, or help you need (optional)"),
                          TEXT_MAX_LENGTH)
-    help_wanted = BooleanField(N_("We would like a partner's help with this"))
+    help_wanted = BooleanField(N_("We would like a partner's help with this"),
+                               widget=CheckboxInput())
     pulse = RadioField(
         N_("When we reached out to a partner this round, they answered."),
         choices=[SelectChoice(str(k), f"{k} \u00b7 {v}") for k, v in PULSE_LABELS.items()],
