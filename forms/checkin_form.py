@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
     Field,
@@ -17,12 +18,11 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    widgets,
 )
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice, SelectFieldBase
 from wtforms.validators import Optional, ValidationError
-from markupsafe import Markup, escape
-from wtforms import widgets
 from wtforms.widgets import ListWidget
 
 from emails.format import N_
