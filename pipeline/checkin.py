@@ -7,8 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import bindparam, exists, func
+from sqlalchemy import and_, bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from emails.format import N_
@@ -22,6 +23,7 @@ from pipeline.models import (
     Metric,
     Organisation,
     Person,
+    PhaseSnapshot,
     Reading,
     Response,
     Round,
@@ -114,18 +116,34 @@ class Checkin:
 
 
 # The statements open_checkin runs, built once: a check-in page is the app's busiest request,
-# and building and keying a statement costs about as much as running it on SQLite. Six
-# statements in all (three for a round that is not a weekly check-in).
+# and building and keying a statement costs about as much as running it on SQLite. Four
+# statements in all (one for a round that is not a weekly check-in).
 _PEOPLE_AT_THE_TABLE = select(Person.organisation_id).where(
     Person.coalition_id == bindparam("coalition"), col(Person.active).is_(True),
     col(Person.role).in_((Role.PARTNER, Role.LEAD)))
+_EARLIER = aliased(Round)
+_REVISIONS = aliased(Response)
 _STATEMENTS: dict[str, Any] = {
-    # The invitation with its round, person, coalition and organisation, in one row.
-    "invitation": sa.select(Invitation, Round, Person, Coalition, Organisation)
+    # The invitation with its round, person, coalition and organisation, in one row; with the
+    # latest revision of the answers (if any) and the phase snapshot of the round before (the
+    # rotation of the questions starts from its focus; pipeline.cos_model.round_questions).
+    "invitation": sa.select(
+        Invitation, Round, Person, Coalition, Organisation,
+        col(Response.answers), col(Response.revision), col(Response.submitted_at),
+        select(PhaseSnapshot.data)
+        .join(_EARLIER, col(_EARLIER.id) == col(PhaseSnapshot.round_id))
+        .where(_EARLIER.coalition_id == Round.coalition_id, _EARLIER.number < Round.number)
+        .order_by(col(_EARLIER.number).desc()).limit(1)
+        .correlate(Round).scalar_subquery())
     .join(Round, col(Round.id) == col(Invitation.round_id))
     .join(Person, col(Person.id) == col(Invitation.person_id))
     .join(Coalition, col(Coalition.id) == col(Round.coalition_id))
     .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+    .outerjoin(Response, and_(
+        col(Response.invitation_id) == col(Invitation.id),
+        col(Response.revision) == select(func.max(_REVISIONS.revision))
+        .where(_REVISIONS.invitation_id == Invitation.id).correlate(Invitation)
+        .scalar_subquery()))
     .where(col(Invitation.token_hash) == bindparam("token_hash")),
     # The organisation's active commitments, each with whether this round reported on it.
     "commitments": sa.select(col(Commitment.id), col(Commitment.text), col(Commitment.due),
@@ -154,9 +172,6 @@ _STATEMENTS: dict[str, Any] = {
         Organisation.id != bindparam("organisation"),
         col(Organisation.id).in_(_PEOPLE_AT_THE_TABLE))
     .order_by(col(Organisation.name)),
-    "latest": select(Response.answers, Response.revision, Response.submitted_at)
-    .where(Response.invitation_id == bindparam("invitation"))
-    .order_by(col(Response.revision).desc()).limit(1),
 }
 
 
@@ -168,12 +183,12 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
                          params={"token_hash": hash_token(token)}).first()
     if found is None:
         raise not_found()
-    invitation, round_, person, coalition, org = found
+    invitation, round_, person, coalition, org, answers, revision, submitted_at, previous = found
     now = now or utcnow()
     if (invitation.revoked_at is not None or not person.active or round_.closed_at is not None
             or now >= round_.closes_at):
         raise closed()
-    from pipeline.cos_model import RoundKind, round_questions
+    from pipeline.cos_model import RoundKind, questions_after
 
     commitments: list[CommitmentItem] = []
     metrics: list[MetricItem] = []
@@ -192,8 +207,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
                                             "number": round_.number})]
         others = [(o_id, name) for o_id, name in session.exec(
             _STATEMENTS["others"], params={"coalition": coalition.id, "organisation": org.id})]
-    latest = session.exec(_STATEMENTS["latest"], params={"invitation": invitation.id}).first()
-    items, ask_echo = round_questions(session, round_, coalition)
+    items, ask_echo = questions_after(round_, coalition, previous)
     language = choose(person.language, coalition.language)
     return Checkin(
         invitation_id=invitation.id or 0, round_id=round_.id or 0,
@@ -203,8 +217,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         closes_at=format_moment(round_.closes_at, coalition.timezone, language),
         locale=coalition.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
-        latest=latest[0] if latest else None, revision=latest[1] if latest else 0,
-        submitted_at=latest[2] if latest else None,
+        latest=answers, revision=revision or 0, submitted_at=submitted_at,
         kind=round_.kind, items=items, ask_echo=ask_echo,
     )
 

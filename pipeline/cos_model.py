@@ -552,6 +552,14 @@ def round_questions(session: Session, round_: Round, coalition: Coalition
     first phase); a win-echo round asks the win from memory with W2 and W3; a readiness round
     asks the readiness check only.
     """
+    previous = previous_snapshot(session, round_) if round_.kind == RoundKind.CHECKIN else None
+    return questions_after(round_, coalition, previous)
+
+
+def questions_after(round_: Round, coalition: Coalition, previous: dict[str, Any] | None
+                    ) -> tuple[tuple[str, ...], bool]:
+    """`round_questions` given the snapshot of the round before (`previous_snapshot`), for
+    callers that read it with other rows (the check-in page reads it with the invitation)."""
     from pipeline.core.phases import STAGE_PHASES
     from pipeline.core.questions import checkin_items, rotation_from
 
@@ -559,7 +567,6 @@ def round_questions(session: Session, round_: Round, coalition: Coalition
         return ("W2", "W3"), True
     if round_.kind == RoundKind.READINESS:
         return (), False
-    previous = previous_snapshot(session, round_)
     focus = Phase(previous["focus"]) if previous else STAGE_PHASES[Stage(coalition.stage)][0]
     return checkin_items(round_.number, focus,
                          rotation_from((coalition.model or {}).get("rotation")))
