@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -293,19 +294,34 @@ def reading_note_field(name: str) -> str:
 
 
 def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
-    """Build the form class for one person's check-in (a new subclass: nothing leaks across)."""
+    """Return the form class for one person's check-in.
+
+    One subclass per shape of form (the round's kind and questions, the commitments and metrics
+    asked about, the coalition's number locale), built once per process and kept: a class holds
+    only field definitions, and each request binds its own form instance, so nothing a person
+    typed or was shown leaks to another.
+    """
+    return _form_class(checkin.kind, checkin.items, checkin.ask_echo,
+                       tuple(c.id for c in checkin.commitments),
+                       tuple((m.id, m.name, m.unit) for m in checkin.metrics), checkin.locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _form_class(kind: str, items: tuple[str, ...], ask_echo: bool,
+                commitments: tuple[int, ...], metrics: tuple[tuple[int, str, str], ...],
+                locale: str) -> type[CheckinForm]:
 
     class PersonCheckinForm(CheckinForm):
         pass
 
-    for code in checkin.items:
+    for code in items:
         setattr(PersonCheckinForm, item_field(code), RadioField(
             ITEM_TEXT[code], choices=[SelectChoice(v, label) for v, label in choices(code)],
             validators=[Optional()]))
-    if checkin.ask_echo:
+    if ask_echo:
         PersonCheckinForm.echo = text_field(
             TextAreaField, N_("From memory, our win in one sentence. (without looking it up)"), 500)
-    if checkin.kind == "readiness":
+    if kind == "readiness":
         for item in ReadinessItem:
             setattr(PersonCheckinForm, readiness_field(item.value), RadioField(
                 READINESS_QUESTIONS[item],
@@ -314,17 +330,17 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
             setattr(PersonCheckinForm, readiness_field(item.value, "comment"),
                     text_field(StringField, N_("Comment (optional)"), 500))
 
-    for c in checkin.commitments:
-        setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
+    for c_id in commitments:
+        setattr(PersonCheckinForm, status_field(str(c_id)), RadioField(
             N_("Status"), choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
             validators=[Optional()]))
-        setattr(PersonCheckinForm, note_field(str(c.id)),
+        setattr(PersonCheckinForm, note_field(str(c_id)),
                 text_field(StringField, N_("Note (optional)"), 1000))
-    for m in checkin.metrics:
-        label = f"{m.name} ({m.unit})" if m.unit else m.name
-        setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(
-            label, locale=checkin.locale, metric=m.name, unit=m.unit))
-        setattr(PersonCheckinForm, reading_note_field(str(m.id)), text_field(
+    for m_id, name, unit in metrics:
+        label = f"{name} ({unit})" if unit else name
+        setattr(PersonCheckinForm, reading_field(str(m_id)), ReadingField(
+            label, locale=locale, metric=name, unit=unit))
+        setattr(PersonCheckinForm, reading_note_field(str(m_id)), text_field(
             StringField, N_("The story behind this number (optional)"), 1000))
     return PersonCheckinForm
 
