@@ -6,6 +6,7 @@ import functools
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -210,6 +211,40 @@ def options_of(field: SelectFieldBase) -> list[Option]:
     page's rendering time)."""
     return [Option(f"{field.id}-{i}", str(c.value), c.label or c.value, c.selected)
             for i, c in enumerate(field.iter_choices())]
+
+
+def radios(field: SelectFieldBase, numbered: Mapping[int, str] | None = None) -> Markup:
+    """Return a choice field's radio buttons as the page writes them: each input and its label
+    in a span.choice, the label in the page's language (with `numbered`, "N · label" from it:
+    the pulse). The markup of WTForms' RadioInput and Label, at a fraction of the cost."""
+    from emails.i18n import translations
+    from forms.languages import current_language
+
+    gettext = translations(current_language()).gettext
+    name = escape(field.name)
+    parts = []
+    for option in options_of(field):
+        id_, value = escape(option.id), escape(option.value)
+        text = (f"{value} \u00b7 {gettext(numbered[int(option.value)])}" if numbered
+                else gettext(option.label))  # the catalog's text, as the templates' _() gives it
+        parts.append(f'<span class="choice"><input{" checked" if option.checked else ""} '
+                     f'id="{id_}" name="{name}" type="radio" value="{value}"> '
+                     f'<label for="{id_}">{text}</label></span>')
+    return Markup("".join(parts))  # noqa: S704 (values escaped; labels are the catalog's)
+
+
+def checkboxes(field: SelectFieldBase, css_class: str) -> Markup:
+    """Return a multiple-choice field as a list of checkboxes, each followed by its label (the
+    markup of WTForms' ListWidget(prefix_label=False) with CheckboxInput; labels escaped)."""
+    name = escape(field.name)
+    items = []
+    for option in options_of(field):
+        id_ = escape(option.id)
+        items.append(f'<li><input{" checked" if option.checked else ""} id="{id_}" '
+                     f'name="{name}" type="checkbox" value="{escape(option.value)}"> '
+                     f'<label for="{id_}">{escape(option.label)}</label></li>')
+    return Markup(  # noqa: S704 (every value escaped)
+        f'<ul class="{escape(css_class)}" id="{escape(field.id)}">{"".join(items)}</ul>')
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -222,18 +222,31 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     )
 
 
+# A revision is written with one INSERT ... RETURNING (no unit-of-work flush).
+_INSERT_RESPONSE = sa.insert(Response).returning(col(Response.id))
+
+
 def record_answers(session: Session, checkin: Checkin, answers: dict[str, Any]) -> Response:
-    """Store a new revision of the person's answers; the caller commits, then queues the merge."""
+    """Store a new revision of the person's answers; the caller commits, then queues the merge.
+
+    The revision is the one after what the check-in showed (read in the same transaction by
+    the form's POST); if someone saved meanwhile, the next free one is looked up. Returns the
+    stored row (detached from the session: it is only read afterwards).
+    """
+    revision = checkin.revision + 1
     for _attempt in range(3):
-        revision = (session.exec(select(func.max(Response.revision))
-                                 .where(Response.invitation_id == checkin.invitation_id)).one()
-                    or 0) + 1
-        response = Response(invitation_id=checkin.invitation_id, round_id=checkin.round_id,
-                            person_id=checkin.person_id, revision=revision, answers=answers)
+        values: dict[str, Any] = {
+            "invitation_id": checkin.invitation_id, "round_id": checkin.round_id,
+            "person_id": checkin.person_id, "revision": revision, "answers": answers,
+            "submitted_at": utcnow(), "merged_at": None}
         try:
             with session.begin_nested():
-                session.add(response)
-            return response
+                new_id = session.exec(_INSERT_RESPONSE, params=values).scalar_one()
+            return Response(id=new_id, **values)
         except IntegrityError:
-            continue  # the same person submitted twice at once: take the next revision
+            # the same person submitted twice at once (or the check-in was read earlier): take
+            # the next revision
+            revision = (session.exec(select(func.max(Response.revision))
+                                     .where(Response.invitation_id == checkin.invitation_id))
+                        .one() or 0) + 1
     raise RuntimeError("could not store the answers after three attempts")
