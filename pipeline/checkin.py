@@ -117,10 +117,7 @@ class Checkin:
 
 # The statements open_checkin runs, built once: a check-in page is the app's busiest request,
 # and building and keying a statement costs about as much as running it on SQLite. Four
-# statements in all (one for a round that is not a weekly check-in).
-_PEOPLE_AT_THE_TABLE = select(Person.organisation_id).where(
-    Person.coalition_id == bindparam("coalition"), col(Person.active).is_(True),
-    col(Person.role).in_((Role.PARTNER, Role.LEAD)))
+# statements in all (one for a round that is not a weekly check-in), each giving plain rows.
 _EARLIER = aliased(Round)
 _REVISIONS = aliased(Response)
 _STATEMENTS: dict[str, Any] = {
@@ -128,13 +125,24 @@ _STATEMENTS: dict[str, Any] = {
     # latest revision of the answers (if any) and the phase snapshot of the round before (the
     # rotation of the questions starts from its focus; pipeline.cos_model.round_questions).
     "invitation": sa.select(
-        Invitation, Round, Person, Coalition, Organisation,
+        col(Invitation.id).label("invitation_id"), col(Invitation.revoked_at),
+        col(Round.id).label("round_id"), col(Round.number), col(Round.kind),
+        col(Round.closes_at), col(Round.closed_at),
+        col(Person.id).label("person_id"), col(Person.name).label("person_name"),
+        col(Person.active).label("person_active"),
+        col(Person.language).label("person_language"),
+        col(Organisation.id).label("organisation_id"),
+        col(Organisation.name).label("organisation_name"),
+        col(Coalition.id).label("coalition_id"), col(Coalition.name).label("coalition_name"),
+        col(Coalition.win), col(Coalition.timezone), col(Coalition.locale),
+        col(Coalition.language).label("coalition_language"), col(Coalition.stage),
+        col(Coalition.model),
         col(Response.answers), col(Response.revision), col(Response.submitted_at),
         select(PhaseSnapshot.data)
         .join(_EARLIER, col(_EARLIER.id) == col(PhaseSnapshot.round_id))
         .where(_EARLIER.coalition_id == Round.coalition_id, _EARLIER.number < Round.number)
         .order_by(col(_EARLIER.number).desc()).limit(1)
-        .correlate(Round).scalar_subquery())
+        .correlate(Round).scalar_subquery().label("previous"))
     .join(Round, col(Round.id) == col(Invitation.round_id))
     .join(Person, col(Person.id) == col(Invitation.person_id))
     .join(Coalition, col(Coalition.id) == col(Round.coalition_id))
@@ -170,7 +178,9 @@ _STATEMENTS: dict[str, Any] = {
     "others": select(Organisation.id, Organisation.name).where(
         Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
         Organisation.id != bindparam("organisation"),
-        col(Organisation.id).in_(_PEOPLE_AT_THE_TABLE))
+        exists().where(col(Person.organisation_id) == Organisation.id,
+                       col(Person.active).is_(True),
+                       col(Person.role).in_((Role.PARTNER, Role.LEAD))))
     .order_by(col(Organisation.name)),
 }
 
@@ -179,46 +189,47 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     """Return the check-in a token opens, or raise LinkProblem; changes nothing."""
     if not looks_like_token(token):
         raise not_found()
-    found = session.exec(_STATEMENTS["invitation"],
-                         params={"token_hash": hash_token(token)}).first()
-    if found is None:
+    # Plain rows, so straight through the session's connection (half the ORM's cost).
+    connection = session.connection()
+    row = connection.execute(_STATEMENTS["invitation"],
+                             {"token_hash": hash_token(token)}).first()
+    if row is None:
         raise not_found()
-    invitation, round_, person, coalition, org, answers, revision, submitted_at, previous = found
     now = now or utcnow()
-    if (invitation.revoked_at is not None or not person.active or round_.closed_at is not None
-            or now >= round_.closes_at):
+    if (row.revoked_at is not None or not row.person_active or row.closed_at is not None
+            or now >= row.closes_at):
         raise closed()
     from pipeline.cos_model import RoundKind, questions_after
 
     commitments: list[CommitmentItem] = []
     metrics: list[MetricItem] = []
     others: list[tuple[int, str]] = []
-    if round_.kind == RoundKind.CHECKIN:
+    if row.kind == RoundKind.CHECKIN:
+        organisation = {"organisation": row.organisation_id}
         commitments = [
             CommitmentItem(c_id, text, due, status)
-            for c_id, text, due, status, created_round_id, reported in session.exec(
-                _STATEMENTS["commitments"],
-                params={"round": round_.id, "organisation": org.id})
+            for c_id, text, due, status, created_round_id, reported in connection.execute(
+                _STATEMENTS["commitments"], {"round": row.round_id, **organisation})
             # Still open, or closed in this very round (so an edit can take "done" back).
-            if (status not in CLOSED_STATUSES or reported) and created_round_id != round_.id
+            if (status not in CLOSED_STATUSES or reported) and created_round_id != row.round_id
         ]
-        metrics = [MetricItem(*row) for row in session.exec(
-            _STATEMENTS["metrics"], params={"organisation": org.id, "coalition": coalition.id,
-                                            "number": round_.number})]
-        others = [(o_id, name) for o_id, name in session.exec(
-            _STATEMENTS["others"], params={"coalition": coalition.id, "organisation": org.id})]
-    items, ask_echo = questions_after(round_, coalition, previous)
-    language = choose(person.language, coalition.language)
+        metrics = [MetricItem(*metric) for metric in connection.execute(
+            _STATEMENTS["metrics"], {"coalition": row.coalition_id, "number": row.number,
+                                     **organisation})]
+        others = [(o_id, name) for o_id, name in connection.execute(
+            _STATEMENTS["others"], {"coalition": row.coalition_id, **organisation})]
+    items, ask_echo = questions_after(row.kind, row.number, row.stage, row.model, row.previous)
+    language = choose(row.person_language, row.coalition_language)
     return Checkin(
-        invitation_id=invitation.id or 0, round_id=round_.id or 0,
-        person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
-        organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
-        round_label=gettext_for(language)("Round %(number)s", number=round_.number),
-        closes_at=format_moment(round_.closes_at, coalition.timezone, language),
-        locale=coalition.locale, language=language,
+        invitation_id=row.invitation_id, round_id=row.round_id, person_id=row.person_id,
+        person_name=row.person_name, organisation_id=row.organisation_id,
+        organisation_name=row.organisation_name, coalition_name=row.coalition_name,
+        win=row.win, round_label=gettext_for(language)("Round %(number)s", number=row.number),
+        closes_at=format_moment(row.closes_at, row.timezone, language),
+        locale=row.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
-        latest=answers, revision=revision or 0, submitted_at=submitted_at,
-        kind=round_.kind, items=items, ask_echo=ask_echo,
+        latest=row.answers, revision=row.revision or 0, submitted_at=row.submitted_at,
+        kind=row.kind, items=items, ask_echo=ask_echo,
     )
 
 
