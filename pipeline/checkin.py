@@ -250,9 +250,10 @@ def record_answers(session: Session, checkin: Checkin, answers: dict[str, Any]) 
             "invitation_id": checkin.invitation_id, "round_id": checkin.round_id,
             "person_id": checkin.person_id, "revision": revision, "answers": answers,
             "submitted_at": utcnow(), "merged_at": None}
+        connection = session.connection()  # plain SQL: no ORM object to flush
         try:
-            with session.begin_nested():
-                new_id = session.exec(_INSERT_RESPONSE, params=values).scalar_one()
+            with connection.begin_nested():
+                new_id = connection.execute(_INSERT_RESPONSE, values).scalar_one()
             return Response(id=new_id, **values)
         except IntegrityError:
             # the same person submitted twice at once (or the check-in was read earlier): take
