@@ -98,3 +98,49 @@ def example(kind: str) -> dict[str, Any]:
     if kind not in EXAMPLES:
         raise KeyError(f"no example for email kind {kind!r} (known: {', '.join(EXAMPLES)})")
     return copy.deepcopy(EXAMPLES[kind])
+
+
+def vocabulary() -> list[tuple[str, dict[str, Any]]]:
+    """Return contexts that between them show every element an email kind can have (each
+    status and band badge, each width of a progress bar, the COS Model's section), for
+    emails.render.warm: the inliner then knows every element before a worker forks, and a
+    forked job inlines a digest of any length without running Premailer."""
+    digest = example("digest")
+    board = digest["scoreboard"]
+    statuses = ["done", "on_track", "slipping", "blocked", "dropped", "no_update"]
+    board["metrics"] = [
+        _metric(f"m{n}", progress=n, change=(n % 3) - 1, direction="up" if n % 2 else "down")
+        for n in range(101)] + [_metric("none", value=None, change=None, progress=None)]
+    board["commitments"]["by_organisation"] = [{"organisation": "Northside Food Bank", "items": [
+        {"text": s, "due": "18 Dec", "status": s, "note": "n", "overdue": True}
+        for s in statuses]}]
+    board["conflicts"] = [{"kind": "commitment", "subject": "s", "owner": "o", "unit": "",
+                           "answers": [{"person": "p", "organisation": "o", "status": s,
+                                        "value": None, "submitted_at": "t", "kept": True}
+                                       for s in statuses]},
+                          {"kind": "metric", "subject": "m", "owner": "o", "unit": "meals",
+                           "answers": [{"person": "p", "organisation": "o", "status": None,
+                                        "value": 3.0, "submitted_at": "t", "kept": False}]}]
+    board["wins"], board["help"] = [], []
+    board["blockers"][0]["help_wanted"] = True
+    bands = ["strong", "discuss", "concern", "unknown"]
+    digest["web_link"] = "https://cos.example.org/d/1.2.x"
+    digest["model"] = {
+        "stage": "forming", "focus": "p0",
+        "phases": {f"p{n}": {"label": band, "score": None if n == 3 else 50,
+                             "passed": n % 2 == 0, "band": band}
+                   for n, band in enumerate(bands)},
+        "slipped": [{"what": "w", "why": "y"}],
+        "moves": [{"rank": 1, "move": "m", "phase": "win", "reason": "r", "evidence": "e",
+                   "script": "s"}],
+        "metrics": [{"key": f"m{n}", "band": band, "trend": "t", "trend_rounds": 3,
+                     "freshness": 2, "story": "s"}
+                    for n, band in enumerate(["green", "amber", "red"])],
+    }
+    empty = example("digest")
+    empty["scoreboard"]["metrics"] = []
+    empty["scoreboard"]["response"]["silent"] = []
+    empty["scoreboard"]["blockers"] = []
+    empty["scoreboard"]["pulse"] = {"average": None, "count": 0}
+    empty["model"] = {**digest["model"], "moves": [], "slipped": []}
+    return [("digest", digest), ("digest", empty)]

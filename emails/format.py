@@ -123,6 +123,16 @@ def is_notable(item: Mapping[str, Any]) -> bool:
     return item["status"] in NOTABLE_STATUSES or bool(item["overdue"])
 
 
+def index_by(items: Any, key: str) -> dict[Any, Any]:
+    """Return the items by the value of one of their keys, the first of each value kept (a
+    template's lookup in one step, where selectattr(...) | first would scan the list each time)."""
+    index: dict[Any, Any] = {}
+    for item in items or ():
+        index.setdefault(item.get(key) if isinstance(item, Mapping) else getattr(item, key, None),
+                         item)
+    return index
+
+
 FILTERS = {
     "num": num,
     "signed": signed,
@@ -134,6 +144,7 @@ FILTERS = {
     "arrow": arrow,
     "status_label": status_label,
     "plural": plural,
+    "index_by": index_by,
 }
 
 TESTS = {"notable": is_notable}

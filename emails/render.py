@@ -155,7 +155,7 @@ def warm() -> int:
     """Render every kind's example once (templates compiled, Premailer's CSS parsed, the
     inliner's shapes for the examples cached); return how many kinds rendered. A forking
     worker calls this before it forks, so every job starts with what it made."""
-    from emails.examples import EXAMPLES, example  # examples import nothing heavy
+    from emails.examples import EXAMPLES, example, vocabulary  # they import nothing heavy
 
     done = 0
     for kind in EXAMPLES:
@@ -163,5 +163,10 @@ def warm() -> int:
             render_email(kind, example(kind))
             done += 1
         except Exception:  # an example that no longer renders is a test's business, not ours
+            logging.getLogger(__name__).debug("could not warm %s", kind, exc_info=True)
+    for kind, context in vocabulary():  # every element a kind can have, for the inliner
+        try:
+            render_email(kind, context)
+        except Exception:
             logging.getLogger(__name__).debug("could not warm %s", kind, exc_info=True)
     return done

@@ -52,22 +52,14 @@ from pipeline.core.phases import (
     tie_reciprocity,
 )
 from pipeline.core.vocab import CLOSED_STATUSES, CommitmentStatus, Role, Stage
+from pipeline.history import History, load_history
 from pipeline.models import (
     Coalition,
-    Commitment,
-    CommitmentUpdate,
     EchoMark,
-    HelpEdge,
-    Invitation,
-    Metric,
-    Organisation,
     Person,
     PhaseSnapshot,
-    Pulse,
-    Reading,
     Response,
     Round,
-    Win,
     utcnow,
 )
 
@@ -139,34 +131,29 @@ class Gathered:
     extra: dict[str, Any]
 
 
-def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds) -> Gathered:
-    """Load a round's plain inputs with a fixed number of queries."""
+def gather(session: Session, h: History, t: Thresholds) -> Gathered:
+    """Turn a round's history into the core's plain inputs (two more queries: the answers
+    and win-echo marks of the rounds in the window)."""
+    round_, coalition = h.round, h.coalition
     tz = coalition.timezone
     today = round_day(round_, tz)
-    cid = coalition.id
-    orgs = {o.id: o for o in session.exec(select(Organisation).where(
-        Organisation.coalition_id == cid))}
-    org_name = {oid: o.name for oid, o in orgs.items()}
-    people = {p.id: p for p in session.exec(select(Person).where(Person.coalition_id == cid))}
-    convener = org_name.get(coalition.lead_organisation_id, "the convener")
-    rounds = list(session.exec(select(Round).where(
-        Round.coalition_id == cid, Round.number <= round_.number).order_by(col(Round.number))))
-    by_id = {r.id: r for r in rounds}
+    orgs = h.organisations
+    org_name = h.org_name
+    people = h.people
+    convener = org_name.get(coalition.lead_organisation_id or 0, "the convener")
+    rounds = h.rounds
     day = {r.id: round_day(r, tz) for r in rounds}
     checkins = [r for r in rounds if r.kind == RoundKind.CHECKIN]
 
-    # Who was asked and who answered, per round (one query each).
+    # Who was asked and who answered, per round.
     invited: dict[int, set[int]] = defaultdict(set)
-    for rid, pid in session.exec(select(Invitation.round_id, Invitation.person_id).where(
-            col(Invitation.round_id).in_(list(by_id)), col(Invitation.revoked_at).is_(None))):
+    for rid, pid in h.invitations:
         invited[rid].add(pid)
     answered: dict[int, set[int]] = defaultdict(set)
-    for rid, pid in session.exec(select(Response.round_id, Response.person_id).where(
-            col(Response.round_id).in_(list(by_id))).distinct()):
+    for rid, pid in h.answered:
         answered[rid].add(pid)
 
-    def org_of(pid: int) -> str:
-        return org_name[people[pid].organisation_id]
+    org_of = {pid: org_name[p.organisation_id] for pid, p in people.items()}.__getitem__
 
     response_rates = tuple(
         len(answered[r.id or 0] & invited[r.id or 0]) / len(invited[r.id or 0])
@@ -225,28 +212,25 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
                               .order_by(col(EchoMark.id)))
     ]
 
-    # Commitments, their history by round (one query each).
-    commitments = {c.id: c for c in session.exec(select(Commitment).where(
-        Commitment.coalition_id == cid))}
+    # Commitments, their history by round.
     number = {r.id: r.number for r in rounds}
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
     per_round: dict[int, list[str]] = defaultdict(list)
-    for u in session.exec(select(CommitmentUpdate).where(
-            col(CommitmentUpdate.round_id).in_(list(by_id)))):
-        history[u.commitment_id].append((number[u.round_id], u.status))
-        per_round[u.round_id].append(u.status)
+    for cid, rid, status, _ in h.updates:  # unpacked: cheaper than a Row's names
+        history[cid].append((number[rid], status))
+        per_round[rid].append(status)
     completion_rates = tuple(
         100.0 * sum(1 for s in per_round[r.id or 0] if s in KEPT) / len(per_round[r.id or 0])
         for r in checkins if per_round[r.id or 0])
     open_items: list[tuple[str, str]] = []
     slipped_items: list[SlippedCommitment] = []
     created_in = {r.id for r in rounds}
-    for c in sorted(commitments.values(), key=lambda c: c.id or 0):
+    for c in h.commitments:  # by id
         if c.created_round_id is not None and c.created_round_id not in created_in:
             continue  # made after this round
         if c.created_round_id == round_.id:
             continue
-        reports = sorted(history.get(c.id or 0, []))
+        reports = sorted(history.get(c.id, []))
         status = reports[-1][1] if reports else CommitmentStatus.OPEN
         if c.active and status not in CLOSED_STATUSES:
             open_items.append((org_name[c.organisation_id], c.text))
@@ -260,41 +244,37 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
     convener_open = tuple(sorted(text for o, text in open_items if o == convener))
     convener_load = len(convener_open) / len(open_items) if open_items else None
 
-    # Metrics and their readings (one query each).
-    metric_rows = list(session.exec(select(Metric).where(
-        Metric.coalition_id == cid, col(Metric.active).is_(True)).order_by(col(Metric.id))))
-    readings: dict[tuple[int, int], Reading] = {
-        (x.metric_id, x.round_id): x for x in session.exec(select(Reading).where(
-            col(Reading.round_id).in_(list(by_id))))}
+    # Metrics and their readings.
+    readings: dict[int, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for mid, rid, value, reading_note in h.readings:  # metric -> round -> (value, note)
+        readings[mid][rid] = (value, reading_note)
+    checkin_ids = [r.id or 0 for r in checkins]
     series = []
-    for m in metric_rows:
+    for m in h.metrics:  # by id
+        if not m.active:
+            continue
         values: list[float | None] = []
         note = ""
-        for r in checkins:
-            reading = readings.get((m.id or 0, r.id or 0))
-            values.append(None if reading is None else reading.value)
-            if reading is not None and reading.note:
-                note = reading.note
+        by_round = readings.get(m.id, {})
+        for rid in checkin_ids:
+            reading = by_round.get(rid)
+            values.append(None if reading is None else reading[0])
+            if reading is not None and reading[1]:
+                note = reading[1]
         series.append(MetricSeries(m.key, m.name, m.unit, org_name[m.owner_organisation_id],
                                    m.baseline, m.target, m.direction, tuple(values), note))
     headline = tuple(
         HeadlineMetric(s.name, s.owner, s.baseline,
                        tuple(v is not None for v in s.readings)) for s in series)
 
-    # Wins, help ties and pulses (one query each).
-    win_rows = list(session.exec(select(Win.round_id, Win.organisation_id).where(
-        col(Win.round_id).in_(list(by_id)))))
-    win_days = tuple(sorted(day[rid] for rid, _ in win_rows))
+    # Wins, help ties and pulses.
+    win_days = tuple(sorted(day[rid] for rid, n in h.win_counts.items() for _ in range(n)))
     ties = tuple(sorted(
-        (Tie(org_name[h.helped_organisation_id], org_name[h.helper_organisation_id],
-             HELP_TIE_LEVEL, day[h.round_id])
-         for h in session.exec(select(HelpEdge).where(col(HelpEdge.round_id).in_(list(by_id))))
-         if h.helped_organisation_id != h.helper_organisation_id),
+        (Tie(org_name[e.helped_organisation_id], org_name[e.helper_organisation_id],
+             HELP_TIE_LEVEL, day[e.round_id])
+         for e in h.help_edges if e.helped_organisation_id != e.helper_organisation_id),
         key=lambda x: (x.on, x.reporter, x.partner)))
-    pulses: dict[int, list[int]] = defaultdict(list)
-    for rid, score in session.exec(select(Pulse.round_id, Pulse.score).where(
-            col(Pulse.round_id).in_(list(by_id)))):
-        pulses[rid].append(score)
+    pulses = h.pulse_totals  # round id -> (sum, how many)
 
     partner_orgs = sorted({org_name[p.organisation_id] for p in people.values()
                            if p.active and p.role == Role.PARTNER
@@ -363,7 +343,7 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
         slipped_commitments=tuple(slipped_items),
     )
 
-    this_pulses = pulses.get(round_.id or 0, [])
+    this_total, this_count = pulses.get(round_.id or 0, (0, 0))
     recent = [r for r in checkins][-8:]
     summary = {
         "convener": convener,
@@ -374,8 +354,8 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
         "completion_trend": [round(x, 2) for x in completion_rates[-8:]],
         "open_commitments": len(open_items),
         "convener_load": None if convener_load is None else round(convener_load, 4),
-        "pulse_average": round(sum(this_pulses) / len(this_pulses), 2) if this_pulses else None,
-        "pulse_trend": [round(sum(pulses[r.id or 0]) / len(pulses[r.id or 0]), 2)
+        "pulse_average": round(this_total / this_count, 2) if this_count else None,
+        "pulse_trend": [round(pulses[r.id or 0][0] / pulses[r.id or 0][1], 2)
                         if pulses.get(r.id or 0) else None for r in recent],
         "help_network": {
             "ties": reported,
@@ -385,7 +365,7 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
             "direct_share": None if not pairs else round(direct / pairs, 4),
             "with_direct_tie": len(reached),
         },
-        "wins_recent": [sum(1 for rid, _ in win_rows if rid == r.id) for r in recent],
+        "wins_recent": [h.win_counts.get(r.id or 0, 0) for r in recent],
         "weeks_since_last_win": situation.weeks_since_last_win,
         "echo_rate": situation.echo_rate,
     }
@@ -404,15 +384,14 @@ def gather(session: Session, round_: Round, coalition: Coalition, t: Thresholds)
     return Gathered(inputs, situation, series, summary, extra)
 
 
-def compute_snapshot(session: Session, round_id: int) -> dict[str, Any]:
-    """Compute a round's phase snapshot from the database (stores nothing)."""
-    round_ = session.get(Round, round_id)
-    if round_ is None:
-        raise LookupError(f"no round {round_id}")
-    coalition = session.get(Coalition, round_.coalition_id)
-    assert coalition is not None
+def compute_snapshot(session: Session, round_id: int,
+                     history: History | None = None) -> dict[str, Any]:
+    """Compute a round's phase snapshot from the database, or from its history already loaded
+    (stores nothing)."""
+    h = history or load_history(session, round_id)
+    round_, coalition = h.round, h.coalition
     t = coalition_thresholds(coalition)
-    g = gather(session, round_, coalition, t)
+    g = gather(session, h, t)
     today = round_day(round_, coalition.timezone)
     state = assess(g.inputs, Stage(coalition.stage), today, t)
     situation = replace(g.situation, item_splits=item_splits(state),
@@ -433,9 +412,10 @@ def previous_snapshot(session: Session, round_: Round) -> dict[str, Any] | None:
     return row.data if row else None
 
 
-def store_snapshot(session: Session, round_id: int) -> dict[str, Any]:
+def store_snapshot(session: Session, round_id: int,
+                   history: History | None = None) -> dict[str, Any]:
     """Recompute a round's phase snapshot and save it (one row per round)."""
-    data = compute_snapshot(session, round_id)
+    data = compute_snapshot(session, round_id, history)
     row = session.exec(select(PhaseSnapshot).where(PhaseSnapshot.round_id == round_id)).first()
     if row is None:
         row = PhaseSnapshot(round_id=round_id, data=data)

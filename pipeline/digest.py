@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -17,10 +16,11 @@ from emails.i18n import format_moment, gettext_for, normalise
 from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
-from pipeline.cos_model import snapshot_for
+from pipeline.cos_model import store_snapshot
 from pipeline.db import session_scope
-from pipeline.email_kinds import email_kind
-from pipeline.models import Coalition, Person, Round, Scoreboard
+from pipeline.email_kinds import email_kind, memoised
+from pipeline.history import load_history
+from pipeline.models import Coalition, Person, PhaseSnapshot, Round, Scoreboard
 from pipeline.scoreboard import store_scoreboard
 from pipeline.sending import send_in_process
 
@@ -36,6 +36,16 @@ def scoreboard_for(session: Session, round_id: int) -> dict[str, Any]:
     """Return a round's stored scoreboard, computing it if the round was never merged."""
     row = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     return row.data if row else store_scoreboard(session, round_id)
+
+
+def figures_for(session: Session, round_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return a round's stored scoreboard and COS Model snapshot (what its merge stored),
+    computing and storing what is missing from one read of the round's history."""
+    board = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
+    snap = session.exec(select(PhaseSnapshot).where(PhaseSnapshot.round_id == round_id)).first()
+    history = None if board and snap else load_history(session, round_id)
+    return (board.data if board else store_scoreboard(session, round_id, history=history),
+            snap.data if snap else store_snapshot(session, round_id, history))
 
 
 # How long the digest's "view in browser" link works after the round's scheduled close.
@@ -86,7 +96,9 @@ def shorten(scoreboard: dict[str, Any], limit: int) -> dict[str, Any]:
     were left out of each under "more" (notable commitments first, as the email shows them)."""
     from emails.format import is_notable
 
-    board = copy.deepcopy(scoreboard)
+    # Only the containers cut here are copied: the entries themselves are shared, never changed
+    # (a deep copy of a 500-organisation scoreboard cost more than rendering the email).
+    board = dict(scoreboard)
     more: dict[str, int] = {}
 
     def cut(holder: dict[str, Any], key: str, name: str) -> None:
@@ -94,8 +106,9 @@ def shorten(scoreboard: dict[str, Any], limit: int) -> dict[str, Any]:
         more[name] = max(0, len(items) - limit)
         holder[key] = items[:limit]
 
-    cut(board.setdefault("response", {}), "silent", "silent")
-    commitments = board.setdefault("commitments", {})
+    board["response"] = response = dict(board.get("response") or {})
+    cut(response, "silent", "silent")
+    board["commitments"] = commitments = dict(board.get("commitments") or {})
     groups = [g for g in commitments.get("by_organisation") or []
               if any(is_notable(item) for item in g.get("items", []))]
     commitments["by_organisation"] = groups
@@ -111,9 +124,14 @@ def digest_context(session: Session, settings: Settings, round_: Round, coalitio
                    person: Person | None = None) -> dict[str, Any]:
     """Gather what the digest email says about a round (the same for every lead): long lists
     cut short, the web version (full_digest_context) has them whole."""
-    context = full_digest_context(session, settings, round_, coalition)
-    context["scoreboard"] = shorten(context["scoreboard"], EMAIL_LIST_LIMIT)
-    return context
+    def build() -> dict[str, Any]:
+        context = full_digest_context(session, settings, round_, coalition)
+        context["scoreboard"] = shorten(context["scoreboard"], EMAIL_LIST_LIMIT)
+        return context
+
+    # Every lead's copy says the same: gathered once per batch (the caller adds its own keys to
+    # the top level of the copy it gets, never inside).
+    return dict(memoised(session, ("digest", round_.id), build))
 
 
 def full_digest_context(session: Session, settings: Settings, round_: Round,
@@ -121,6 +139,7 @@ def full_digest_context(session: Session, settings: Settings, round_: Round,
     """Gather everything the digest says about a round, every list whole."""
     language = normalise(coalition.language)  # one digest for all leads: the coalition's
     _ = gettext_for(language)
+    scoreboard, model = figures_for(session, round_.id or 0)
     return {
         "language": language, "number_locale": coalition.locale,
         "coalition_name": coalition.name, "win": coalition.win,
@@ -129,8 +148,8 @@ def full_digest_context(session: Session, settings: Settings, round_: Round,
                                    language),
         "closed": round_.closed_at is not None,
         "web_link": digest_web_link(settings, round_),
-        "scoreboard": scoreboard_for(session, round_.id or 0),
-        "model": snapshot_for(session, round_.id or 0),
+        "scoreboard": scoreboard,
+        "model": model,
         "footer_reason": _("you lead %(coalition)s", coalition=coalition.name),
     }
 

@@ -9,23 +9,13 @@ from sqlmodel import Session, col, select
 from pipeline.core.display import format_local, local_date
 from pipeline.core.scoreboard import CommitmentRow, InvitedPerson, MetricRow, compute_scoreboard
 from pipeline.core.vocab import CLOSED_STATUSES, ConflictKind
+from pipeline.history import History, load_history
 from pipeline.models import (
-    Blocker,
-    Coalition,
-    Commitment,
-    CommitmentUpdate,
     ConflictAnswer,
-    HelpEdge,
-    Invitation,
-    Metric,
-    Organisation,
     Person,
-    Pulse,
     Reading,
-    Response,
     Round,
     Scoreboard,
-    Win,
     utcnow,
 )
 
@@ -43,94 +33,83 @@ def readings_before(session: Session, round_: Round) -> dict[int, float]:
     return latest
 
 
-def _round_context(session: Session, round_id: int
-                   ) -> tuple[Round, Coalition, dict[int | None, str]]:
-    """Return a round, its coalition and the coalition's organisation names by id."""
-    round_ = session.get(Round, round_id)
-    assert round_ is not None
-    coalition = session.get(Coalition, round_.coalition_id)
-    assert coalition is not None
-    orgs = {o.id: o.name for o in session.exec(
-        select(Organisation).where(Organisation.coalition_id == coalition.id))}
-    return round_, coalition, orgs
+def build_scoreboard(session: Session, round_id: int,
+                     history: History | None = None) -> dict[str, Any]:
+    """Gather a round's rows from the database (or the history already loaded) and compute
+    its scoreboard."""
+    h = history or load_history(session, round_id)
+    round_, coalition, people = h.round, h.coalition, h.people
+    orgs = h.org_name
 
+    invited = [InvitedPerson(pid, people[pid].name, orgs[people[pid].organisation_id])
+               for rid, pid in h.invitations if rid == round_id]
+    answered = {pid for rid, pid in h.answered if rid == round_id}
 
-def build_scoreboard(session: Session, round_id: int) -> dict[str, Any]:
-    """Gather a round's rows from the database and compute its scoreboard."""
-    round_, coalition, orgs = _round_context(session, round_id)
-    people = {p.id: p for p in session.exec(
-        select(Person).where(Person.coalition_id == coalition.id))}
-
-    invited = [
-        InvitedPerson(i.person_id, people[i.person_id].name,
-                      orgs[people[i.person_id].organisation_id])
-        for i in session.exec(select(Invitation).where(Invitation.round_id == round_id,
-                                                       col(Invitation.revoked_at).is_(None)))
-    ]
-    answered = set(session.exec(
-        select(Response.person_id).where(Response.round_id == round_id)).all())
-
-    updates = {u.commitment_id: u for u in session.exec(
-        select(CommitmentUpdate).where(CommitmentUpdate.round_id == round_id))}
+    # (the hot loops unpack rows: a tuple's items are cheaper than a Row's names)
+    updates = {cid: (status, note) for cid, rid, status, note in h.updates if rid == round_id}
     commitment_rows = []
-    for c in session.exec(select(Commitment).where(Commitment.coalition_id == coalition.id)):
-        update = updates.get(c.id or 0)
+    for c in h.commitments:
+        update = updates.get(c.id)
         # Closed in an earlier round, or retired from the file: not part of this round's picture.
         if update is None and (c.status in CLOSED_STATUSES or not c.active):
             continue
         if c.created_round_id == round_id:
             continue  # made this round: it starts counting next round
-        commitment_rows.append(CommitmentRow(
-            orgs[c.organisation_id], c.text, c.due,
-            update.status if update else "no_update", update.note if update else ""))
+        status, note = update or ("no_update", "")
+        commitment_rows.append(CommitmentRow(orgs[c.organisation_id], c.text, c.due, status,
+                                             note))
 
     metric_rows = []
-    previous = readings_before(session, round_)
-    current = {r.metric_id: r.value for r in session.exec(
-        select(Reading).where(Reading.round_id == round_id))}
-    for m in session.exec(select(Metric).where(Metric.coalition_id == coalition.id,
-                                               col(Metric.active).is_(True))):
-        mid = m.id or 0
+    number = {r.id: r.number for r in h.rounds}
+    current: dict[int, float] = {}
+    latest: dict[int, tuple[int, float]] = {}  # metric -> (round number, value)
+    for mid, rid, value, _ in h.readings:
+        if rid == round_id:
+            current[mid] = value
+        elif mid not in latest or number[rid] > latest[mid][0]:
+            latest[mid] = (number[rid], value)
+    previous = {mid: value for mid, (_, value) in latest.items()}
+    for m in h.metrics:
+        if not m.active:
+            continue
         metric_rows.append(MetricRow(
             m.key, m.name, m.unit, orgs[m.owner_organisation_id], m.baseline, m.target,
-            m.direction, current.get(mid), previous.get(mid)))
+            m.direction, current.get(m.id), previous.get(m.id)))
 
-    def person_name(pid: int) -> str:
-        return people[pid].name
-
-    wins = [(orgs[w.organisation_id], person_name(w.person_id), w.text) for w in session.exec(
-        select(Win).where(Win.round_id == round_id))]
-    blockers = [(orgs[b.organisation_id], person_name(b.person_id), b.text, b.help_wanted)
-                for b in session.exec(select(Blocker).where(Blocker.round_id == round_id))]
-    pulses = list(session.exec(select(Pulse.score).where(Pulse.round_id == round_id)).all())
-    help_edges = [(orgs[h.helper_organisation_id], orgs[h.helped_organisation_id]) for h in
-                  session.exec(select(HelpEdge).where(HelpEdge.round_id == round_id))]
+    wins = [(orgs[w.organisation_id], people[w.person_id].name, w.text) for w in h.wins]
+    blockers = [(orgs[b.organisation_id], people[b.person_id].name, b.text, b.help_wanted)
+                for b in h.blockers]
+    pulses = h.pulses
+    help_edges = [(orgs[e.helper_organisation_id], orgs[e.helped_organisation_id])
+                  for e in h.help_edges if e.round_id == round_id]
 
     as_of = local_date(round_.closed_at or utcnow(), coalition.timezone)
     data = compute_scoreboard(as_of=as_of, invited=invited, answered=answered,
                               commitments=commitment_rows, metrics=metric_rows, wins=wins,
                               blockers=blockers, pulses=pulses, help_edges=help_edges)
-    data["conflicts"] = round_conflicts(session, round_id)
+    data["conflicts"] = round_conflicts(session, round_id, h)
     return data
 
 
-def round_conflicts(session: Session, round_id: int) -> list[dict[str, Any]]:
+def round_conflicts(session: Session, round_id: int,
+                    history: History | None = None) -> list[dict[str, Any]]:
     """Return what people of one organisation answered differently in a round, by name.
 
     Each conflict names its commitment or metric and owner, and lists every answer with the
     person, their organisation, the status or value, when it was sent (in the coalition's
     time zone) and whether it is the one kept (the latest). As of the round's last merge.
     """
-    round_, coalition, orgs = _round_context(session, round_id)
-    commitments = {c.id: c for c in session.exec(
-        select(Commitment).where(Commitment.coalition_id == coalition.id))}
-    metrics = {m.id: m for m in session.exec(
-        select(Metric).where(Metric.coalition_id == coalition.id))}
-    grouped: dict[tuple[str, int], dict[str, Any]] = {}
     rows = session.exec(
         select(ConflictAnswer, Person).join(Person, col(Person.id) == col(ConflictAnswer.person_id))
         .where(ConflictAnswer.round_id == round_id)
-        .order_by(col(ConflictAnswer.submitted_at), col(ConflictAnswer.person_id)))
+        .order_by(col(ConflictAnswer.submitted_at), col(ConflictAnswer.person_id))).all()
+    if not rows:
+        return []  # the usual case: nothing else to read
+    h = history or load_history(session, round_id)
+    coalition, orgs = h.coalition, h.org_name
+    commitments = {c.id: c for c in h.commitments}
+    metrics = {m.id: m for m in h.metrics}
+    grouped: dict[tuple[str, int], dict[str, Any]] = {}
     for said, person in rows:
         entry = grouped.get((said.kind, said.subject_id))
         if entry is None:
@@ -157,10 +136,11 @@ def round_conflicts(session: Session, round_id: int) -> list[dict[str, Any]]:
 
 
 def store_scoreboard(session: Session, round_id: int,
-                     unmerged: list[dict[str, str]] | None = None) -> dict[str, Any]:
+                     unmerged: list[dict[str, str]] | None = None,
+                     history: History | None = None) -> dict[str, Any]:
     """Recompute a round's scoreboard and save it (one row per round), with the answers the
     merge had to leave out (name and why), so status and the digest can say so."""
-    data = build_scoreboard(session, round_id)
+    data = build_scoreboard(session, round_id, history)
     data["unmerged"] = unmerged or []
     row = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     if row is None:

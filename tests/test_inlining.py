@@ -87,3 +87,40 @@ def test_any_text_in_any_slot_replays_exactly(name: str, org: str, commitment: s
                          commitments=[{"text": commitment, "due": None}],
                          link=f"https://cos.example.org/c/{link}")
     assert render_email("invitation", context).html == reference("invitation", context)
+
+
+def test_a_new_shape_of_known_elements_is_inlined_without_premailer() -> None:
+    # A forked worker knows what warm() taught it; a digest of another length is a new shape,
+    # built from the elements already inlined (no Premailer run), byte for byte the same.
+    from emails.render import warm
+
+    inline.clear()
+    warm()
+    before = inline.stats()
+    for n in (0, 3, 40):
+        context = digest(wins=[{"organisation": f"Org {i}", "person": f"P {i} & <Co>",
+                                "text": f"Win {i}"} for i in range(n)],
+                         metrics=[{**DIGEST["scoreboard"]["metrics"][0], "key": f"k{i}",
+                                   "progress": i * 7 % 101} for i in range(n)])
+        assert render_email("digest", context).html == reference("digest", context)
+    after = inline.stats()
+    assert after["misses"] == before["misses"] and after["probes"] == before["probes"]
+    assert after["built"] == before["built"] + 3
+
+
+def test_elements_not_seen_yet_are_learned_from_a_small_probe() -> None:
+    inline.clear()
+    render_email("invitation", invitation())  # the stylesheet's first document: Premailer
+    render_email("digest", DIGEST)  # elements the invitation lacks: a probe teaches them
+    counts = inline.stats()
+    assert (counts["misses"], counts["probes"], counts["built"]) == (1, 1, 1)
+    context = digest(web_link="https://cos.example.org/d/9")
+    assert render_email("digest", context).html == reference("digest", context)
+
+
+def test_only_simple_selectors_are_inlined_element_by_element() -> None:
+    assert inline._simple((".a { color: red; } td, p.b { margin: 0 }\n"
+                           "@media only screen { .a { color: blue !important; } }",))
+    for css in ("td p { color: red }", "a:hover { color: red }", "#x { color: red }",
+                "li:first-child { margin: 0 }", "@import url(x.css);"):
+        assert not inline._simple((css,)), css

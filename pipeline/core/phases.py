@@ -489,20 +489,16 @@ def win_cadence(
     wins: Iterable[date], today: date, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> tuple[float, int]:
     """Return (cadence score 0-100, wins in the cadence window): 2 wins in 8 weeks is 100."""
-    count = sum(1 for d in wins if in_window(d, today, thresholds.momentum_cadence_weeks * 7))
+    since = today - timedelta(days=thresholds.momentum_cadence_weeks * 7)  # in_window, once
+    count = sum(1 for d in wins if since < d <= today)
     return min(100.0, 100.0 * count / thresholds.momentum_cadence_wins), count
 
 
 def months_with_a_win(wins: Iterable[date], today: date, months: int) -> tuple[bool, ...]:
     """Say, for each of the last ``months`` 30-day blocks (latest first), whether it had a win."""
-    dates = [d for d in wins if d <= today]
-    return tuple(
-        any(
-            today - timedelta(days=30 * (i + 1)) < d <= today - timedelta(days=30 * i)
-            for d in dates
-        )
-        for i in range(months)
-    )
+    # Block i holds the days today-30(i+1) < d <= today-30i, that is (today - d).days // 30 == i.
+    blocks = {(today - d).days // 30 for d in wins if d <= today}
+    return tuple(i in blocks for i in range(months))
 
 
 def _pct(share: float) -> str:
