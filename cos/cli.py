@@ -1163,16 +1163,13 @@ def mail_test(address: str) -> None:
     import uuid
 
     from emails import DeliveryError, backend_from_url, build_message, dkim, render_email
-    from emails.examples import example
+    from emails.notices import mail_test_notice, notice_context
     from emails.transport import reused_connection
 
     s = settings()
-    context = example("notice")
-    context.update(title="COS Cadence test message", lines=[
-        f"This message went through {backend_from_url(s.mail_url).describe()} "
-        f"({dkim.describe()}).",
-        "If you can read it, partners' check-in emails can reach this inbox too."],
-        footer_reason="someone ran `cos mail test` with your address")
+    title, lines = mail_test_notice(backend_from_url(s.mail_url).describe(), dkim.describe())
+    context = notice_context("COS Cadence", title, lines, "en")
+    context["footer_reason"] = "someone ran `cos mail test` with your address"
     message = build_message(render_email("notice", context), sender=s.mail_from,
                             to_name="", to_addr=address,
                             message_id=f"<cos.test.{uuid.uuid4().hex}@{s.mail_domain}>")
@@ -1192,26 +1189,34 @@ def mail_test(address: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write KIND.html, KIND.txt and KIND.subject.txt into this folder "
                    "(default: print the text part).")
+@click.option("--lang", "language", default="en", show_default=True,
+              help="The reader's language: one of the shipped catalogs (en, es).")
 @friendly
-def preview(kind: str, out: Path | None) -> None:
-    """Render an email kind (invitation, reminder, digest, notice, or all) with example data."""
-    from emails import render_email
-    from emails.examples import EXAMPLES, example
+def preview(kind: str, out: Path | None, language: str) -> None:
+    """Render an email KIND with example data (invitation, reminder, digest, web-digest,
+    notice, opt-out-notice, sign-in, or all)."""
+    from emails.examples import NAMES, render_example
+    from emails.i18n import language_problem, normalise
 
-    kinds = list(EXAMPLES) if kind == "all" else [kind]
-    if kind != "all" and kind not in EXAMPLES:
+    problem = language_problem(language)
+    if problem:
+        raise click.UsageError(f"--lang: {problem}")
+    language = normalise(language)
+    if kind != "all" and kind not in NAMES:
         raise click.UsageError(f"no email kind {kind!r}; choose one of "
-                               f"{', '.join(EXAMPLES)} or all")
-    for name in kinds:
-        rendered = render_email(name, example(name))
+                               f"{', '.join(NAMES)} or all")
+    suffix = "" if language == "en" else f".{language}"
+    for name in NAMES if kind == "all" else [kind]:
+        rendered = render_example(name, language)
         if out is None:
             click.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
             continue
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.subject.txt").write_text(rendered.subject + "\n", encoding="utf-8")
-        (out / f"{name}.txt").write_text(rendered.text, encoding="utf-8")
-        (out / f"{name}.html").write_text(rendered.html, encoding="utf-8")
-        click.echo(f"{name}: {out / name}.html, .txt, .subject.txt")
+        stem = f"{name}{suffix}"
+        (out / f"{stem}.subject.txt").write_text(rendered.subject + "\n", encoding="utf-8")
+        (out / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
+        (out / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+        click.echo(f"{name}: {out / stem}.html, .txt, .subject.txt")
 
 
 @people.command("opt-out")

@@ -10,7 +10,8 @@ English is the source language: its output is the template text itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -130,6 +131,7 @@ def install(env: jinja2.Environment) -> None:
         if name in env.filters:  # the email environment's number filters (emails.format)
             env.filters[name] = _localised(env.filters[name])
     env.filters["decimal"] = decimal_filter
+    env.filters["short_name"] = short_name
 
 
 def mailto(email: str) -> Markup:
@@ -245,3 +247,57 @@ def catalog_messages(language: str) -> Mapping[str, Any]:
     """The msgid -> msgstr table of a shipped catalog (for the no-untranslated-strings test)."""
     catalog = translations(language)
     return dict(getattr(catalog, "_catalog", {}))
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A sentence translated where it is shown: its msgid (marked `N_` where it is written,
+    so `pybabel extract` finds it) and its values (a value may be a Lazy too).
+
+    Code that does not know the reader's language yet (a notice for several people, example
+    content) builds these; `translated(language)` writes it for one reader.
+    """
+
+    msgid: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def translated(self, language: str | None) -> str:
+        text = translations(normalise(language)).gettext(self.msgid)
+        if not self.values:
+            return text
+        return text % {k: v.translated(language) if isinstance(v, Lazy) else v
+                       for k, v in self.values.items()}
+
+    def __str__(self) -> str:
+        return self.translated(DEFAULT_LANGUAGE)
+
+
+def lazy(msgid: str, **values: Any) -> Lazy:
+    """Return a Lazy sentence: `lazy(N_("Round %(number)s"), number=4)`."""
+    return Lazy(msgid, values)
+
+
+# A subject names the coalition first; a name longer than this is cut at a word (with "…"), so
+# every subject stays within SUBJECT_LIMIT (tests/test_email_subjects.py says why 70).
+SUBJECT_NAME_LIMIT = 26
+SUBJECT_LIMIT = 70
+
+
+def short_name(name: str, limit: int = SUBJECT_NAME_LIMIT) -> str:
+    """Shorten a coalition's (or person's) name for a subject line, at a word boundary."""
+    name = " ".join(name.split())
+    if len(name) <= limit:
+        return name
+    cut = name[:limit - 1]
+    if " " in cut and name[limit - 1] != " ":
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-–·") + "…"
+
+
+def short_moment(moment: datetime, timezone: str, language: str, now: datetime) -> str:
+    """A close time short enough for a subject, in the reader's language: the weekday and
+    time when it is under six days away ("Thu 17:00", "jue 17:00"), else the weekday and date
+    ("Thu 3 Dec"). The body gives the full date and zone."""
+    zone = ZoneInfo(timezone)
+    pattern = "EEE HH:mm" if moment - now < timedelta(days=6) else "EEE d MMM"
+    return format_datetime(moment, pattern, tzinfo=zone, locale=babel_locale(language))

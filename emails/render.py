@@ -155,15 +155,15 @@ def warm() -> int:
     """Render every kind's example once (templates compiled, Premailer's CSS parsed, the
     inliner's shapes for the examples cached); return how many kinds rendered. A forking
     worker calls this before it forks, so every job starts with what it made."""
-    from emails.examples import EXAMPLES, example, vocabulary  # they import nothing heavy
+    from emails.examples import NAMES, render_example, vocabulary  # they import nothing heavy
 
     done = 0
-    for kind in EXAMPLES:
+    for name in NAMES:
         try:
-            render_email(kind, example(kind))
+            render_example(name)
             done += 1
         except Exception:  # an example that no longer renders is a test's business, not ours
-            logging.getLogger(__name__).debug("could not warm %s", kind, exc_info=True)
+            logging.getLogger(__name__).debug("could not warm %s", name, exc_info=True)
     for kind, context in vocabulary():  # every element a kind can have, for the inliner
         try:
             render_email(kind, context)

@@ -29,7 +29,13 @@ from wtforms.widgets import ListWidget
 
 from emails.format import N_
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
-from pipeline.core.numbers import NumberProblem, format_reading, number_hint, parse_reading
+from pipeline.core.numbers import (
+    NumberProblem,
+    format_reading,
+    number_example,
+    number_hint,
+    parse_reading,
+)
 from pipeline.core.phases import READINESS_QUESTIONS, ReadinessItem
 from pipeline.core.questions import ITEM_TEXT, READINESS_SCALE, choices, stored_value
 from pipeline.core.text import TEXT_MAX_LENGTH, clean_name, clean_text, text_problem
@@ -152,6 +158,11 @@ class ReadingField(StringField):
     def hint(self) -> str:
         """Return how to write a number here, like 'e.g. 1,234.5'."""
         return number_hint(self.locale)
+
+    @property
+    def example(self) -> str:
+        """Return a number written the coalition's way, like '1,234.5' (the page words it)."""
+        return number_example(self.locale)
 
     def shown(self, value: float | int) -> str:
         """Write a number (a baseline, a target, a last reading) the coalition's way."""

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 
 from emails.format import N_
+from emails.model_words import translated_model
 from forms.languages import use_language
 from forms.ratelimit import rate_limited
 from pipeline.config import Settings
@@ -58,5 +59,7 @@ def page(slug: str, token: str) -> ResponseReturnValue:
         return render_template(
             "problem.html", title=N_("This link does not work"),
             message=NOT_FOUND), 404
-    use_language(view["coalition"].get("language"))
+    language = use_language(view["coalition"].get("language"))
+    if view.get("round"):
+        view = translated_model(view, language, view["coalition"].get("locale")) or view
     return render_template("funder.html", view=view, sparkline=sparkline_points)

@@ -12,17 +12,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
 from emails import backend_from_url, build_message
+from emails.i18n import choose, gettext_for
 from emails.render import render_named
 from pipeline.coalitions import EMAIL_RE
 from pipeline.config import Settings
 from pipeline.core.throttle import counted_failures, lockout, wait_words
 from pipeline.core.vocab import Role
+from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.models import AdminUser, Coalition, Person, SignInFailures, SignInLink, utcnow
 from pipeline.tokens import hash_token
@@ -194,13 +197,29 @@ def redeem_sign_in_link(session: Session, token: str, now: datetime | None = Non
     return link.email
 
 
+def sign_in_context(link: str, minutes: int, coalition_name: str | None,
+                    language: str) -> dict[str, Any]:
+    """The sign-in email's context for one reader's language."""
+    _ = gettext_for(language)
+    return {"language": language, "link": link, "minutes": minutes,
+            "coalition_name": coalition_name or "COS Cadence",
+            "led_coalition": coalition_name,
+            "footer_reason": _("someone asked to sign in to COS Cadence with this address")}
+
+
 def sign_in_message(settings: Settings, email: str, token: str) -> EmailMessage:
-    """Build the email that carries a lead's sign-in link (text and HTML)."""
-    rendered = render_named("account/sign_in_link", {
-        "link": f"{settings.base_url}/admin/sign-in/link/{token}",
-        "minutes": int(LINK_LIFETIME.total_seconds() // 60),
-        "footer_reason": "someone asked to sign in to COS Cadence with this address",
-    })
+    """Build the email that carries a lead's sign-in link (text and HTML), in the lead's
+    language (else their coalition's), naming the coalition they lead."""
+    with session_scope(settings.database_url, read_only=True) as session:
+        led = led_coalitions(session, email)
+        lead = session.exec(select(Person).where(
+            Person.email == normalise_email(email), Person.role == Role.LEAD,
+            col(Person.active).is_(True)).order_by(col(Person.id))).first()
+        language = choose(lead.language if lead else None, led[0].language if led else None)
+        coalition_name = led[0].name if len(led) == 1 else None
+    rendered = render_named("account/sign_in_link", sign_in_context(
+        f"{settings.base_url}/admin/sign-in/link/{token}",
+        int(LINK_LIFETIME.total_seconds() // 60), coalition_name, language))
     return build_message(rendered, sender=settings.mail_from, to_name="", to_addr=email,
                          message_id=f"<cos.sign-in.{secrets.token_hex(8)}@{settings.mail_domain}>",
                          headers={"Auto-Submitted": "auto-generated"})

@@ -500,7 +500,8 @@ def one_page_view(session: Session, round_: Round, *, public: bool = False) -> d
     board = scoreboard_for(session, round_.id or 0)
     response = board["response"]
     view: dict[str, Any] = {
-        "coalition": {"slug": coalition.slug, "name": coalition.name, "win": coalition.win},
+        "coalition": {"slug": coalition.slug, "name": coalition.name, "win": coalition.win,
+                      "language": coalition.language, "locale": coalition.locale},
         "campaign": round_.id,
         **snap,
         "response": {k: response[k] for k in ("invited", "answered", "rate")},
@@ -517,6 +518,10 @@ def one_page_view(session: Session, round_: Round, *, public: bool = False) -> d
     view["moves"] = []  # they name people; the funder page shows risks instead
     view["risks"] = [m["move"] for m in snap["moves"][:2]] if allow_notes else [
         f"{m['phase'].capitalize()}: {m['reason']}" for m in snap["moves"][:2]]
+    # The same risks kept translatable (emails.model_words writes them for the reader).
+    view["risk_parts"] = [{"move": (m.get("words") or {}).get("move") or m["move"]}
+                          if allow_notes else {"phase": m["phase"], "reason": m["reason"]}
+                          for m in snap["moves"][:2]]
     view["slipped"] = [{"kind": s["kind"], "name": s["name"], "what": s["what"], "why": ""}
                        for s in snap["slipped"]]
     for m in view["metrics"]:

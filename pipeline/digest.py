@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from emails import Rendered, render_email
 from emails.i18n import format_moment, gettext_for, normalise
+from emails.model_words import translated_model
 from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
@@ -149,7 +150,7 @@ def full_digest_context(session: Session, settings: Settings, round_: Round,
         "closed": round_.closed_at is not None,
         "web_link": digest_web_link(settings, round_),
         "scoreboard": scoreboard,
-        "model": model,
+        "model": translated_model(model, language, coalition.locale),
         "footer_reason": _("you lead %(coalition)s", coalition=coalition.name),
     }
 

@@ -13,7 +13,7 @@ from pipeline.config import Settings
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, Role, RoundState
 from pipeline.db import session_scope
 from pipeline.models import Coalition, Delivery, Invitation, Person, Round, utcnow
-from pipeline.notices import notify
+from pipeline.notices import notify, opt_out_notice, paused_notice
 from pipeline.rounds import RoundError, resolve_round
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,9 @@ def round_paused(settings: Settings, round_id: int) -> None:
             Delivery.round_id == round_id, Delivery.last_error != "")
             .order_by(col(Delivery.claimed_at).desc())).first()
         log.error("%s paused itself: %s", _name(session, round_), round_.pause_reason)
-        notify(settings, session, coalition,
-               f"{coalition.name}: round {round_.number} paused itself", [
-                   f"Round {round_.number} (campaign {round_.id}) {round_.pause_reason}, so "
-                   "COS Cadence stopped sending its emails.",
-                   f"The last error was: {last or 'not recorded'}",
-                   "Check the mail settings (`cos mail test ADDRESS` tries them), then run "
-                   f"`cos campaign resume {round_.id}`; `cos campaign status {round_.id}` "
-                   "shows every email.",
-               ], admins=True)
+        title, lines = paused_notice(coalition.name, round_.number, round_.id or 0,
+                                     round_.pause_reason, last)
+        notify(settings, session, coalition, title, lines, admins=True)
 
 
 @dataclass
@@ -150,14 +144,8 @@ def tell_leads_of_opt_out(settings: Settings, person_id: int) -> str:
             return "nothing to tell"
         coalition = session.get(Coalition, person.coalition_id)
         assert coalition is not None
-        reached = notify(settings, session, coalition,
-                         f"{person.name} opted out of {coalition.name}'s check-ins", [
-                             f"{person.name} ({person.email}) asked for no more check-in "
-                             "emails, so they will not be asked or reminded again.",
-                             "A partner leaving the table is worth a call: is the check-in "
-                             "too long, or does someone else at their organisation want to "
-                             "answer?",
-                         ])
+        title, lines = opt_out_notice(coalition.name, person.name, person.email)
+        reached = notify(settings, session, coalition, title, lines)
     return f"told {', '.join(reached) or 'nobody'}"
 
 

@@ -2,16 +2,20 @@
 
 They go straight to the mail transport, not through the ledger: they belong to no round and
 person pair, and a notice that fails is logged (the state it reports is in `cos campaign
-status` either way).
+status` either way). Each reader gets the notice in their language: a lead's own, else the
+coalition's; the addresses in COS_ADMIN_EMAILS get the coalition's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from emails import DeliveryError, backend_from_url, build_message, list_id, render_email
+from emails import DeliveryError, Rendered, backend_from_url, build_message, list_id, render_email
+from emails.i18n import Lazy, choose
+from emails.notices import notice_context, opt_out_notice, paused_notice
 from pipeline.config import Settings
 from pipeline.core.vocab import Role
 from pipeline.models import Coalition, Person, utcnow
@@ -22,23 +26,25 @@ log = logging.getLogger(__name__)
 NOTICE = "notice"
 
 
-def notify(settings: Settings, session: Session, coalition: Coalition, title: str,
-           lines: list[str], *, admins: bool = False) -> list[str]:
+def notify(settings: Settings, session: Session, coalition: Coalition, title: Lazy,
+           lines: Sequence[Lazy], *, admins: bool = False) -> list[str]:
     """Email a notice to the coalition's leads (or, with admins, to COS_ADMIN_EMAILS when set);
     return the addresses it reached."""
-    people = ([(address, address) for address in settings.admin_emails]
+    people = ([(address, address, None) for address in settings.admin_emails]
               if admins and settings.admin_emails
-              else [(p.name, p.email) for p in session.exec(select(Person).where(
+              else [(p.name, p.email, p.language) for p in session.exec(select(Person).where(
                   Person.coalition_id == coalition.id, Person.role == Role.LEAD,
                   col(Person.active).is_(True)).order_by(col(Person.id)))])
-    rendered = render_email(NOTICE, {
-        "title": title, "lines": lines, "coalition_name": coalition.name,
-        "footer_reason": f"you run {coalition.name} in COS Cadence"})
+    rendered: dict[str, Rendered] = {}  # one render per language
     backend = backend_from_url(settings.mail_url)
     reached = []
     stamp = utcnow().strftime("%Y%m%d%H%M%S%f")
-    for n, (name, address) in enumerate(people):
-        message = build_message(rendered, sender=settings.mail_from, to_name=name,
+    for n, (name, address, own) in enumerate(people):
+        language = choose(own, coalition.language)
+        if language not in rendered:
+            rendered[language] = render_email(NOTICE, notice_context(
+                coalition.name, title, lines, language))
+        message = build_message(rendered[language], sender=settings.mail_from, to_name=name,
                                 to_addr=address, headers={"Auto-Submitted": "auto-generated",
                                          "List-Id": list_id(coalition.name, coalition.slug,
                                                             settings.mail_domain)},
@@ -47,10 +53,13 @@ def notify(settings: Settings, session: Session, coalition: Coalition, title: st
         try:
             backend.send(message)
         except DeliveryError as exc:
-            log.error("notice %r to %s was not sent: %s", title, address, exc)
+            log.error("notice %r to %s was not sent: %s", str(title), address, exc)
             continue
         reached.append(address)
     if not people:
-        log.warning("notice %r for %s: nobody to tell (no leads, no COS_ADMIN_EMAILS)", title,
-                    coalition.slug)
+        log.warning("notice %r for %s: nobody to tell (no leads, no COS_ADMIN_EMAILS)",
+                    str(title), coalition.slug)
     return reached
+
+
+__all__ = ["NOTICE", "notify", "opt_out_notice", "paused_notice"]

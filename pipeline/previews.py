@@ -9,26 +9,14 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
-from emails import Rendered, render_email
-from emails.examples import example
-from emails.render import render_named
+from emails import Rendered
+from emails.examples import NAMES, TITLES, render_example
+from emails.i18n import LANGUAGES
 from pipeline.config import Settings
-from pipeline.core.vocab import EmailKind
 from pipeline.db import session_scope
 from pipeline.models import Delivery
 from pipeline.rounds import start_round
 from pipeline.sending import compose
-
-# The account emails are rendered by name (render_named), not as a round's email kind.
-ACCOUNT_EXAMPLES: dict[str, dict[str, object]] = {
-    "account/sign_in_link": {
-        "link": "https://cos.example.org/admin/sign-in/link/Zm9vYmFyYmF6cXV4cXV1eGNvcmdl",
-        "minutes": 15,
-        "footer_reason": "someone asked to sign in to COS Cadence with this address",
-    },
-}
-TITLES = {EmailKind.INVITATION: "Invitation to check in", EmailKind.DIGEST: "Digest for leads",
-          "account/sign_in_link": "A lead's sign-in link"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +29,12 @@ class Example:
 
 
 def example_emails() -> list[Example]:
-    """Render every email the app sends with example data (the round kinds and account ones)."""
-    out = [Example(str(name), TITLES[name], render_email(name, example(name)))
-           for name in (EmailKind.INVITATION, EmailKind.DIGEST)]
-    out += [Example(name, TITLES.get(name, name), render_named(name, dict(data)))
-            for name, data in ACCOUNT_EXAMPLES.items()]
-    return out
+    """Render every email the app sends with example data, in each shipped language (English
+    named as the kind, another language as LANG/KIND)."""
+    return [Example(name if language == "en" else f"{language}/{name}",
+                    TITLES[name] if language == "en" else f"{TITLES[name]} ({language})",
+                    render_example(name, language))
+            for language in LANGUAGES for name in NAMES]
 
 
 def example_email(name: str) -> Example | None:

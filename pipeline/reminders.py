@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from emails.i18n import short_moment
 from pipeline.config import Settings
-from pipeline.core.display import format_local_short
 from pipeline.core.vocab import EmailKind
 from pipeline.email_kinds import email_kind
 from pipeline.invitations import invitation_context
@@ -22,7 +22,8 @@ def reminder_context(session: Session, settings: Settings, round_: Round,
     context = invitation_context(session, settings, round_, coalition, person)
     context.update({
         "not_this_week_link": f"{context['link']}/not-this-week",
-        "closes_at_short": format_local_short(round_.closes_at, coalition.timezone),
+        "closes_at_short": short_moment(round_.closes_at, coalition.timezone,
+                                       context["language"], utcnow()),
         # The close is under a day away: say it is the last call.
         "last": round_.closes_at - utcnow() <= timedelta(hours=24),
     })

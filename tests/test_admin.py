@@ -361,7 +361,7 @@ def test_every_email_kind_is_previewed_with_html_and_text(admin_app):
     page = client.get("/admin/emails").get_data(as_text=True)
     for title in ("Invitation to check in", "Digest for leads", "sign-in link"):
         assert title in page
-    for name in ("invitation", "digest", "account/sign_in_link"):
+    for name in ("invitation", "digest", "sign-in", "es/reminder", "opt-out-notice"):
         framed = client.get(f"/admin/emails/{name}.html")
         assert framed.status_code == 200 and "<html" in framed.get_data(as_text=True).lower()
         assert "frame-ancestors 'self'" in framed.headers["Content-Security-Policy"]

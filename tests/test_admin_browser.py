@@ -205,9 +205,12 @@ def test_an_admin_runs_a_round_from_the_browser(browser: Browser, settings, smtp
     expect(page.get_by_role("heading", level=1)).to_contain_text("scoreboard")
     check_page(page, "scoreboard", folder)
     page.get_by_role("link", name="Email previews").click()
-    expect(page.get_by_role("heading", level=2, name="Digest for leads")).to_be_visible()
+    expect(page.get_by_role("heading", level=2, name="Digest for leads",
+                            exact=True)).to_be_visible()
     frames = page.locator("iframe.mail-frame")
-    for n, words in enumerate(("how did this round go", "8 of 10 partners", "Sign in")):
+    # Every kind in English (invitation first, digest third, sign-in last), then in Spanish.
+    for n, words in ((0, "how did this round go"), (2, "8 of 10 partners"), (6, "Sign in"),
+                     (7, "cómo ha ido esta ronda")):
         expect(frames.nth(n).content_frame.locator("body")).to_contain_text(words)
     check_page(page, "emails", folder)
     context.close()

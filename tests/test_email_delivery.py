@@ -97,7 +97,7 @@ def test_every_kind_arrives_with_its_headers_and_a_valid_dkim_signature(
         assert message["List-Unsubscribe"].startswith(f"<{settings.base_url}/u/"), kind
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", kind
         subject = message["Subject"]
-        assert "Harbour Clean Air Alliance" in subject and len(subject) <= 90, (kind, subject)
+        assert "Harbour Clean Air Alliance" in subject and len(subject) <= 70, (kind, subject)
         if kind != "digest":  # partners write back to the lead; the lead gets the digest
             assert message["Reply-To"] == "Lee Park <lee@harbourtrust.org>" or (
                 "lee@harbourtrust.org" in message["Reply-To"]), kind
@@ -185,3 +185,63 @@ def test_a_500_organisation_digest_is_under_gmails_clipping_limit(db_settings): 
     html = len(rendered.html.encode())
     print(f"500-organisation digest: message {size} bytes, HTML {html} bytes")
     assert html < GMAIL_CLIP and size < GMAIL_CLIP, (size, html)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_admin_alert_opt_out_notice_and_sign_in_link_arrive_parsed_back_whole(
+        settings, session, smtp_server, language):  # type: ignore[no-untyped-def]
+    """The kinds outside the ledger, as delivered: both parts, the headers a bulk sender is
+    held to, no unsubscribe header (they are not recurring), in the lead's language."""
+    from pipeline.admins import issue_sign_in_link, send_message, sign_in_message
+    from pipeline.lifecycle import opt_out, round_paused, tell_leads_of_opt_out
+
+    load(settings)
+    lee = session.exec(select(Person).where(Person.email == "lee@harbourtrust.org")).one()
+    lee.language = language
+    session.add(lee)
+    session.commit()
+    round_id, _ = _paused_round(settings)
+    round_paused(settings, round_id)
+    raj = session.exec(select(Person).where(Person.email == "raj@schools.example")).one()
+    assert opt_out(settings, raj.id or 0) is not None
+    tell_leads_of_opt_out(settings, raj.id or 0)
+    token = issue_sign_in_link(session, "lee@harbourtrust.org")
+    session.commit()
+    assert token is not None
+    send_message(settings, sign_in_message(settings, "lee@harbourtrust.org", token))
+    arrived = smtp_server.wait_for(3)
+
+    words = {"en": ["Round 1 paused itself", "Raj Patel opted out", "sign-in link"],
+             "es": ["la Ronda 1 se ha pausado sola", "baja de Raj Patel",
+                    "tu enlace para entrar"]}[language]
+    for received, said in zip(arrived, words, strict=True):
+        message = parse(received.raw)
+        subject = message["Subject"]
+        assert subject.startswith("Harbour Clean Air Alliance: ") and said in subject, subject
+        assert received.rcpt_tos == ["lee@harbourtrust.org"]
+        assert message["Message-ID"].endswith(f"@{settings.mail_domain}>"), subject
+        assert message["Date"] and message["Auto-Submitted"] == "auto-generated", subject
+        assert str(message["From"]) == "COS Cadence <cos@cadence.test>", subject
+        assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+        if "sign" not in said and "enlace" not in said:
+            assert message["List-Id"] == (
+                "Harbour Clean Air Alliance <harbour-air.lists.cadence.test>"), subject
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        html = message.get_body(preferencelist=("html",)).get_content()
+        assert f'<html lang="{language}"' in html, subject
+        assert all(len(line) <= 78 or len(line.split()) == 1 for line in text.splitlines())
+        if language == "es":
+            for english in ("You get this because", "paused itself", "opted out", "Sign in"):
+                assert english not in text and english not in html, (subject, english)
+
+
+def _paused_round(settings):  # type: ignore[no-untyped-def]
+    from pipeline.models import Round
+    from tests.helpers import open_round
+
+    round_id, deliveries = open_round(settings)
+    with session_scope(settings.database_url) as s:
+        round_ = s.get(Round, round_id)
+        round_.paused_at = round_.opened_at
+        round_.pause_reason = "paused itself after 2 delivery failures in a row"
+    return round_id, deliveries

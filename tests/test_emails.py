@@ -184,7 +184,7 @@ def test_each_kind_renders_a_subject_a_text_part_and_an_inlined_html_part(
 def test_the_invitation_subject_names_the_coalition_round_and_time() -> None:
     rendered = render_email("invitation", INVITATION)
 
-    assert rendered.subject == "Riverside Food Coalition: your Round 4 check-in (3 minutes)"
+    assert rendered.subject == "Riverside Food Coalition: your Round 4 check-in (3 min)"
 
 
 def test_the_invitation_has_a_button_and_the_raw_link_in_the_text_part() -> None:
@@ -241,7 +241,7 @@ def test_an_unknown_kind_is_refused() -> None:
 def test_the_subject_is_one_line_even_if_a_name_holds_newlines() -> None:
     rendered = render_email("invitation", invitation(coalition_name="Evil\r\nBcc: x@example.org"))
 
-    assert rendered.subject == "Evil Bcc: x@example.org: your Round 4 check-in (3 minutes)"
+    assert rendered.subject == "Evil Bcc: x@example.org: your Round 4 check-in (3 min)"
 
 
 def test_user_text_is_escaped_in_html_and_literal_in_text() -> None:

@@ -147,7 +147,7 @@ def test_in_a_german_coalition_3_comma_5_is_three_and_a_half_and_is_shown_so(
     round_id = harbour(settings, tmp_path, "de")
     link = link_for(settings, session, RAJ, round_id)
     form = client.get(link).get_data(as_text=True)
-    assert "e.g. 1.234,5" in form
+    assert "for example: 1.234,5" in form
     reading = metric_field(session, "no2")
     assert post(client, link, {reading: "3,5"}).status_code == 303
     assert latest(session).answers["readings"] == {reading[1:-6]: 3.5}
@@ -173,7 +173,7 @@ def test_the_form_shows_how_to_write_a_number_beside_each_box(settings, session,
     doc = lxml.html.fromstring(html)
     box = doc.xpath(f"//input[@name='{metric_field(session, 'no2')}']")[0]
     hint = doc.xpath(f"//*[@id='{box.get('aria-describedby')}']")[0]
-    assert hint.text_content().strip() == "Number format: e.g. 1,234.5"
+    assert hint.text_content().strip() == "Number format, for example: 1,234.5"
 
 
 @pytest.mark.parametrize("typed", ["1" * 16, "99999999999999.99", "NaN", "inf", "-Infinity",

@@ -68,7 +68,7 @@ def test_a_spanish_coalition_sends_its_invitation_in_spanish(settings, spanish_r
     html = message.get_body(preferencelist=("html",)).get_content()
     when = closes_at(settings, spanish_round, "es")
     assert message["Subject"] == ("Harbour Clean Air Alliance: tu seguimiento de la Ronda 1 "
-                                  "(3 minutos)")
+                                  "(3 min)")
     assert text.startswith("Hola, Raj Patel:\n")
     assert "Empieza tu seguimiento aquí:" in text
     flowing = " ".join(text.split())  # the text part is wrapped at 78 columns
@@ -92,7 +92,7 @@ def test_a_person_who_chose_english_gets_english_in_a_spanish_coalition(settings
     message = invitation_to(settings, spanish_round, "kim@cyclists.example")
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert message["Subject"] == ("Harbour Clean Air Alliance: your Round 1 check-in "
-                                  "(3 minutes)")
+                                  "(3 min)")
     assert text.startswith("Hi Kim O'Neil,\n")
     assert f"until {closes_at(settings, spanish_round, 'en')}." in " ".join(text.split())
     assert '<html lang="en"' in message.get_body(preferencelist=("html",)).get_content()
@@ -182,7 +182,7 @@ def test_the_digest_is_in_the_coalitions_language(settings, spanish_round):
 
     with session_scope(settings.database_url) as session:
         rendered = render_digest(session, settings, spanish_round)
-    assert rendered.subject.startswith("Resumen de Harbour Clean Air Alliance, Ronda 1: ")
+    assert rendered.subject.startswith("Harbour Clean Air Alliance, Ronda 1: resumen, ")
     assert "Quién respondió" in rendered.text and "Recibes esto porque coordinas" in rendered.text
     assert '<html lang="es"' in rendered.html and "Who answered" not in rendered.html
 
@@ -212,3 +212,49 @@ def test_a_link_that_does_not_work_follows_the_browsers_language(app):
     assert "Este enlace no funciona" in spanish.get_data(as_text=True)
     english = client.get("/c/" + "x" * 43, headers={"Accept-Language": "de, en;q=0.5"})
     assert "This link does not work" in english.get_data(as_text=True)
+
+
+def test_the_cos_model_in_the_digest_speaks_the_coalitions_language(settings, spanish_round):
+    from pipeline.digest import render_digest
+
+    with session_scope(settings.database_url) as session:
+        rendered = render_digest(session, settings, spanish_round)
+    flowing = " ".join(rendered.text.split())
+    assert "Etapa: lanzamiento. Foco actual:" in flowing
+    assert "Preparación" in rendered.text and "Preparación" in rendered.html
+    for english in ("Stage:", "Ready ", "not enough answers", "strong", "concern", "[PASS]",
+                    "[FAIL]", "Why:"):
+        assert english not in rendered.text, english
+
+
+def test_moves_and_slips_are_translated_at_the_edge_with_numbers_in_the_locale():
+    from emails.model_words import translated_model
+    from pipeline.core.model import move_dict, slipped
+    from pipeline.core.moves import Situation, next_moves
+    from pipeline.core.vocab import Stage
+
+    moves = next_moves(Situation(stage=Stage.GROWTH, months_to_funding_end=2.5,
+                                 silent_streaks={"A": 3, "B": 4, "C": 3, "D": 5, "E": 3,
+                                                 "F": 3, "G": 3, "H": 3}))
+    snap = {"stage": "growth", "phases": {}, "moves": [move_dict(i, m)
+                                                       for i, m in enumerate(moves, 1)],
+            "metrics": [], "slipped": slipped(
+                {"metrics": [{"key": "m", "band": "green"}]},
+                {"metrics": [{"key": "m", "name": "Meals", "band": "red", "freshness": 2,
+                              "trend": None, "trend_rounds": 0}]})}
+    english = translated_model(snap, "en")
+    spanish = translated_model(snap, "es", "es")
+    assert english is not None and spanish is not None
+    assert english["moves"] == [{**m, "phase_label": m["phase"].capitalize()}
+                                for m in snap["moves"]]  # English: the core's own words
+    silent = next(m for m in spanish["moves"] if m["id"] == "silent-partner")
+    assert silent["move"] == ("Llama por teléfono a D, B, A, C, E, F y 2 más; no escribas un "
+                              "correo.")
+    assert silent["script"].startswith("No sabemos nada de ti.")
+    funding = next(m for m in spanish["moves"] if m["id"] == "sustainability-plan")
+    assert funding["evidence"] == ("la financiación principal acaba en 2,5 meses; no hay plan de "
+                                   "sostenibilidad registrado")
+    assert spanish["stage_label"] == "crecimiento"
+    assert spanish["slipped"][0]["what"] == "Meals pasó de verde a rojo"
+    assert spanish["slipped"][0]["why"] == "sin informar desde hace 2 rondas"
+    assert snap["moves"][0]["move"] == english["moves"][0]["move"]  # the input is not changed

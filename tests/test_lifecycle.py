@@ -96,7 +96,7 @@ def test_a_round_pauses_itself_after_failures_in_a_row_and_tells_the_admins(
     messages = smtp_server.wait_for(2)
     notice = messages[-1]
     assert notice.rcpt_tos == ["lee@harbourtrust.org"]
-    assert "round 1 paused itself" in str(notice.message["Subject"])
+    assert "Round 1 paused itself" in str(notice.message["Subject"])
     body = notice.message.get_body(preferencelist=("plain",)).get_content()
     words = " ".join(body.split())  # the text part is wrapped at 78 columns
     assert f"cos campaign resume {round_id}" in words and "451" in words

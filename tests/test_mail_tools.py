@@ -74,6 +74,6 @@ def test_the_last_reminder_is_signed_by_the_convener() -> None:
     assert "Thank you,\nRiverside Food Coalition" in render_email("reminder", context).text
     context["last"] = True
     rendered = render_email("reminder", context)
-    assert rendered.subject.startswith("Last call:")
+    assert rendered.subject.startswith("Riverside Food Coalition: last call, Round 4")
     assert "Thank you,\nJon Evans, for Riverside Food Coalition" in rendered.text
     assert "Jon Evans, for Riverside Food Coalition" in rendered.html

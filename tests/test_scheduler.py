@@ -97,7 +97,7 @@ def test_reminders_go_only_to_partners_who_are_silent_and_reachable(
     work(settings)
     [reminder] = smtp_server.wait_for(1)
     assert reminder.rcpt_tos == ["dee@clinic.example"]
-    assert "Reminder" in str(reminder.message["Subject"])
+    assert "reminder, Round 1 closes" in str(reminder.message["Subject"])
     text = reminder.message.get_body(preferencelist=("plain",)).get_content()
     assert "/not-this-week" in text
     row = session.exec(select(Delivery).where(Delivery.kind == "reminder")).one()

@@ -41,6 +41,7 @@ from pipeline.core.phases import (
     round_half_up,
 )
 from pipeline.core.scoreboard import progress
+from pipeline.core.words import N_, words
 
 # Bands from best to worst; "not enough answers" has no rank.
 BAND_RANK = {Band.STRONG.value: 2, Band.DISCUSS.value: 1, Band.CONCERN.value: 0}
@@ -194,6 +195,11 @@ def move_dict(rank: int, move: Move) -> dict[str, Any]:
         "evidence": move.evidence,
         "concerns": list(move.concerns),
         "script": move.script,
+        # What a presenter translates (pipeline.core.words); the strings above are English.
+        "words": {
+            "move": (move.move_words or words(move.move)).as_data(),
+            "evidence": [w.as_data() for w in move.evidence_words],
+        },
     }
 
 
@@ -219,27 +225,35 @@ def slipped(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> l
         failing = newly_failing or [e for e in now["exits"] if not e["passed"]]
         why = "; ".join(f"{e['name']}: {e['detail']}" for e in failing)
         if fell:
-            what = (
-                f"{now['label']} fell from {was['band']} ({was.get('score')}) to "
-                f"{now['band']} ({now['score']})"
-            )
+            said = words(
+                N_("%(phase)s fell from %(before)s (%(before_score)s) to %(after)s "
+                   "(%(after_score)s)"), phase=words(now["label"]), before=words(was["band"]),
+                before_score=str(was.get("score")), after=words(now["band"]),
+                after_score=str(now["score"]))
         else:
-            what = f"{now['label']}: {len(newly_failing)} exit test(s) no longer pass"
-        out.append({"kind": "phase", "name": name, "what": what, "why": why})
+            said = words(N_("%(phase)s: %(count)s exit test(s) no longer pass"),
+                         phase=words(now["label"]), count=len(newly_failing))
+        what = str(said)
+        out.append({"kind": "phase", "name": name, "what": what, "why": why,
+                    "words": {"what": said.as_data()}})
     before_metrics = {m["key"]: m for m in previous.get("metrics") or []}
     for m in current.get("metrics") or []:
         was = before_metrics.get(m["key"])
         if was and RAG_RANK[m["band"]] < RAG_RANK[was["band"]]:
-            why = (
-                f"not reported for {m['freshness']} rounds"
+            because = (
+                words(N_("not reported for %(rounds)s rounds"), rounds=m["freshness"])
                 if m["freshness"]
-                else f"{m['trend']} for {m['trend_rounds']} reading(s)"
+                else words(N_("%(trend)s for %(readings)s reading(s)"),
+                           trend=words(str(m["trend"])), readings=m["trend_rounds"])
             )
+            said = words(N_("%(metric)s went from %(before)s to %(after)s"), metric=m["name"],
+                         before=words(was["band"]), after=words(m["band"]))
             out.append({
                 "kind": "metric",
                 "name": m["key"],
-                "what": f"{m['name']} went from {was['band']} to {m['band']}",
-                "why": why,
+                "what": str(said),
+                "why": str(because),
+                "words": {"what": said.as_data(), "why": because.as_data()},
             })
     return out
 

@@ -35,6 +35,7 @@ from pipeline.core.phases import (
     round_half_up,
 )
 from pipeline.core.vocab import Stage
+from pipeline.core.words import N_, Words, listed, words
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Move:
     script: str  # what the convener can say
     evidence: str  # the numbers and names that fired it
     concerns: tuple[str, ...] = ()  # who or what it is about, named
+    # The same sentences kept translatable (pipeline.core.words): the move, each evidence part.
+    move_words: Words | None = None
+    evidence_words: tuple[Words, ...] = ()
 
 
 Rule = Callable[[Situation, Thresholds], Move | None]
@@ -131,14 +135,17 @@ def item_splits(state: PhaseState) -> tuple[ItemSplit, ...]:
     )
 
 
-def _pct(share: float) -> str:
-    return f"{round_half_up(share * 100)}%"
+def _pct(share: float) -> int:
+    """A 0-1 share as whole percent (halves up), for a msgid's "%(x)s%%"."""
+    return round_half_up(share * 100)
 
 
-def _names(names: Sequence[str], limit: int = 6) -> str:
-    shown = list(names[:limit])
-    more = len(names) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+def _made(id: str, phase: Phase, move: Words, reason: str, script: str,
+          evidence: Sequence[Words], concerns: tuple[str, ...] = ()) -> Move:
+    """Build a Move from its Words: the English strings, and the words kept for translation."""
+    return Move(id=id, phase=phase, move=str(move), reason=reason, script=script,
+                evidence="; ".join(str(e) for e in evidence), concerns=concerns,
+                move_words=move, evidence_words=tuple(evidence))
 
 
 def response_falling(s: Situation, t: Thresholds) -> Move | None:
@@ -148,30 +155,31 @@ def response_falling(s: Situation, t: Thresholds) -> Move | None:
         return None
     latest = rates[-1]
     n = t.response_low_rounds
-    evidence = ""
+    evidence: Words | None = None
     if len(rates) >= n and all(r < t.response_low for r in rates[-n:]):
-        shown = ", ".join(_pct(r) for r in rates[-n:])
-        evidence = f"response {shown} in the last {n} rounds, under {_pct(t.response_low)}"
+        shown = ", ".join(f"{_pct(r)}%" for r in rates[-n:])
+        evidence = words(N_("response %(shown)s in the last %(rounds)s rounds, under "
+                            "%(low)s%%"), shown=shown, rounds=n, low=_pct(t.response_low))
     else:
         before = rates[-1 - t.response_drop_history : -1]
         if len(before) >= 2:
             average = sum(before) / len(before)
             drop = (average - latest) * 100
             if drop >= t.response_drop_points - 1e-9:
-                evidence = (
-                    f"response {_pct(latest)} this round, {round_half_up(drop)} points under "
-                    f"its {len(before)}-round average of {_pct(average)}"
-                )
-    if not evidence:
+                evidence = words(
+                    N_("response %(latest)s%% this round, %(drop)s points under its "
+                       "%(rounds)s-round average of %(average)s%%"),
+                    latest=_pct(latest), drop=round_half_up(drop), rounds=len(before),
+                    average=_pct(average))
+    if evidence is None:
         return None
-    return Move(
-        id="response-low",
-        phase=Phase.READY,
-        move="Ask only the two anchor questions for two weeks, and send a personal note.",
-        reason="Frequent asks lose answers; short asks and personal follow-up win them back.",
-        script="We're asking too much. For two weeks it's two questions, under a minute, "
-        "and I read every answer.",
-        evidence=evidence,
+    return _made(
+        "response-low", Phase.READY,
+        words(N_("Ask only the two anchor questions for two weeks, and send a personal note.")),
+        N_("Frequent asks lose answers; short asks and personal follow-up win them back."),
+        N_("We're asking too much. For two weeks it's two questions, under a minute, "
+           "and I read every answer."),
+        [evidence],
     )
 
 
@@ -184,16 +192,15 @@ def silent_partners(s: Situation, t: Thresholds) -> Move | None:
     if not silent:
         return None
     names = tuple(name for name, _ in silent)
-    detail = "; ".join(f"{name} silent for {n} check-ins" for name, n in silent)
-    return Move(
-        id="silent-partner",
-        phase=Phase.READY,
-        move=f"Phone {_names(names)}; don't email.",
-        reason="The balance of benefit and cost is what separates members who stay.",
-        script="We haven't heard from you. No guilt: is this still worth your time, "
-        "and what would make it so?",
-        evidence=detail,
-        concerns=names,
+    return _made(
+        "silent-partner", Phase.READY,
+        words(N_("Phone %(names)s; don't email."), names=listed(names)),
+        N_("The balance of benefit and cost is what separates members who stay."),
+        N_("We haven't heard from you. No guilt: is this still worth your time, "
+           "and what would make it so?"),
+        [words(N_("%(name)s silent for %(count)s check-ins"), name=name, count=n)
+         for name, n in silent],
+        names,
     )
 
 
@@ -204,18 +211,19 @@ def echo_low(s: Situation, t: Thresholds) -> Move | None:
         return None
     parts = []
     if s.echo_rate is not None:
-        under = f", under {round_half_up(t.echo_low)}%" if low else ""
-        parts.append(f"echo rate {round_half_up(s.echo_rate)}%{under}")
+        parts.append(words(N_("echo rate %(rate)s%%, under %(low)s%%"),
+                           rate=round_half_up(s.echo_rate), low=round_half_up(t.echo_low))
+                     if low else words(N_("echo rate %(rate)s%%"),
+                                       rate=round_half_up(s.echo_rate)))
     if s.win_band is Band.CONCERN:
-        parts.append("Win is in the concern band")
-    return Move(
-        id="restate-win",
-        phase=Phase.WIN,
-        move="Restate the win at the next meeting; everyone says it back.",
-        reason="Partners who can state the shared agenda are the first sign a backbone works.",
-        script="Before anything else, each of us says our win in one breath. If we can't, "
-        "that's today's work.",
-        evidence="; ".join(parts),
+        parts.append(words(N_("Win is in the concern band")))
+    return _made(
+        "restate-win", Phase.WIN,
+        words(N_("Restate the win at the next meeting; everyone says it back.")),
+        N_("Partners who can state the shared agenda are the first sign a backbone works."),
+        N_("Before anything else, each of us says our win in one breath. If we can't, "
+           "that's today's work."),
+        parts,
     )
 
 
@@ -234,18 +242,16 @@ def split_items(s: Situation, t: Thresholds) -> Move | None:
     if not split:
         return None
     first = split[0]
-    detail = "; ".join(
-        f"{x.item}: {_pct(x.agree)} agree, {_pct(x.disagree)} disagree of {x.answers}"
-        for x in split
-    )
-    return Move(
-        id="where-we-differ",
-        phase=ITEM_PHASE.get(first.item, Phase.ALIGN),
-        move=f'Put a 15-minute "where we differ" item on the agenda ({first.item}).',
-        reason="Different views are a finding.",
-        script="We see this differently. Better to hear why now than in six months.",
-        evidence=detail,
-        concerns=tuple(x.item for x in split),
+    return _made(
+        "where-we-differ", ITEM_PHASE.get(first.item, Phase.ALIGN),
+        words(N_('Put a 15-minute "where we differ" item on the agenda (%(item)s).'),
+              item=first.item),
+        N_("Different views are a finding."),
+        N_("We see this differently. Better to hear why now than in six months."),
+        [words(N_("%(item)s: %(agree)s%% agree, %(disagree)s%% disagree of %(answers)s"),
+               item=x.item, agree=_pct(x.agree), disagree=_pct(x.disagree), answers=x.answers)
+         for x in split],
+        tuple(x.item for x in split),
     )
 
 
@@ -256,15 +262,14 @@ def completion_low(s: Situation, t: Thresholds) -> Move | None:
     if len(rates) < n or not all(r < t.completion_low for r in rates):
         return None
     shown = ", ".join(f"{round_half_up(r)}%" for r in rates)
-    return Move(
-        id="one-small-task",
-        phase=Phase.ALIGN,
-        move="Cut to one small task per partner.",
-        reason="Promises made in a meeting's enthusiasm shrink at the desk.",
-        script="We promised more than our calendars allow. Let's each keep one thing we will "
-        "finish.",
-        evidence=f"commitment completion {shown} in the last {n} rounds, under "
-        f"{round_half_up(t.completion_low)}%",
+    return _made(
+        "one-small-task", Phase.ALIGN,
+        words(N_("Cut to one small task per partner.")),
+        N_("Promises made in a meeting's enthusiasm shrink at the desk."),
+        N_("We promised more than our calendars allow. Let's each keep one thing we will "
+           "finish."),
+        [words(N_("commitment completion %(shown)s in the last %(rounds)s rounds, under "
+                  "%(low)s%%"), shown=shown, rounds=n, low=round_half_up(t.completion_low))],
     )
 
 
@@ -277,20 +282,21 @@ def commitment_slipping(s: Situation, t: Thresholds) -> Move | None:
     if not slipped:
         return None
     first = slipped[0]
-    more = f" (and {len(slipped) - 1} more)" if len(slipped) > 1 else ""
-    return Move(
-        id="resize-commitment",
-        phase=Phase.ALIGN,
-        move=f"Ask {first.organisation} to resize or hand off \u201c{first.text}\u201d{more}.",
-        reason="Promises made in a meeting's enthusiasm shrink at the desk.",
-        script="This one has slipped twice. What would make it doable: a smaller piece, "
-        "a later date, or someone to share it?",
-        evidence="; ".join(
-            f"{c.organisation}: \u201c{c.text}\u201d slipping or blocked {c.times} rounds "
-            "in a row"
-            for c in slipped
-        ),
-        concerns=tuple(sorted({c.organisation for c in slipped})),
+    move = (words(N_("Ask %(organisation)s to resize or hand off \u201c%(text)s\u201d (and "
+                     "%(more)s more)."), organisation=first.organisation, text=first.text,
+                  more=len(slipped) - 1)
+            if len(slipped) > 1 else
+            words(N_("Ask %(organisation)s to resize or hand off \u201c%(text)s\u201d."),
+                  organisation=first.organisation, text=first.text))
+    return _made(
+        "resize-commitment", Phase.ALIGN, move,
+        N_("Promises made in a meeting's enthusiasm shrink at the desk."),
+        N_("This one has slipped twice. What would make it doable: a smaller piece, "
+           "a later date, or someone to share it?"),
+        [words(N_("%(organisation)s: \u201c%(text)s\u201d slipping or blocked %(count)s rounds "
+                  "in a row"), organisation=c.organisation, text=c.text, count=c.times)
+         for c in slipped],
+        tuple(sorted({c.organisation for c in slipped})),
     )
 
 
@@ -302,20 +308,22 @@ def convener_overload(s: Situation, t: Thresholds) -> Move | None:
         return None
     parts = []
     if s.convener_load is not None and heavy:
-        parts.append(f"{s.convener} holds {_pct(s.convener_load)} of open commitments")
+        parts.append(words(N_("%(convener)s holds %(share)s%% of open commitments"),
+                           convener=s.convener, share=_pct(s.convener_load)))
     if tired:
-        parts.append(f"{s.convener} reported overload {s.overload_reports} times")
+        parts.append(words(N_("%(convener)s reported overload %(count)s times"),
+                           convener=s.convener, count=s.overload_reports))
     handoff = tuple(sorted(s.convener_open_commitments)[:3])
-    return Move(
-        id="convener-load",
-        phase=Phase.ALIGN,
-        move="Hand off three commitments and rotate the chair."
-        + (f" Candidates: {'; '.join(handoff)}." if handoff else ""),
-        reason="Convener burnout, and a backbone that became the engine.",
-        script="I'm holding too much, which makes this my project, not ours. Who takes one of "
-        "these three?",
-        evidence="; ".join(parts),
-        concerns=(s.convener, *handoff),
+    move = (words(N_("Hand off three commitments and rotate the chair. Candidates: "
+                     "%(candidates)s."), candidates="; ".join(handoff))
+            if handoff else words(N_("Hand off three commitments and rotate the chair.")))
+    return _made(
+        "convener-load", Phase.ALIGN, move,
+        N_("Convener burnout, and a backbone that became the engine."),
+        N_("I'm holding too much, which makes this my project, not ours. Who takes one of "
+           "these three?"),
+        parts,
+        (s.convener, *handoff),
     )
 
 
@@ -324,14 +332,14 @@ def low_value(s: Situation, t: Thresholds) -> Move | None:
     low = sorted((name for name, r in s.m2_ratings.items() if r <= t.m2_low))
     if not low:
         return None
-    return Move(
-        id="value-talk",
-        phase=Phase.MOMENTUM,
-        move=f"Have a one-to-one about value with {_names(low)}.",
-        reason="Members stay when benefits clearly outweigh costs (about 1.6 to 1).",
-        script="Tell me straight what this costs you, and what you'd need from it to keep coming.",
-        evidence="; ".join(f"{name} rated worth-the-time {s.m2_ratings[name]}" for name in low),
-        concerns=tuple(low),
+    return _made(
+        "value-talk", Phase.MOMENTUM,
+        words(N_("Have a one-to-one about value with %(names)s."), names=listed(low)),
+        N_("Members stay when benefits clearly outweigh costs (about 1.6 to 1)."),
+        N_("Tell me straight what this costs you, and what you'd need from it to keep coming."),
+        [words(N_("%(name)s rated worth-the-time %(rating)s"), name=name,
+               rating=s.m2_ratings[name]) for name in low],
+        tuple(low),
     )
 
 
@@ -341,13 +349,12 @@ def no_recent_win(s: Situation, t: Thresholds) -> Move | None:
         return None
     if s.weeks_since_last_win < t.no_win_weeks:
         return None
-    return Move(
-        id="quick-win",
-        phase=Phase.MOMENTUM,
-        move="Pick a no-cost win doable in 30 days; celebrate it in public.",
-        reason="Early visible wins keep people at the table.",
-        script="One thing we can finish in 30 days that someone outside this room will notice.",
-        evidence=f"no win logged for {s.weeks_since_last_win} weeks",
+    return _made(
+        "quick-win", Phase.MOMENTUM,
+        words(N_("Pick a no-cost win doable in 30 days; celebrate it in public.")),
+        N_("Early visible wins keep people at the table."),
+        N_("One thing we can finish in 30 days that someone outside this room will notice."),
+        [words(N_("no win logged for %(weeks)s weeks"), weeks=s.weeks_since_last_win)],
     )
 
 
@@ -359,23 +366,26 @@ def tie_mismatch(s: Situation, t: Thresholds) -> Move | None:
     details = []
     for m in pairs:
         if m.partner_level is None:
-            details.append(f"{m.reporter} reported working with {m.partner}, not confirmed")
+            details.append(words(N_("%(reporter)s reported working with %(partner)s, not "
+                                    "confirmed"), reporter=m.reporter, partner=m.partner))
         else:
-            details.append(
-                f"{m.reporter} rates its work with {m.partner} {m.reported_level}, "
-                f"{m.partner} rates it {m.partner_level}"
-            )
+            details.append(words(N_("%(reporter)s rates its work with %(partner)s "
+                                    "%(reported)s, %(partner)s rates it %(level)s"),
+                                 reporter=m.reporter, partner=m.partner,
+                                 reported=m.reported_level, level=m.partner_level))
     first = pairs[0]
-    return Move(
-        id="pair-call",
-        phase=Phase.TRUST,
-        move=f"Set up a 20-minute call for {first.reporter} and {first.partner}"
-        + (f" (and {len(pairs) - 1} more pairs)" if len(pairs) > 1 else "")
-        + ".",
-        reason="Mismatched views of a relationship are worth a talk.",
-        script="You two see your work together differently. Worth a quick call to compare notes?",
-        evidence="; ".join(details),
-        concerns=tuple(sorted({org for m in pairs for org in (m.reporter, m.partner)})),
+    move = (words(N_("Set up a 20-minute call for %(reporter)s and %(partner)s (and %(more)s "
+                     "more pairs)."), reporter=first.reporter, partner=first.partner,
+                  more=len(pairs) - 1)
+            if len(pairs) > 1 else
+            words(N_("Set up a 20-minute call for %(reporter)s and %(partner)s."),
+                  reporter=first.reporter, partner=first.partner))
+    return _made(
+        "pair-call", Phase.TRUST, move,
+        N_("Mismatched views of a relationship are worth a talk."),
+        N_("You two see your work together differently. Worth a quick call to compare notes?"),
+        details,
+        tuple(sorted({org for m in pairs for org in (m.reporter, m.partner)})),
     )
 
 
@@ -383,15 +393,15 @@ def hub_and_spoke(s: Situation, t: Thresholds) -> Move | None:
     """More than 60% of ties run through the convener."""
     if s.convener_tie_share is None or s.convener_tie_share <= t.convener_ties_high:
         return None
-    return Move(
-        id="introduce-pairs",
-        phase=Phase.TRUST,
-        move="Introduce three pairs of partners directly this week.",
-        reason="Hub-and-spoke is an early stage to grow out of.",
-        script="Everything goes through me. Let me introduce you directly: you'll move faster "
-        "without me in the middle.",
-        evidence=f"{_pct(s.convener_tie_share)} of ties run through {s.convener}",
-        concerns=(s.convener,),
+    return _made(
+        "introduce-pairs", Phase.TRUST,
+        words(N_("Introduce three pairs of partners directly this week.")),
+        N_("Hub-and-spoke is an early stage to grow out of."),
+        N_("Everything goes through me. Let me introduce you directly: you'll move faster "
+           "without me in the middle."),
+        [words(N_("%(share)s%% of ties run through %(convener)s"),
+               share=_pct(s.convener_tie_share), convener=s.convener)],
+        (s.convener,),
     )
 
 
@@ -404,19 +414,19 @@ def stale_metrics(s: Situation, t: Thresholds) -> Move | None:
     )
     if not stale:
         return None
-    return Move(
-        id="stale-metric",
-        phase=Phase.SCORE,
-        move=f"Name an owner for {_names([m.name for m in stale])}, or move it to the "
-        "data-development list.",
-        reason="Use the data you have; name the data you lack.",
-        script="If we can't get this number, let's say so and track one we can see meanwhile.",
-        evidence="; ".join(
-            f"{m.name} not updated for {_streak(m.updated, False)} rounds"
-            + (f" (owner: {m.owner})" if m.owner else " (no owner)")
-            for m in stale
-        ),
-        concerns=tuple(m.name for m in stale),
+    return _made(
+        "stale-metric", Phase.SCORE,
+        words(N_("Name an owner for %(names)s, or move it to the data-development list."),
+              names=listed([m.name for m in stale])),
+        N_("Use the data you have; name the data you lack."),
+        N_("If we can't get this number, let's say so and track one we can see meanwhile."),
+        [words(N_("%(name)s not updated for %(rounds)s rounds (owner: %(owner)s)"),
+               name=m.name, rounds=_streak(m.updated, False), owner=m.owner)
+         if m.owner else
+         words(N_("%(name)s not updated for %(rounds)s rounds (no owner)"),
+               name=m.name, rounds=_streak(m.updated, False))
+         for m in stale],
+        tuple(m.name for m in stale),
     )
 
 
@@ -429,17 +439,16 @@ def below_forecast(s: Situation, t: Thresholds) -> Move | None:
     )
     if not below:
         return None
-    return Move(
-        id="turn-the-curve",
-        phase=Phase.SCORE,
-        move=f"Hold a 20-minute turn-the-curve session on {_names([m.name for m in below])}.",
-        reason="The story behind the curve, who else matters, a no-cost idea.",
-        script="We're below forecast. Twenty minutes: the story, who else matters, one idea "
-        "that costs nothing.",
-        evidence="; ".join(
-            f"{m.name} below forecast for {_streak(m.below_forecast, True)} readings" for m in below
-        ),
-        concerns=tuple(m.name for m in below),
+    return _made(
+        "turn-the-curve", Phase.SCORE,
+        words(N_("Hold a 20-minute turn-the-curve session on %(names)s."),
+              names=listed([m.name for m in below])),
+        N_("The story behind the curve, who else matters, a no-cost idea."),
+        N_("We're below forecast. Twenty minutes: the story, who else matters, one idea "
+           "that costs nothing."),
+        [words(N_("%(name)s below forecast for %(readings)s readings"), name=m.name,
+               readings=_streak(m.below_forecast, True)) for m in below],
+        tuple(m.name for m in below),
     )
 
 
@@ -455,16 +464,14 @@ def new_partner_idle(s: Situation, t: Thresholds) -> Move | None:
     )
     if not idle:
         return None
-    return Move(
-        id="buddy",
-        phase=Phase.READY,
-        move=f"Pair {_names([p.name for p in idle])} with a buddy partner.",
-        reason="New members who never engage are a warning sign.",
-        script="Would you walk our newest partner through how things really work here? One coffee.",
-        evidence="; ".join(
-            f"{p.name} joined {p.weeks_since_joining} weeks ago, not engaged yet" for p in idle
-        ),
-        concerns=tuple(p.name for p in idle),
+    return _made(
+        "buddy", Phase.READY,
+        words(N_("Pair %(names)s with a buddy partner."), names=listed([p.name for p in idle])),
+        N_("New members who never engage are a warning sign."),
+        N_("Would you walk our newest partner through how things really work here? One coffee."),
+        [words(N_("%(name)s joined %(weeks)s weeks ago, not engaged yet"), name=p.name,
+               weeks=p.weeks_since_joining) for p in idle],
+        tuple(p.name for p in idle),
     )
 
 
@@ -473,14 +480,16 @@ def funding_ending(s: Situation, t: Thresholds) -> Move | None:
     months = s.months_to_funding_end
     if months is None or months > t.funding_months or s.sustainability_plan:
         return None
-    when = "has ended" if months <= 0 else f"ends in {months:g} months"
-    return Move(
-        id="sustainability-plan",
-        phase=Phase.MOMENTUM,
-        move="Start the sustainability plan.",
-        reason="Planning for sustainability predicts survival.",
-        script="Our funding has a date on it. What must outlive it, and who could carry it?",
-        evidence=f"main funding {when}; no sustainability plan logged",
+    evidence = (words(N_("main funding has ended; no sustainability plan logged"))
+                if months <= 0 else
+                words(N_("main funding ends in %(months)s months; no sustainability plan "
+                         "logged"), months=float(f"{months:g}")))
+    return _made(
+        "sustainability-plan", Phase.MOMENTUM,
+        words(N_("Start the sustainability plan.")),
+        N_("Planning for sustainability predicts survival."),
+        N_("Our funding has a date on it. What must outlive it, and who could carry it?"),
+        [evidence],
     )
 
 

@@ -169,7 +169,12 @@ def format_reading(value: Decimal, locale: str = "en") -> str:
 
 def number_hint(locale: str = "en") -> str:
     """Return an example the form can show next to a reading box, like 'e.g. 1,234.5'."""
-    return f"e.g. {_example(_marks(locale))}"
+    return f"e.g. {number_example(locale)}"
+
+
+def number_example(locale: str = "en") -> str:
+    """Return a number written the locale's way, like '1,234.5' (a page words it around)."""
+    return _example(_marks(locale))
 
 
 def locale_problem(locale: str) -> str | None:

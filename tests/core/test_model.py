@@ -48,9 +48,13 @@ def test_a_phase_that_fell_a_band_or_lost_an_exit_test_slipped_and_says_why() ->
     now = {"phases": {"win": phase("concern", ("echo", False)),
                       "trust": phase("discuss", ("ties", True))}}
     out = slipped(before, now)
+    words = out[0].pop("words")
     assert out == [{"kind": "phase", "name": "win",
                     "what": "Win fell from strong (80) to concern (40)",
                     "why": "echo: echo detail"}]
+    # The same sentence kept for translation: its msgid and values, the band and label too.
+    assert words["what"]["values"]["before"] == {"msgid": "strong", "values": {}}
+    assert words["what"]["values"]["phase"] == {"msgid": "Win", "values": {}}
 
 
 def test_nothing_slips_on_the_first_round_or_when_nothing_got_worse() -> None:
