@@ -148,3 +148,8 @@ FILTERS = {
 }
 
 TESTS = {"notable": is_notable}
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace, newlines included, to single spaces."""
+    return " ".join(text.split())

@@ -5,16 +5,20 @@ from __future__ import annotations
 import binascii
 import email.policy
 import email.utils
+import random
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from emails.render import Rendered, one_line
+from emails.format import one_line
+
+if TYPE_CHECKING:  # rendering (Jinja, the CSS inliner) is not needed to build or send
+    from emails.render import Rendered
 
 # Headers build_message sets itself; extra headers may not replace them.
 OWN_HEADERS = frozenset(
@@ -41,7 +45,10 @@ class _StoredAsWritten(EmailPolicy):
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if (isinstance(value, str) and value.isascii() and "\r" not in value and "\n" not in value
-                and len(name) + 2 + len(value) <= (self.max_line_length or 78)):
+                and (len(name) + 2 + len(value) <= (self.max_line_length or 78)
+                     or name.lower() not in _ADDRESS_HEADERS)):
+            # A long one is parsed when it is folded (to_bytes), once instead of twice; an
+            # address header of any length is parsed now, so a bad address fails here.
             return name, value
         return super().header_store_parse(name, value)
 
@@ -56,6 +63,8 @@ class _StoredAsWritten(EmailPolicy):
 _MAX_COUNT: dict[str, int | None] = {}
 
 
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
+                               "resent-to", "resent-cc", "resent-bcc", "resent-sender"})
 POLICY = _StoredAsWritten()
 _SMTP = email.policy.SMTP
 
@@ -79,10 +88,17 @@ def _address(name: str, addr: str, *, header: str) -> Address:
 _ADDRESS_CACHE: dict[tuple[str, str, str], Address | str] = {}
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
+_PLAIN_ADDR = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
 def _address_header(name: str, addr: str, *, header: str) -> Address | str:
     """The header value for an address: its text, quoted as RFC 5322 wants, when it is plain
     ASCII (stored as written), else an Address (encoded by the header registry). The address
-    is checked the same way in both cases."""
+    is checked the same way in both cases; a name of letters and spaces and a dot-atom
+    address, which that check always passes, skip the parse."""
+    if _PLAIN_NAME.fullmatch(name) and _PLAIN_ADDR.fullmatch(addr) and name == one_line(name):
+        return email.utils.formataddr((name, addr))
     address = _address(name, addr, header=header)
     if address.display_name.isascii() and address.addr_spec.isascii():
         return email.utils.formataddr((address.display_name, address.addr_spec))
@@ -100,6 +116,7 @@ _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
 DEFAULT_DISPLAY_NAME = "COS Cadence"
 
 
+@lru_cache(maxsize=256)
 def list_id(name: str, slug: str, domain: str) -> str:
     """Return a coalition's List-Id (RFC 2919), e.g. "Harbour Clean Air <harbour-air.lists.x.org>".
 
@@ -168,8 +185,27 @@ def _encode_body(body: str) -> tuple[str, str]:
     text = "\n".join(lines) + "\n"
     if text.isascii() and max(map(len, lines), default=0) <= 78:
         return "7bit", text
-    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
-    return "quoted-printable", encoded if encoded.endswith("\n") else encoded + "\n"
+    # Quoted-printable encodes each line on its own (a hard line break ends every soft-broken
+    # line), so a line is encoded once and kept: most lines are the same in every email of a
+    # round, only those with the person's name or links differ.
+    encoded = "".join([_qp_line(line) for line in lines])
+    return "quoted-printable", encoded
+
+
+_QP_LINES: dict[str, str] = {}
+
+
+def _qp_line(line: str) -> str:
+    """One line and its line break, quoted-printable (binascii's, in C)."""
+    encoded = _QP_LINES.get(line)
+    if encoded is None:
+        encoded = binascii.b2a_qp((line + "\n").encode("utf-8"), istext=True).decode("ascii")
+        if not encoded.endswith("\n"):
+            encoded += "\n"
+        if len(_QP_LINES) >= 8192:
+            _QP_LINES.clear()
+        _QP_LINES[line] = encoded
+    return encoded
 
 
 def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
@@ -185,9 +221,11 @@ def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
         part.set_payload(encoded)
         parts.append(part)
         bodies.append(encoded)
-    boundary = f"==cos_{secrets.token_hex(8)}=="
+    # A boundary need only be absent from the bodies, not unguessable: the stdlib's generator
+    # uses the random module too (os.urandom is a system call per message).
+    boundary = f"==cos_{random.getrandbits(64):016x}=="
     while any(boundary in body for body in bodies):  # quoted-printable never holds "=="
-        boundary = f"==cos_{secrets.token_hex(8)}=="
+        boundary = f"==cos_{random.getrandbits(64):016x}=="
     message["MIME-Version"] = "1.0"
     message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     message.set_payload(parts)
@@ -222,15 +260,32 @@ def to_bytes(message: EmailMessage) -> bytes:
             != [f'multipart/alternative; boundary="{boundary}"']
             or not all(isinstance(p._payload, str) and p._payload.isascii() for p in parts)):
         return message.as_bytes(policy=_SMTP)
-    fold = _SMTP.fold_binary
-    out = [fold(name, value) for name, value in message._headers]  # type: ignore[attr-defined]
+    out = [_fold(name, value) for name, value in message._headers]  # type: ignore[attr-defined]
     out.append(b"\r\n")
     delimiter = b"--" + boundary.encode("ascii")
     for part in parts:
         out.append(delimiter + b"\r\n")
-        out += [fold(name, value) for name, value in part._headers]
+        out += [_fold(name, value) for name, value in part._headers]
         out.append(b"\r\n")
         out.append(part._payload.replace("\n", "\r\n").encode("ascii"))
         out.append(b"\r\n")
     out.append(delimiter + b"--\r\n")
     return b"".join(out)
+
+
+_FOLDED: dict[tuple[str, str], bytes] = {}
+
+
+def _fold(name: str, value: Any) -> bytes:
+    """One header as SMTP carries it (email.policy.SMTP's folding); the headers every email of
+    a batch shares (From, Subject, List-Id, the parts' Content-Type) are folded once."""
+    if not isinstance(value, str):
+        return _SMTP.fold_binary(name, value)
+    key = (name, value)
+    folded = _FOLDED.get(key)
+    if folded is None:
+        folded = _SMTP.fold_binary(name, value)
+        if len(_FOLDED) >= 1024:
+            _FOLDED.clear()
+        _FOLDED[key] = folded
+    return folded

@@ -7,14 +7,14 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from premailer import Premailer
 
-from emails.format import FILTERS, TESTS
+from emails.format import FILTERS, TESTS, one_line
 from emails.i18n import install, template_values
 from emails.inline import replay_inline
 
@@ -66,16 +66,13 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the code: no stat() of three files for every email rendered.
+        auto_reload=False,
     )
     env.filters.update(FILTERS)
     env.tests.update(TESTS)
     install(env)
     return env
-
-
-def one_line(text: str) -> str:
-    """Collapse all whitespace, newlines included, to single spaces."""
-    return " ".join(text.split())
 
 
 def inline_css(html: str) -> str:
@@ -110,20 +107,42 @@ def render_email(kind: str, context: Mapping[str, Any]) -> Rendered:
 
 
 def render_named(name: str, context: Mapping[str, Any]) -> Rendered:
-    """Render a template triple by name: an email kind, or an account email ("account/...")."""
+    """Render a template triple by name: an email kind, or an account email ("account/...").
+
+    Emails that differ only in their personal values (emails.personal) are filled in from one
+    rendering per shape; the result is the same, byte for byte."""
+    from emails.personal import render_personal
+
+    return render_personal(name, context, _render_full)
+
+
+def _render_full(name: str, context: Mapping[str, Any]) -> Rendered:
+    """Render the templates, then inline the CSS: the reference every email must equal."""
     subject, text, html = render_templates(name, context)
     return Rendered(subject=subject, text=text, html=inline_css(html))
 
 
 def render_templates(kind: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """Render a template triple's subject, text and HTML before any CSS is inlined."""
+    subject, text, html = render_raw(kind, context)
+    return one_line(subject), finish_text(text), html
+
+
+def render_raw(kind: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Render a template triple as the templates write it: the subject not yet on one line,
+    the text not yet wrapped (render_templates finishes both)."""
     env = environment()
     values = {**OPTIONAL_KEYS, "coalition_name": "COS Cadence", **context}
     values.update(template_values(values["language"]))
-    subject = one_line(env.get_template(f"{kind}.subject.txt").render(values))
+    subject = env.get_template(f"{kind}.subject.txt").render(values)
     text = env.get_template(f"{kind}.txt").render(values)
-    html = env.get_template(f"{kind}.html").render({**values, "subject": subject})
-    return subject, wrap_text(text.strip()) + "\n", html
+    html = env.get_template(f"{kind}.html").render({**values, "subject": one_line(subject)})
+    return subject, text, html
+
+
+def finish_text(text: str) -> str:
+    """Wrap a rendered text part as it goes out: stripped, long lines wrapped, one newline."""
+    return wrap_text(text.strip()) + "\n"
 
 
 TEXT_WIDTH = 78
@@ -141,14 +160,20 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
         if len(line) <= width or " " not in line.strip():
             out.append(line)
             continue
-        match = _BULLET.match(line)
-        assert match is not None
-        indent = match.group(1)
-        hanging = indent + " " * len(match.group(2) or "")
-        out.extend(textwrap.wrap(line.strip(), width=width, initial_indent=indent,
-                                 subsequent_indent=hanging, break_long_words=False,
-                                 break_on_hyphens=False) or [""])
+        out.extend(_wrap_line(line, width))
     return "\n".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _wrap_line(line: str, width: int) -> tuple[str, ...]:
+    """Wrap one long line (kept: most lines are the same in every email of a round)."""
+    match = _BULLET.match(line)
+    assert match is not None
+    indent = match.group(1)
+    hanging = indent + " " * len(match.group(2) or "")
+    return tuple(textwrap.wrap(line.strip(), width=width, initial_indent=indent,
+                               subsequent_indent=hanging, break_long_words=False,
+                               break_on_hyphens=False) or [""])
 
 
 def warm() -> int:

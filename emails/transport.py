@@ -12,16 +12,18 @@ import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from emails import dkim
-from emails.message import to_bytes
+from emails.message import header_text, to_bytes
 
 Security = Literal["plain", "starttls", "tls"]
 
@@ -77,10 +79,18 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 def _envelope_sender(message: EmailMessage) -> str:
     """Return the bare address of the message's sender for MAIL FROM."""
-    pairs = getaddresses([str(message.get("Sender") or message.get("From") or "")])
-    if not pairs or not pairs[0][1]:
+    address = _bare_address(header_text(message, "Sender") or header_text(message, "From"))
+    if not address:
         raise DeliveryError("the message has no From address: cannot send it", temporary=False)
-    return pairs[0][1]
+    return address
+
+
+@lru_cache(maxsize=256)
+def _bare_address(header: str) -> str:
+    """The first address of a header's text ('' when it names none); the same From header
+    comes with every message of a batch, so it is parsed once."""
+    pairs = getaddresses([header])
+    return pairs[0][1] if pairs else ""
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
@@ -90,43 +100,152 @@ def wire_bytes(message: EmailMessage) -> bytes:
     return to_bytes(message)
 
 
+# One address as build_message writes a plain one: "Ann O'Brien <ann@example.org>" or a bare
+# address, with nothing in it that the RFC 5322 parse would read differently.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9 '-]*<([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)>|([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)")
+
+
+def _plain_recipients(message: EmailMessage, sender: str) -> list[str] | None:
+    """The recipients sendmail is given for this message, read from To and Cc as smtplib's
+    send_message reads them; None for a message with Bcc or Resent- headers, or a non-ASCII
+    address (SMTPUTF8), which goes through send_message itself."""
+    names = {name.lower() for name, _ in message._headers}  # type: ignore[attr-defined]
+    if names & {"bcc", "resent-bcc", "resent-date"}:
+        return None
+    raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
+           if name.lower() in ("to", "cc")]
+    plain = [_PLAIN_ADDRESS.fullmatch(value) for value in raw]
+    if all(plain):  # "Name <addr>" with a name that needs no quoting: what the parse gives
+        recipients = [m.group(1) or m.group(2) for m in plain if m]
+    else:
+        recipients = [addr for _, addr in getaddresses(raw) if addr]
+    if recipients and sender.isascii() and all(a.isascii() for a in recipients):
+        return recipients
+    return None
+
+
 def _send(client: smtplib.SMTP, message: EmailMessage, sender: str) -> dict[str, Any]:
     """Send the message over the client; return the refused recipients as smtplib does.
 
-    The message is flattened once (wire_bytes) and its recipients read from To and Cc as
-    smtplib's send_message reads them; a message with Bcc or Resent- headers, or a non-ASCII
-    address (SMTPUTF8), goes through send_message itself."""
-    names = {name.lower() for name, _ in message._headers}  # type: ignore[attr-defined]
-    if not names & {"bcc", "resent-bcc", "resent-date"}:
-        raw = [str(value) for name, value in message._headers  # type: ignore[attr-defined]
-               if name.lower() in ("to", "cc")]
-        recipients = [addr for _, addr in getaddresses(raw) if addr]
-        if recipients and sender.isascii() and all(a.isascii() for a in recipients):
-            return client.sendmail(sender, recipients, wire_bytes(message))
+    The message is flattened once (wire_bytes); see _plain_recipients for who gets it."""
+    recipients = _plain_recipients(message, sender)
+    if recipients is not None:
+        return client.sendmail(sender, recipients, wire_bytes(message))
     return client.send_message(message, from_addr=sender)
 
 
-class _ReplySMTP(smtplib.SMTP):
-    """Keep the server's answer to the message's data ("250 2.0.0 Ok: queued as 4Xy"), which
-    smtplib's sendmail reads and drops: the ledger records it as proof of acceptance."""
+@dataclass
+class _Envelope:
+    """A message ready to go: as prepared (signed), its MAIL FROM, its recipients, its bytes."""
+
+    original: EmailMessage
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+
+class _Pipelined:
+    """What both SMTP clients add to smtplib: the server's answer to the message's data is
+    kept ("250 2.0.0 Ok: queued as 4Xy", which smtplib's sendmail reads and drops: the ledger
+    records it as proof of acceptance), and, with a server that offers PIPELINING (RFC 2920),
+    a message's envelope goes in one write: MAIL FROM, every RCPT TO and DATA, then the
+    replies are read in order, then the content. Two waits for the server per message instead
+    of three plus one per recipient; each reply is judged as smtplib's sendmail judges it (a
+    refused sender, a refused recipient, a refused DATA or content, a 421 closing)."""
 
     last_reply = ""
 
     def data(self, msg: Any) -> tuple[int, bytes]:
-        code, text = super().data(msg)
+        code, text = super().data(msg)  # type: ignore[misc]
         self.last_reply = _reply(code, text)
         return code, text
 
+    # Set by sendmail: the envelope of the next message went out behind this one's content.
+    announced_next = False
 
-class _ReplySMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - named as smtplib names it
+    def sendmail(self, from_addr: str, to_addrs: Any, msg: Any, mail_options: Any = (),
+                 rcpt_options: Any = (), *, announced: bool = False,
+                 then: _Envelope | None = None) -> dict[str, tuple[int, bytes]]:
+        """smtplib's sendmail, pipelined when the server offers it. With `then`, the next
+        message's envelope is written right behind this one's content, so the server reads it
+        at once (one wait per message, not two); that next message must then be sent with
+        `announced` (its envelope is on the wire and only its replies are left to read). No
+        message is accepted before its content is: the next one is not, until it is sent."""
+        client: Any = self
+        self.announced_next = False
+        client.ehlo_or_helo_if_needed()
+        if (mail_options or rcpt_options or not client.does_esmtp
+                or not client.has_extn("pipelining")):
+            return super().sendmail(  # type: ignore[misc]
+                from_addr, to_addrs, msg, mail_options, rcpt_options)
+        if isinstance(msg, str):
+            msg = smtplib._fix_eols(msg).encode("ascii")  # type: ignore[attr-defined]
+        to_addrs = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
+        if not announced:
+            client.send(self._envelope_commands(from_addr, to_addrs, len(msg)))
+        code, resp = client.getreply()
+        if code == 421:
+            client.close()
+            raise smtplib.SMTPSenderRefused(code, resp, from_addr)
+        sender = (code, resp)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for address in to_addrs:
+            code, resp = client.getreply()
+            if code not in (250, 251):
+                refused[address] = (code, resp)
+            if code == 421:
+                client.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        code, resp = client.getreply()  # to DATA
+        if code == 354 and (sender[0] != 250 or len(refused) == len(to_addrs)):
+            client.send(b".\r\n")  # DATA went ahead without a transaction: end it empty
+            client.getreply()
+        if sender[0] != 250:
+            client._rset()
+            raise smtplib.SMTPSenderRefused(*sender, from_addr)
+        if len(refused) == len(to_addrs):
+            client._rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if code == 354:
+            # A line that starts with a dot gets another (RFC 5321 4.5.2), as smtplib does.
+            body = (b"." if msg.startswith(b".") else b"") + msg.replace(b"\n.", b"\n..")
+            if body[-2:] != b"\r\n":
+                body += b"\r\n"
+            body += b".\r\n"
+            if then is not None:
+                body += self._envelope_commands(then.sender, then.recipients, len(then.raw))
+            client.send(body)
+            self.announced_next = then is not None
+            code, resp = client.getreply()
+            self.last_reply = _reply(code, resp)
+        if code != 250:
+            if code == 421:
+                client.close()
+                self.announced_next = False
+            elif not self.announced_next:  # a RSET now would cancel the announced message
+                client._rset()
+            raise smtplib.SMTPDataError(code, resp)
+        return refused
+
+    def _envelope_commands(self, from_addr: str, to_addrs: list[str], size: int) -> bytes:
+        """MAIL FROM (with SIZE when offered), one RCPT TO per recipient, DATA."""
+        client: Any = self
+        option = f" size={size}" if client.has_extn("size") else ""
+        commands = [f"mail FROM:{smtplib.quoteaddr(from_addr)}{option}",
+                    *(f"rcpt TO:{smtplib.quoteaddr(a)}" for a in to_addrs), "data"]
+        for command in commands:
+            if "\r" in command or "\n" in command:
+                raise ValueError(f"command contains a line break: {command!r}")
+        return "".join(f"{c}\r\n" for c in commands).encode(client.command_encoding)
+
+
+class _ReplySMTP(_Pipelined, smtplib.SMTP):
+    """smtplib's SMTP client, pipelining when it can, keeping the last reply."""
+
+
+class _ReplySMTP_SSL(_Pipelined, smtplib.SMTP_SSL):  # noqa: N801 - named as smtplib names it
     """The same for implicit TLS."""
-
-    last_reply = ""
-
-    def data(self, msg: Any) -> tuple[int, bytes]:
-        code, text = super().data(msg)
-        self.last_reply = _reply(code, text)
-        return code, text
 
 
 class SMTPBackend:
@@ -369,6 +488,8 @@ class SMTPConnection:
         self.backend = backend
         self._client: smtplib.SMTP | None = None
         self._sent = 0
+        # The next message, when its envelope went out behind the last one's content.
+        self._announced: _Envelope | None = None
         # The server's answer to the last message sent.
         self.last_reply = ""
 
@@ -376,13 +497,31 @@ class SMTPConnection:
         """Say where messages go (the backend's description)."""
         return self.backend.describe()
 
-    def send(self, message: EmailMessage) -> None:
-        """Send the message over the open connection, raising DeliveryError as the backend does."""
-        message = _prepare(message)
-        sender = _envelope_sender(message)
+    def send(self, message: EmailMessage, then: EmailMessage | None = None) -> None:
+        """Send the message over the open connection, raising DeliveryError as the backend does.
+
+        With `then` (the message the caller sends next, for certain), a server that offers
+        PIPELINING is given that message's envelope behind this one's content: the next send
+        then waits for the server once instead of twice. Nothing about the next message is
+        accepted before its own content goes out, so the duplicate window stays one email."""
+        announced, self._announced = self._announced, None
+        if announced is not None and announced.original is message:
+            envelope: _Envelope | None = announced
+            message, sender = message, announced.sender
+        else:
+            if announced is not None:  # an announced message was not sent after all
+                self._abandon()
+            message = _prepare(message)
+            sender = _envelope_sender(message)
+            recipients = _plain_recipients(message, sender)
+            envelope = (_Envelope(message, sender, recipients, wire_bytes(message))
+                        if recipients is not None else None)
+            announced = None
+        following = self._envelope_of(then) if envelope is not None else None
         while True:
             reused = self._client is not None
             stage = "connecting"
+            client: Any = None
             try:
                 if self._client is None:
                     try:
@@ -391,10 +530,19 @@ class SMTPConnection:
                         stage = (getattr(exc, "__notes__", None) or ["connecting"])[-1]
                         raise
                     self._sent = 0
+                    announced = None  # a new connection: nothing is on the wire yet
+                client = self._client
                 stage = "sending"
-                refused = _send(self._client, message, sender)
+                if envelope is None:
+                    refused = client.send_message(message, from_addr=sender)
+                else:
+                    last = self._sent + 1 >= self.MAX_MESSAGES
+                    refused = client.sendmail(
+                        envelope.sender, envelope.recipients, envelope.raw,
+                        announced=announced is not None, then=None if last else following)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                     smtplib.SMTPDataError) as exc:
+                self._keep_announced(client, following)
                 if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
                     self.close()  # 421: the server is closing the connection
                     if reused:
@@ -410,6 +558,7 @@ class SMTPConnection:
                     or isinstance(exc.__context__, TimeoutError))
                 raise error from exc
             break
+        self._keep_announced(client, following)
         self._sent += 1
         self.last_reply = getattr(self._client, "last_reply", "")
         if self._sent >= self.MAX_MESSAGES:
@@ -417,8 +566,41 @@ class SMTPConnection:
         if refused:
             raise self.backend._refused(refused)
 
+    def _envelope_of(self, message: EmailMessage | None) -> _Envelope | None:
+        """The next message, prepared for announcing; None when it cannot be announced (none,
+        no PIPELINING, a message send_message must take, or one that cannot be prepared)."""
+        client: Any = self._client
+        if message is None or client is None or not client.has_extn("pipelining"):
+            return None
+        try:
+            prepared = _prepare(message)
+            sender = _envelope_sender(prepared)
+        except DeliveryError:
+            return None  # its own send will say why
+        recipients = _plain_recipients(prepared, sender)
+        if recipients is None:
+            return None
+        return _Envelope(message, sender, recipients, wire_bytes(prepared))
+
+    def _keep_announced(self, client: Any, following: _Envelope | None) -> None:
+        """Remember the next message's envelope when it went out behind this message."""
+        if client is not None and getattr(client, "announced_next", False) \
+                and client is self._client:
+            self._announced = following
+
+    def _abandon(self) -> None:
+        """Drop the connection without a word: the server waits for an announced message's
+        content, and anything sent now would be taken as that content. Closing the socket
+        ends the transaction with nothing delivered."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
+        if self._announced is not None:
+            self._announced = None
+            self._abandon()
         if self._client is not None:
             client, self._client = self._client, None
             SMTPBackend._close(client)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -165,7 +166,13 @@ class Settings:
     @property
     def mail_domain(self) -> str:
         """Return the domain on the right of Message-IDs: the sender's, else the app's host."""
-        sender = parseaddr(self.mail_from)[1]
-        if "@" in sender:
-            return sender.rsplit("@", 1)[1].lower()
-        return urlsplit(self.base_url).hostname or "localhost"
+        return _mail_domain(self.mail_from, self.base_url)
+
+
+@lru_cache(maxsize=16)
+def _mail_domain(mail_from: str, base_url: str) -> str:
+    """Settings.mail_domain, worked out once per sender (every email of a batch asks)."""
+    sender = parseaddr(mail_from)[1]
+    if "@" in sender:
+        return sender.rsplit("@", 1)[1].lower()
+    return urlsplit(base_url).hostname or "localhost"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -61,6 +62,17 @@ def get_engine(url: str, *, pooled: bool = True) -> Engine:
     if key not in _engines:
         _engines[key] = _make_engine(url, pooled=pooled)
     return _engines[key]
+
+
+def _forget_pools_in_child() -> None:
+    """In a forked child (an RQ work horse), drop the pooled connections inherited from the
+    parent without closing them: they are the parent's, and two processes must never share a
+    database connection. The child opens its own when it needs one."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def dispose_all() -> None:

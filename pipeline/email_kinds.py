@@ -7,6 +7,7 @@ registered with @email_kind where its content lives (pipeline.invitations, pipel
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,8 +37,20 @@ def email_kind(kind: EmailKind) -> Callable[[B], B]:
     return register
 
 
+# The modules that register a kind: loaded when a builder is first asked for, so whatever
+# composes an email knows every kind without importing them all at start-up.
+KIND_MODULES = ("pipeline.invitations", "pipeline.reminders", "pipeline.digest")
+
+
+def load_kinds() -> None:
+    """Import every module that registers a kind (once; cheap after the first time)."""
+    for module in KIND_MODULES:
+        importlib.import_module(module)
+
+
 def builder_for(kind: str) -> ContextBuilder:
     """Return the context builder of a kind, or say which kinds are known."""
+    load_kinds()
     try:
         return _BUILDERS[EmailKind(kind)]
     except (KeyError, ValueError):

@@ -9,8 +9,9 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import Connection, String, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
@@ -65,6 +66,26 @@ def abandoned(delivery: Delivery, now: datetime) -> bool:
     return started < now - CLAIM_LEASE or process_gone(delivery.claimed_by)
 
 
+class LedgerRow(Protocol):
+    """What deciding on and composing a row's email reads of it: a Delivery, or the few
+    columns of one read without building the ORM object (pipeline.sending reads a chunk so)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def round_id(self) -> int: ...
+
+    @property
+    def person_id(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one ledger row's email."""
@@ -80,18 +101,25 @@ def ensure_rows(session: Session, round_id: int, person_ids: list[int],
                 kind: EmailKind, *, reminder: int = 0) -> list[int]:
     """Create the ledger rows that do not exist yet; return the ids of those not sent yet.
 
-    A reminder's rows carry its number (1, 2, ...): each reminder is its own email."""
-    existing = {d.person_id: d for d in session.exec(
-        select(Delivery).where(Delivery.round_id == round_id, Delivery.kind == kind,
-                               Delivery.reminder == reminder))}
-    for pid in person_ids:
-        if pid not in existing:
-            existing[pid] = Delivery(round_id=round_id, person_id=pid, kind=kind,
-                                     reminder=reminder)
-            session.add(existing[pid])
-    session.flush()
-    return [d.id or 0 for pid, d in existing.items()
-            if pid in person_ids and d.status in SENDABLE_STATUSES]
+    A reminder's rows carry its number (1, 2, ...): each reminder is its own email. The new
+    rows go in with one multi-row INSERT (a round of 10,000 people is one statement, not
+    10,000 objects), and the ids are read back in one query."""
+    wanted = set(person_ids)
+    mine = (Delivery.round_id == round_id, Delivery.kind == kind,
+            Delivery.reminder == reminder)
+    existing = {pid for pid in session.exec(select(Delivery.person_id).where(*mine))}
+    new = [pid for pid in dict.fromkeys(person_ids) if pid not in existing]
+    if new:
+        now = utcnow()
+        session.connection().execute(insert(_ledger), [
+            {"round_id": round_id, "person_id": pid, "kind": kind, "reminder": reminder,
+             "status": DeliveryStatus.QUEUED, "attempts": 0, "last_error": "",
+             "message_id": "", "created_at": now, "via": "", "claimed_by": "",
+             "smtp_reply": ""} for pid in new])
+    return [row_id or 0 for row_id, pid in session.exec(
+        select(Delivery.id, Delivery.person_id).where(
+            *mine, col(Delivery.status).in_(SENDABLE_STATUSES)).order_by(col(Delivery.id)))
+        if pid in wanted]
 
 
 def _mine() -> dict[str, object]:
@@ -159,7 +187,7 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=RETRY_INTERVALS[min(max(attempts, 1), len(RETRY_INTERVALS)) - 1])
 
 
-def reason_not_to_send(session: Session, delivery: Delivery) -> str:
+def reason_not_to_send(session: Session, delivery: LedgerRow) -> str:
     """Return why a row should no longer be sent ('' while it should): a closed round's
     invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
     if delivery.kind in (EmailKind.INVITATION, EmailKind.REMINDER):
@@ -202,6 +230,31 @@ def record(session: Session, delivery_id: int, status: DeliveryStatus, error: st
     if not count_failures and status == DeliveryStatus.SENT:
         return False
     return _count_failures(session, delivery.round_id, status)
+
+
+def record_sent(connection: Connection, delivery_id: int, *, message_id: str, via: str,
+                smtp_reply: str, reset_round: int | None) -> None:
+    """Write down, in one statement, that the server accepted a claimed row's email: what
+    `record` writes for a sent row, without loading it. With reset_round, the round's count of
+    failures in a row goes back to zero too (a caller recording a run of sent rows resets it
+    once). The caller commits."""
+    connection.execute(_SENT, {"b_id": delivery_id, "b_sent_at": utcnow(),
+                               "b_message_id": message_id, "b_via": via[:300],
+                               "b_reply": smtp_reply[:500]})
+    if reset_round is not None:
+        connection.execute(_RESET, {"b_round": reset_round})
+
+
+_ledger, _rounds = Delivery.__table__, Round.__table__  # type: ignore[attr-defined]
+# Built once: the statements every sent email runs (an empty via or reply keeps the old one).
+_SENT = update(_ledger).where(_ledger.c.id == bindparam("b_id")).values(
+    status=DeliveryStatus.SENT, last_error="", retry_at=None,
+    sent_at=bindparam("b_sent_at"), message_id=bindparam("b_message_id"),
+    via=func.coalesce(func.nullif(bindparam("b_via", type_=String), ""), _ledger.c.via),
+    smtp_reply=func.coalesce(func.nullif(bindparam("b_reply", type_=String), ""),
+                             _ledger.c.smtp_reply))
+_RESET = update(_rounds).where(_rounds.c.id == bindparam("b_round"),
+                               _rounds.c.failures_in_a_row > 0).values(failures_in_a_row=0)
 
 
 FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.REJECTED, DeliveryStatus.BOUNCED)

@@ -17,10 +17,6 @@ from pathlib import Path
 import redis
 from rq import Queue, Retry
 
-# The modules that register email kinds, so a worker can build every kind it is asked to send.
-import pipeline.digest  # noqa: F401
-import pipeline.invitations  # noqa: F401
-import pipeline.reminders  # noqa: F401
 from emails import DeliveryError
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus
@@ -28,8 +24,6 @@ from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
 from pipeline.logcontext import bound
-from pipeline.merge import merge_round
-from pipeline.sending import send_batch, send_delivery
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +39,17 @@ _settings: Settings | None = None
 
 class QueueUnavailable(FixableError):
     """Redis cannot be reached; the work is saved in the database and can be re-queued."""
+
+
+def load_job_modules() -> None:
+    """Import what the jobs run (the merge, the sender, every email kind): a worker does this
+    once before it forks, so no work horse imports them again. Commands that only queue work
+    do not, and start faster."""
+    import pipeline.merge  # noqa: F401
+    import pipeline.sending  # noqa: F401
+    from pipeline.email_kinds import load_kinds
+
+    load_kinds()
 
 
 def configure(settings: Settings | None) -> None:
@@ -216,6 +221,7 @@ def merge_job(round_id: int) -> str:
     settings = current_settings()
     # From here on, a new answer queues a new merge: this one may already have read the answers.
     connect(settings).delete(MERGE_PENDING.format(round_id=round_id))
+    from pipeline.merge import merge_round  # the job's modules load in the job, not at enqueue
     with bound(round_id=round_id), session_scope(settings.database_url, pooled=False) as s:
         result = merge_round(s, round_id)
         log.info("merged round %s: %s answers, %s new", round_id, result.answers,
@@ -223,8 +229,26 @@ def merge_job(round_id: int) -> str:
     return f"merged {result.answers} answers ({result.newly_merged} new)"
 
 
+# True while a send job runs in the worker's own process (pipeline.workers runs send jobs
+# without a fork): its database connections are pooled for the worker's lifetime then.
+_in_worker_process = False
+
+
+@contextmanager
+def in_worker_process() -> Iterator[None]:
+    """Mark the jobs run in this block as running in the long-lived worker process."""
+    global _in_worker_process
+    before, _in_worker_process = _in_worker_process, True
+    try:
+        yield
+    finally:
+        _in_worker_process = before
+
+
 def send_job(delivery_id: int) -> str:
     """Send one email of the ledger (RQ job; jobs queued before batches still run)."""
+    from pipeline.sending import send_delivery
+
     return str(send_delivery(current_settings(), delivery_id, pooled=False))
 
 
@@ -234,7 +258,9 @@ def send_batch_job(delivery_ids: list[int]) -> str:
     Every row's outcome is recorded; when some failed for now, the job raises at the end so
     RQ runs it again later, and only the rows not sent yet are claimed then.
     """
-    outcomes = send_batch(current_settings(), delivery_ids, pooled=False)
+    from pipeline.sending import send_batch
+
+    outcomes = send_batch(current_settings(), delivery_ids, pooled=_in_worker_process)
     counts = Counter(o.status for o in outcomes)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if counts[DeliveryStatus.FAILED]:

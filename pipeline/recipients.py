@@ -9,19 +9,21 @@ cancelled one sends nothing more.
 from __future__ import annotations
 
 from email.utils import parseaddr
+from functools import lru_cache
 
 from sqlmodel import Session, col, select
 
 from pipeline.config import Settings
 from pipeline.core.vocab import EmailKind
-from pipeline.models import Delivery, Invitation, Person, Response, Round
+from pipeline.ledger import LedgerRow
+from pipeline.models import Invitation, Person, Response, Round
 from pipeline.tokens import optout_token
 
 # Every kind the cadence sends again and again: each carries List-Unsubscribe.
 RECURRING_KINDS = frozenset({EmailKind.INVITATION, EmailKind.REMINDER, EmailKind.DIGEST})
 
 
-def reason_to_withhold(session: Session, delivery: Delivery) -> str:
+def reason_to_withhold(session: Session, delivery: LedgerRow) -> str:
     """Return why this row's email must not go to its person ('' when it may go)."""
     person = session.get(Person, delivery.person_id)
     round_ = session.get(Round, delivery.round_id)
@@ -48,7 +50,7 @@ def reason_to_withhold(session: Session, delivery: Delivery) -> str:
     return ""
 
 
-def reason_to_hold(session: Session, delivery: Delivery) -> str:
+def reason_to_hold(session: Session, delivery: LedgerRow) -> str:
     """Return why this row's email waits for now ('' when nothing holds it): a paused round."""
     round_ = session.get(Round, delivery.round_id)
     if round_ is not None and round_.paused_at is not None and round_.cancelled_at is None:
@@ -78,9 +80,15 @@ def unsubscribe_link(settings: Settings, person_id: int) -> str:
 def unsubscribe_headers(settings: Settings, person_id: int) -> dict[str, str]:
     """Return the List-Unsubscribe headers of a recurring email (RFC 2369 and RFC 8058)."""
     token = optout_token(settings.secret_key, person_id)
-    mailbox = parseaddr(settings.mail_from)[1]
+    mailbox = _mailbox(settings.mail_from)
     return {
         "List-Unsubscribe": (f"<{unsubscribe_link(settings, person_id)}>, "
                              f"<mailto:{mailbox}?subject=unsubscribe%20{token}>"),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+@lru_cache(maxsize=16)
+def _mailbox(mail_from: str) -> str:
+    """The bare address of the sender (parsed once, not for every email)."""
+    return parseaddr(mail_from)[1]

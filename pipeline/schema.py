@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from pipeline.db import READ_ONLY, get_engine, normalise_url
+
+if TYPE_CHECKING:  # Alembic is imported where it is used: `is_current`, which every command
+    from alembic.config import Config  # asks first, does not need it (a third of a second)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
     """Return an Alembic config pointing at this package's migrations and the given database."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
@@ -32,6 +36,8 @@ def upgrade(database_url: str) -> None:
     # admin needs; they show with debug logging.
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), "head")
 
 

@@ -8,16 +8,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from emails import (
     Backend,
     DeliveryError,
+    SMTPConnection,
     backend_from_url,
     build_message,
     list_id,
@@ -30,14 +33,14 @@ from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, Role
 from pipeline.db import get_engine, session_scope
 from pipeline.email_kinds import BATCH_MEMO, builder_for, memoised
-from pipeline.ledger import Outcome
+from pipeline.ledger import LedgerRow, Outcome
 from pipeline.models import Coalition, Delivery, Invitation, Organisation, Person, Round
 from pipeline.ratelimit import wait_for_slot
 
 log = logging.getLogger(__name__)
 
 
-def compose(session: Session, settings: Settings, delivery: Delivery) -> EmailMessage:
+def compose(session: Session, settings: Settings, delivery: LedgerRow) -> EmailMessage:
     """Render the email a ledger row stands for, with the builder registered for its kind."""
     round_ = session.get(Round, delivery.round_id)
     person = session.get(Person, delivery.person_id)
@@ -73,8 +76,11 @@ def contact_for(session: Session, coalition: Coalition) -> Person | None:
 # (`_recording_each_send`), so a crash mid-chunk leaves in `sending` the one email in flight
 # (the documented duplicate window) and the rows not tried yet; both are sent again once their
 # claim is seen to be abandoned.
-CLAIM_CHUNK = 20
+CLAIM_CHUNK = 100
 FIRST_CHUNK = 4
+# The chunks grow to CLAIM_CHUNK: a small first one so the first email leaves at once, then
+# bigger ones (fewer statements per email) once the server is busy with the first.
+RAMP = (FIRST_CHUNK, 20)
 
 
 @dataclass
@@ -187,17 +193,23 @@ def _send_rows(settings: Settings, delivery_ids: list[int], *, pooled: bool,
 
 def _chunks(delivery_ids: list[int]) -> list[list[int]]:
     """Cut the rows into claim chunks: a small first one, so the first email leaves at once
-    (a coalition of ten feels instant), then CLAIM_CHUNK rows each."""
-    first = delivery_ids[:FIRST_CHUNK]
-    rest = delivery_ids[FIRST_CHUNK:]
-    return ([first] if first else []) + [rest[i:i + CLAIM_CHUNK]
-                                         for i in range(0, len(rest), CLAIM_CHUNK)]
+    (a coalition of ten feels instant), a bigger one, then CLAIM_CHUNK rows each."""
+    chunks, start = [], 0
+    for size in RAMP:
+        if start < len(delivery_ids):
+            chunks.append(delivery_ids[start:start + size])
+            start += size
+    return chunks + [delivery_ids[i:i + CLAIM_CHUNK]
+                     for i in range(start, len(delivery_ids), CLAIM_CHUNK)]
 
 
 def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
     """Compose each claimed row's email, or say why it will not be sent."""
-    deliveries = {d.id: d for d in session.exec(select(Delivery).where(
-        col(Delivery.id).in_([r.delivery_id for r in rows])))}
+    # The columns deciding and composing read, without an ORM object per row.
+    deliveries = {d.id: d for d in (_Ledgered(*values) for values in session.execute(
+        core_select(col(Delivery.id), col(Delivery.round_id), col(Delivery.person_id),
+                    col(Delivery.kind), col(Delivery.created_at))
+        .where(col(Delivery.id).in_([r.delivery_id for r in rows]))))}
     _prefetch(session, list(deliveries.values()))
     # Pauses are read afresh for each chunk: a round may pause itself halfway through a batch.
     with session_scope(settings.database_url, read_only=True) as fresh:
@@ -223,7 +235,18 @@ def _build(session: Session, settings: Settings, rows: list[_Row]) -> None:
             row.exc = exc
 
 
-def _prefetch(session: Session, deliveries: list[Delivery]) -> None:
+@dataclass(frozen=True)
+class _Ledgered:
+    """The columns of a ledger row that deciding and composing read (a LedgerRow)."""
+
+    id: int
+    round_id: int
+    person_id: int
+    kind: str
+    created_at: datetime
+
+
+def _prefetch(session: Session, deliveries: list[_Ledgered]) -> None:
     """Load what the chunk's emails need in a few queries and keep it for the batch (the
     session's identity map holds rows only while something refers to them)."""
     memo = session.info.setdefault(BATCH_MEMO, {})
@@ -248,13 +271,20 @@ def _hand_over(settings: Settings, sender: Any, rows: list[_Row],
                on_sent: Callable[[_Row], None]) -> DeliveryError | None:
     """Send each built message; return the error if the server could not be reached at all
     (the rest of the rows then get that error without being tried)."""
+    # The next message's envelope may go out behind this one's content (SMTP PIPELINING):
+    # not under a rate limit, where the wait for a slot would leave the server waiting.
+    announce = isinstance(sender, SMTPConnection) and settings.mail_rate <= 0
     for index, row in enumerate(rows):
         if row.message is None:
             continue
         row.tried = True
         try:
             wait_for_slot(settings)
-            sender.send(row.message)
+            if announce:
+                then = next((r.message for r in rows[index + 1:] if r.message is not None), None)
+                sender.send(row.message, then=then)
+            else:
+                sender.send(row.message)
         except DeliveryError as exc:
             # A permanent refusal (a 5xx) is not worth retrying: "rejected"; a refused address
             # bounced, and is suppressed.
@@ -289,23 +319,39 @@ def _recording_each_send(settings: Settings, pooled: bool,
                          via: str) -> Iterator[Callable[[_Row], None]]:
     """Give a function that writes down a row the server accepted, at once, in its own short
     transaction (one connection for the chunk, no lock held between sends): a crash after
-    the server's acceptance and before this commit is the only way an email goes out twice."""
-    with get_engine(settings.database_url, pooled=pooled).connect() as connection, \
-            Session(connection, expire_on_commit=False) as session:
+    the server's acceptance and before this commit is the only way an email goes out twice.
+
+    Each record is one UPDATE (the round's failure count is reset with the first sent row of
+    each round in the chunk: the chunk's failures are recorded after its sent rows). Its commit
+    does not wait for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit off):
+    it survives a crash of this process, and the next claim's commit, which waits, makes it
+    durable; only a power cut of the database machine in between could forget it."""
+    engine = get_engine(settings.database_url, pooled=pooled)
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        driver: Any = connection.connection.driver_connection
+        if sqlite:  # on the driver's connection: outside any transaction
+            driver.execute("PRAGMA synchronous=NORMAL")
+        reset: set[int] = set()
 
         def on_sent(row: _Row) -> None:
             assert row.message is not None
-            try:
-                ledger.record(session, row.delivery_id, DeliveryStatus.SENT,
-                              message_id=header_text(row.message, "Message-ID"), via=via,
-                              smtp_reply=row.smtp_reply)
-                session.commit()
-            except BaseException:
-                session.rollback()  # the chunk's record tries it again, then stops the batch
-                raise
+            # A failure here propagates: the chunk's record tries again, then stops the batch.
+            with connection.begin():
+                if not sqlite:
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                ledger.record_sent(connection, row.delivery_id,
+                                   message_id=header_text(row.message, "Message-ID"),
+                                   via=via, smtp_reply=row.smtp_reply,
+                                   reset_round=None if row.round_id in reset else row.round_id)
+            reset.add(row.round_id)
             row.recorded = True
 
-        yield on_sent
+        try:
+            yield on_sent
+        finally:
+            if sqlite:  # the connection may go back to a pool: as every other one is
+                driver.execute("PRAGMA synchronous=FULL")
 
 
 # Tries to write down a chunk whose emails the server accepted, each after the database's

@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 from rq import SimpleWorker, Worker, worker_registration
+from rq.worker import WorkerStatus
 
 from emails import DeliveryError
 from pipeline import queues
@@ -46,6 +47,7 @@ def run_burst(settings: Settings) -> None:
     quiet_expected_failures()
     try:
         queues.configure(settings)
+        queues.load_job_modules()
         connection = queues.connect(settings)
         work_queues = [queues.queue(name, connection) for name in queues.QUEUES]
         SimpleWorker(work_queues, connection=connection).work(burst=True, logging_level="WARNING")
@@ -68,6 +70,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
     the database still knows) and work on with a fresh RQ worker.
     """
     queues.configure(settings)
+    queues.load_job_modules()
     quiet_expected_failures()
     if not simple:
         # The forking Worker runs each job in a child that starts from this process's memory:
@@ -76,7 +79,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
 
         warm()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    worker_class = watching(SimpleWorker if simple else Worker, on_reconnect)
+    worker_class = watching(SimpleWorker if simple else SendingWorker, on_reconnect)
     worked = False
     while True:
         worker = None
@@ -99,6 +102,34 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
                 on_reconnect()
             except Exception:  # noqa: BLE001 - the queues are worked anyway
                 log.exception("the reconcile sweep after reconnecting failed")
+
+
+class SendingWorker(Worker):
+    """RQ's forking Worker, except that send jobs run in the worker's own process.
+
+    A send job is a batch of ledger rows over one SMTP connection; in the worker's process it
+    keeps, from one job to the next, the rendered shapes of the emails (emails.personal,
+    emails.inline), the SMTP and database connections' set-up and the compiled statements,
+    and pays no fork. Every other job (merges, webhooks) still runs in a work horse. The
+    ledger's guarantees do not depend on where a send runs: a killed worker leaves its claims
+    to be taken over (its process is gone) exactly as a killed work horse does.
+    """
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        """Run a send job here, as SimpleWorker runs every job; fork for the others."""
+        if job.func_name not in queues.SEND_JOBS:
+            super().execute_job(job, queue)
+            return
+        self.prepare_execution(job)
+        with queues.in_worker_process():
+            self.perform_job(job, queue)
+        self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job: Any) -> int:
+        """As SimpleWorker's for a send job: nothing beats the heartbeat while it runs here."""
+        if job.func_name in queues.SEND_JOBS:
+            return SimpleWorker.get_heartbeat_ttl(self, job)  # type: ignore[arg-type]
+        return int(super().get_heartbeat_ttl(job))
 
 
 def watching(base: type[Any], on_restart: Callable[[], None] | None) -> type[Any]:

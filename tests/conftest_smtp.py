@@ -47,6 +47,17 @@ class RecordingHandler:
 
     messages: list[Received] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    # Offer PIPELINING (RFC 2920) as most servers do: aiosmtpd reads pipelined commands in
+    # order, but does not say so by itself. Off, the senders take smtplib's one-by-one path.
+    pipelining: bool = True
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """Say PIPELINING among the extensions, when the handler offers it."""
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]

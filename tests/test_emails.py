@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import copy
 import email.policy
 import email.utils
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emails import (
     Backend,
@@ -27,6 +30,7 @@ from emails import (
     render_email,
 )
 from emails.format import num, quantity, signed, text_bar
+from emails.message import to_bytes
 from tests.conftest_smtp import free_port
 
 if TYPE_CHECKING:
@@ -424,6 +428,39 @@ def test_build_message_makes_text_then_html_alternatives_with_all_headers() -> N
     assert message["Auto-Submitted"] == "auto-generated"
     raw = message.as_bytes(policy=email.policy.SMTP)
     assert b"\r\n" in raw and re.search(rb"[^\r]\n", raw) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.sampled_from("ab =\t.\u00e9\u00b7\r\n" + "x" * 12), max_size=600))
+def test_quoted_printable_line_by_line_equals_the_whole_body_at_once(body: str) -> None:
+    """The HTML part is encoded a line at a time (lines kept between emails): the same bytes
+    as binascii over the whole body, and the body decodes back to what was given."""
+    from emails.message import _encode_body
+
+    cte, encoded = _encode_body(body)
+    text = "\n".join(body.splitlines()) + "\n"
+    if cte == "quoted-printable":
+        whole = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+        assert encoded == (whole if whole.endswith("\n") else whole + "\n")
+        assert binascii.a2b_qp(encoded).decode("utf-8") == text
+    else:
+        assert encoded == text
+
+
+def test_a_long_list_unsubscribe_header_is_folded_on_the_wire() -> None:
+    """A long header is kept as written until it goes out, then folded as email.policy.SMTP
+    folds it; read back, it is the value given."""
+    value = ("<https://cos.example.org/u/12345-" + "t" * 24 + ">, "
+             "<mailto:cos@example.org?subject=unsubscribe%2012345-" + "t" * 24 + ">")
+    message = build_message(render_email("invitation", INVITATION), sender="C <cos@example.org>",
+                            to_name="Ann", to_addr="ann@example.org", message_id="<a@b>",
+                            headers={"List-Unsubscribe": value})
+    raw = to_bytes(message)
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert " ".join(parsed["List-Unsubscribe"].split()) == value  # unfolded
+    assert message["List-Unsubscribe"] == value
+    assert b"List-Unsubscribe:" in raw and b"=?utf-8?" not in raw
 
 
 def test_a_name_with_quotes_and_commas_survives_the_round_trip() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emails import inline
-from emails.render import premailer_inline, render_email, render_named, render_templates
+from emails import inline, personal
+from emails.render import Rendered, premailer_inline, render_email, render_named, render_templates
 from tests.test_emails import DIGEST, SCRIPT, digest, invitation
 
 AWKWARD = [
@@ -61,12 +61,46 @@ def test_every_kind_is_byte_identical_to_render_then_premailer(kind, context) ->
 
 def test_premailer_runs_once_per_shape_not_once_per_recipient() -> None:
     inline.clear()
+    personal.clear()
     names = [f"Partner {n} & Co <{n}@example.org>" for n in range(20)]
     for name in names:
         context = invitation(person_name=name, link=f"https://cos.example.org/c/{name}")
         assert render_email("invitation", context).html == reference("invitation", context)
+    # Premailer ran for one shape; the shape was rendered once with markers, checked against
+    # two sample recipients (replays), and filled in for the other 19 recipients.
     counts = inline.stats()
-    assert (counts["misses"], counts["hits"], counts["unreplayable"]) == (1, 19, 0)
+    assert (counts["misses"], counts["hits"], counts["unreplayable"]) == (1, 2, 0)
+    filled = personal.stats()
+    assert (filled["misses"], filled["hits"], filled["unusable"], filled["full"]) == (1, 19, 0, 0)
+
+
+def full_render(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, text and HTML the slow way: the templates, then Premailer."""
+    subject, text, html = render_templates(kind, context)
+    return subject, text, premailer_inline(html)
+
+
+def as_tuple(rendered: Any) -> tuple[str, str, str]:
+    return rendered.subject, rendered.text, rendered.html
+
+
+@pytest.mark.parametrize("text", AWKWARD + LINKS)
+def test_personal_values_filled_in_equal_the_full_render(text: str) -> None:
+    """Name and links filled into one rendering per shape: subject, text and HTML identical
+    (the reminder carries four personal values, two of them links in attributes)."""
+    for kind, context in (
+            ("invitation", invitation(person_name=text, link=f"https://cos.example.org/c/{text}")),
+            ("invitation", invitation(person_name="Ann", link="https://cos.example.org/c/x",
+                                      unsubscribe_link=f"https://cos.example.org/u/{text}")),
+            ("reminder", invitation(person_name=text, link=f"https://cos.example.org/c/{text}",
+                                    not_this_week_link=f"https://cos.example.org/c/{text}/n",
+                                    unsubscribe_link="https://cos.example.org/u/1-x",
+                                    closes_at_short="Thu 17:00", last=False))):
+        render_email(kind, invitation(person_name="First", link="https://cos.example.org/c/a",
+                                      **{k: v for k, v in context.items()
+                                         if k not in ("person_name", "link")}))
+        assert as_tuple(render_email(kind, context)) == full_render(kind, context)
+    assert personal.stats()["unusable"] == 0
 
 
 def test_both_example_kinds_replay() -> None:
@@ -86,7 +120,24 @@ def test_any_text_in_any_slot_replays_exactly(name: str, org: str, commitment: s
     context = invitation(person_name=name, organisation_name=org,
                          commitments=[{"text": commitment, "due": None}],
                          link=f"https://cos.example.org/c/{link}")
-    assert render_email("invitation", context).html == reference("invitation", context)
+    assert as_tuple(render_email("invitation", context)) == full_render("invitation", context)
+
+
+def test_a_shape_that_does_not_check_always_takes_the_full_path() -> None:
+    """A rendering whose filled-in samples differ from the full render (here: a full render
+    that says something else) is never used; every email of that shape is rendered whole."""
+    personal.clear()
+    calls: list[str] = []
+
+    def full(name: str, context: Any) -> Any:
+        calls.append(context["person_name"])
+        return Rendered("other", "other\n", "<p>other</p>")
+
+    for name in ("Ann", "Bo"):
+        got = personal.render_personal("invitation", invitation(person_name=name), full)
+        assert got == Rendered("other", "other\n", "<p>other</p>")
+    assert personal.stats()["unusable"] == 1
+    assert calls[-2:] == ["Ann", "Bo"]  # after the failed check, each one in full
 
 
 def test_a_new_shape_of_known_elements_is_inlined_without_premailer() -> None:

@@ -9,9 +9,10 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
-from emails import SMTPConnection
+from emails import DeliveryError, Rendered, SMTPConnection, backend_from_url, build_message
 from pipeline import ledger, queues
 from pipeline.db import session_scope
 from pipeline.models import Delivery, Person
@@ -161,3 +162,101 @@ def test_batched_messages_arrive_as_valid_mime_each_with_its_own_headers(
         assert to.display_name.split()[0] in text.get_content()
         assert "<html" in html.get_content().lower()
         assert not reparsed.defects and not text.defects and not html.defects
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_each_reply_is_judged_per_message_with_and_without_pipelining(smtp_server, monkeypatch,
+                                                                     pipelining):
+    """With a server that offers PIPELINING the envelope goes in one write; either way a
+    refused address, a deferred one and refused content each fail their own message only,
+    and the connection carries on (a line starting with a dot arrives whole)."""
+    monkeypatch.setattr(smtp_server.handler, "pipelining", pipelining)
+    handle = smtp_server.handler.handle_DATA
+
+    async def picky(server: Any, session: Any, envelope: Any) -> str:
+        if "bad" in envelope.rcpt_tos[0]:
+            return "554 5.6.0 content refused"
+        return await handle(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", picky)
+
+    def message(to: str) -> Any:
+        return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
+                             sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
+                             message_id=f"<{to}>")
+
+    connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
+    try:
+        connection.send(message("ann@example.org"))
+        assert connection.last_reply.startswith("250 ")
+        errors = []
+        for to in ("sam.reject@example.org", "tia.defer@example.org", "bad@example.org"):
+            with pytest.raises(DeliveryError) as caught:
+                connection.send(message(to))
+            errors.append(caught.value)
+        connection.send(message("bo@example.org"))
+        assert connection._client is not None
+        assert connection._client.has_extn("pipelining") == pipelining
+    finally:
+        connection.close()
+    refused, deferred, content = errors
+    assert refused.recipient_refused and not refused.temporary and "550" in refused.reply
+    assert deferred.recipient_refused and deferred.temporary and "451" in deferred.reply
+    assert not content.temporary and content.code == 554 and not content.recipient_refused
+    got = smtp_server.wait_for(2)
+    assert [m.rcpt_tos for m in got] == [["ann@example.org"], ["bo@example.org"]]
+    assert ".dot line" in got[0].message.get_body(("plain",)).get_content()
+
+
+def test_the_next_envelope_rides_behind_each_message_and_each_reply_stays_its_own(
+        smtp_server, monkeypatch):
+    """Sending each message with the one after it announced (its envelope written behind the
+    content): a refused address, a deferred one and refused content fail only their own
+    message; one connection carries them all; an announced message that is not sent after
+    all is never delivered."""
+    handle = smtp_server.handler.handle_DATA
+
+    async def picky(server: Any, session: Any, envelope: Any) -> str:
+        if "bad" in envelope.rcpt_tos[0]:
+            return "554 5.6.0 content refused"
+        return await handle(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", picky)
+    peers = count_connections(smtp_server, monkeypatch)
+
+    def message(to: str) -> Any:
+        return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
+                             sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
+                             message_id=f"<{to}>")
+
+    addresses = ["a@example.org", "sam.reject@example.org", "bad@example.org",
+                 "tia.defer@example.org", "b@example.org", "c@example.org"]
+    messages = [message(to) for to in addresses]
+    connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
+    failed = []
+    try:
+        for index, each in enumerate(messages):
+            then = messages[index + 1] if index + 1 < len(messages) else message("z@example.org")
+            try:
+                connection.send(each, then=then)
+            except DeliveryError as exc:
+                failed.append((addresses[index], exc.temporary, exc.recipient_refused))
+    finally:
+        connection.close()  # z@ was announced and never sent
+    assert failed == [("sam.reject@example.org", False, True), ("bad@example.org", False, False),
+                      ("tia.defer@example.org", True, True)]
+    got = smtp_server.wait_for(3)
+    assert [m.rcpt_tos for m in got] == [["a@example.org"], ["b@example.org"], ["c@example.org"]]
+    assert all(".dot line" in m.message.get_body(("plain",)).get_content() for m in got)
+    assert len(set(peers)) == 1
+
+    # Announced, then something else sent instead: the announced one never arrives.
+    smtp_server.clear()
+    connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
+    try:
+        connection.send(message("d@example.org"), then=message("never@example.org"))
+        connection.send(message("e@example.org"))
+    finally:
+        connection.close()
+    got = smtp_server.wait_for(2)
+    assert [m.rcpt_tos for m in got] == [["d@example.org"], ["e@example.org"]]
