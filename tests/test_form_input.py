@@ -94,6 +94,18 @@ def test_3_comma_5_in_an_english_coalition_is_refused_with_how_to_write_it(
     assert latest(session) is None
 
 
+def test_markup_typed_in_a_number_box_is_shown_as_text_in_its_error(
+        settings, session, client, round_):
+    link = link_for(settings, session, RAJ, round_)
+    page = post(client, link, {metric_field(session, "no2"): '<b onclick="x()">5</b>'})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    doc = lxml.html.fromstring(html)
+    assert not doc.xpath("//ul[@class='errors']//b") and not doc.xpath("//ul[@class='fixes']//b")
+    assert "<b onclick" not in html
+    assert '<b onclick="x()">5</b>' in field_errors(html)[0]
+
+
 def test_3_comma_500_in_an_english_coalition_is_three_thousand_five_hundred(
         settings, session, client, round_):
     link = link_for(settings, session, KIM, round_)
