@@ -2,7 +2,10 @@
 CSRF, SQLModel, the merge queued) against a bare Flask app (a GET, a POST with one SQLite
 insert) under the same gunicorn, in the same run.
 
-    .venv/bin/python bench/form.py [--seconds 8] [--clients 4]
+    .venv/bin/python bench/form.py [--seconds 8] [--clients 4] [--cpu-requests 300]
+
+It also prints the CPU time per request of each side in this process (Flask's test client, no
+gunicorn), the steadier figure when the machine is busy.
 
 Goals (issue 9): POST >= 40% of the bare POST rate with a p99 within 3x of the bare p99;
 GET >= 30% of the bare GET rate.
@@ -110,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--cpu-requests", type=int, default=300,
+                        help="requests per side for the in-process CPU figures")
     args = parser.parse_args()
     print(f"form bench: {machine()}")
     with tempfile.TemporaryDirectory(prefix="cos-bench-") as scratch:
@@ -187,6 +192,7 @@ def main() -> None:
             finally:
                 real.terminate()
                 real.wait()
+            cpu = cpu_per_request(tmp, bare_db, paths, args.cpu_requests)
     for name, (rate, p99, errors) in figures.items():
         print(f"  {name:<10} {rate:8.0f} req/s   p99 {p99:7.1f} ms   errors {errors}")
     get_ratio = figures["app GET"][0] / figures["bare GET"][0]
@@ -195,7 +201,48 @@ def main() -> None:
     print(f"  GET  ratio {get_ratio:5.0%} of bare   (goal >= 30%)")
     print(f"  POST ratio {post_ratio:5.0%} of bare   (goal >= 40%), p99 {p99_ratio:.1f}x bare "
           "(goal <= 3x)")
+    print(f"  CPU per request in-process (Flask test client, no gunicorn): app GET "
+          f"{cpu['app GET']:.2f} ms vs bare {cpu['bare GET']:.2f} ms "
+          f"({cpu['bare GET'] / cpu['app GET']:.0%}); app POST {cpu['app POST']:.2f} ms vs "
+          f"bare {cpu['bare POST']:.2f} ms ({cpu['bare POST'] / cpu['app POST']:.0%})")
     print(f"  load after: {machine()}")
+
+
+def cpu_per_request(tmp: Path, bare_db: Path, paths: list[str], requests_: int
+                    ) -> dict[str, float]:
+    """CPU milliseconds per request of each side through Flask's test client, in this process
+    (steadier than the rates on a busy machine: no other process's time slices in it)."""
+    import importlib.util
+    import re
+
+    os.environ["BARE_DB"] = str(bare_db)
+    spec = importlib.util.spec_from_file_location("bare_app", tmp / "bare_app.py")
+    assert spec is not None and spec.loader is not None
+    bare_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bare_module)
+    from forms import create_app
+
+    bare, app = bare_module.app.test_client(), create_app().test_client()
+    tokens = {p: re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                           app.get(p).get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+              for p in paths[:16]}
+
+    def timed(send: Callable[[int], object]) -> float:
+        for n in range(20):
+            send(n)
+        start = time.process_time()
+        for n in range(requests_):
+            send(n)
+        return (time.process_time() - start) / requests_ * 1000
+
+    return {
+        "bare GET": timed(lambda n: bare.get(paths[n % len(paths)])),
+        "bare POST": timed(lambda n: bare.post(paths[n % len(paths)], data={"pulse": "4"})),
+        "app GET": timed(lambda n: app.get(paths[n % len(paths)])),
+        "app POST": timed(lambda n: app.post(paths[n % 16], data={
+            "csrf_token": tokens[paths[n % 16]], "pulse": "4",
+            "win": "We opened the Saturday pantry"})),
+    }
 
 
 if __name__ == "__main__":

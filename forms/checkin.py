@@ -11,8 +11,10 @@ from flask.typing import ResponseReturnValue
 from emails.format import N_
 from forms.checkin_form import (
     answers_from,
+    checkboxes,
     make_form,
     note_field,
+    radios,
     reading_field,
     recorded,
     status_field,
@@ -35,6 +37,8 @@ from pipeline.queues import QueueUnavailable, enqueue_merge
 
 log = logging.getLogger(__name__)
 bp = Blueprint("checkin", __name__)
+bp.add_app_template_global(radios)
+bp.add_app_template_global(checkboxes)
 
 
 def settings() -> Settings:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
     Field,
@@ -17,11 +20,12 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    widgets,
 )
 from wtforms.fields import DateField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice, SelectFieldBase
 from wtforms.validators import Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget, TextInput
+from wtforms.widgets import ListWidget
 
 from emails.format import N_
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
@@ -83,6 +87,51 @@ def _counted_in(sign: str, unit: str) -> bool:
     if sign in PERCENT_SIGNS:
         return unit in PERCENT_UNITS or any(ch in PERCENT_SIGNS for ch in unit)
     return sign in unit
+
+
+def html_params(**kwargs: Any) -> Markup:
+    """WTForms' `html_params`, the same attributes in the same order, written with f-strings
+    (WTForms' `Markup.format` was most of the cost of each field on the page)."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = widgets.core.clean_key(key)
+        if value is True:
+            params.append(str(escape(key)))
+        elif value is not False:
+            params.append(f'{escape(key)}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+    return Markup(" ".join(params))  # noqa: S704 (every part escaped above)
+
+
+class TextInput(widgets.TextInput):
+    """WTForms' text box, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class DateInput(widgets.DateInput):
+    """WTForms' date box, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class CheckboxInput(widgets.CheckboxInput):
+    """WTForms' checkbox, its attributes written by the faster `html_params`."""
+
+    html_params = staticmethod(html_params)
+
+
+class TextArea(widgets.TextArea):
+    """WTForms' text area (the same markup), its attributes written by `html_params`."""
+
+    def __call__(self, field: Field, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        flags = field.flags
+        for key in dir(flags):
+            if key in self.validation_attrs and key not in kwargs:
+                kwargs[key] = getattr(flags, key)
+        return Markup(  # noqa: S704 (attributes and content escaped)
+            f"<textarea {html_params(name=field.name, **kwargs)}>\r\n"
+            f"{escape(field._value())}</textarea>")
 
 
 class NumberInput(TextInput):
@@ -153,7 +202,60 @@ class CleanText:
 
 def text_field(cls: type[StringField], label: str, max_length: int) -> Any:
     """Return a free-text field whose data is always clean_text'ed (NUL, controls, NFC)."""
-    return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)])
+    return cls(label, filters=[clean_text], validators=[Optional(), CleanText(max_length)],
+               widget=TextArea() if issubclass(cls, TextAreaField) else TextInput())
+
+
+class Option(NamedTuple):
+    """One radio button or checkbox of a choice field, as the page writes it."""
+
+    id: str
+    value: str
+    label: str
+    checked: bool
+
+
+def options_of(field: SelectFieldBase) -> list[Option]:
+    """Return a choice field's options with the ids and values WTForms' subfields would have
+    (`<field id>-0`, `-1`, ...), without building a field object per option: the templates
+    write each input and label themselves (some 50 a page; WTForms' widgets were most of the
+    page's rendering time)."""
+    return [Option(f"{field.id}-{i}", str(c.value), c.label or c.value, c.selected)
+            for i, c in enumerate(field.iter_choices())]
+
+
+def radios(field: SelectFieldBase, numbered: Mapping[int, str] | None = None) -> Markup:
+    """Return a choice field's radio buttons as the page writes them: each input and its label
+    in a span.choice, the label in the page's language (with `numbered`, "N · label" from it:
+    the pulse). The markup of WTForms' RadioInput and Label, at a fraction of the cost."""
+    from emails.i18n import translations
+    from forms.languages import current_language
+
+    gettext = translations(current_language()).gettext
+    name = escape(field.name)
+    parts = []
+    for option in options_of(field):
+        id_, value = escape(option.id), escape(option.value)
+        text = (f"{value} \u00b7 {gettext(numbered[int(option.value)])}" if numbered
+                else gettext(option.label))  # the catalog's text, as the templates' _() gives it
+        parts.append(f'<span class="choice"><input{" checked" if option.checked else ""} '
+                     f'id="{id_}" name="{name}" type="radio" value="{value}"> '
+                     f'<label for="{id_}">{text}</label></span>')
+    return Markup("".join(parts))  # noqa: S704 (values escaped; labels are the catalog's)
+
+
+def checkboxes(field: SelectFieldBase, css_class: str) -> Markup:
+    """Return a multiple-choice field as a list of checkboxes, each followed by its label (the
+    markup of WTForms' ListWidget(prefix_label=False) with CheckboxInput; labels escaped)."""
+    name = escape(field.name)
+    items = []
+    for option in options_of(field):
+        id_ = escape(option.id)
+        items.append(f'<li><input{" checked" if option.checked else ""} id="{id_}" '
+                     f'name="{name}" type="checkbox" value="{escape(option.value)}"> '
+                     f'<label for="{id_}">{escape(option.label)}</label></li>')
+    return Markup(  # noqa: S704 (every value escaped)
+        f'<ul class="{escape(css_class)}" id="{escape(field.id)}">{"".join(items)}</ul>')
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -169,11 +271,12 @@ class CheckinForm(FlaskForm):
     # Free text is cleaned (clean_text) as it is read, so a NUL or a direction override is
     # dropped silently and never stored; a cleaned text too long for its column is refused.
     new_commitment = text_field(StringField, N_("A new commitment (optional)"), 500)
-    new_due = DateField(N_("Due by"), validators=[Optional()])
+    new_due = DateField(N_("Due by"), validators=[Optional()], widget=DateInput())
     win = text_field(TextAreaField, N_("A win this round (optional)"), TEXT_MAX_LENGTH)
     blocker = text_field(TextAreaField, N_("A blocker, or help you need (optional)"),
                          TEXT_MAX_LENGTH)
-    help_wanted = BooleanField(N_("We would like a partner's help with this"))
+    help_wanted = BooleanField(N_("We would like a partner's help with this"),
+                               widget=CheckboxInput())
     pulse = RadioField(
         N_("When we reached out to a partner this round, they answered."),
         choices=[SelectChoice(str(k), f"{k} \u00b7 {v}") for k, v in PULSE_LABELS.items()],
@@ -237,19 +340,34 @@ def reading_note_field(name: str) -> str:
 
 
 def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
-    """Build the form class for one person's check-in (a new subclass: nothing leaks across)."""
+    """Return the form class for one person's check-in.
+
+    One subclass per shape of form (the round's kind and questions, the commitments and metrics
+    asked about, the coalition's number locale), built once per process and kept: a class holds
+    only field definitions, and each request binds its own form instance, so nothing a person
+    typed or was shown leaks to another.
+    """
+    return _form_class(checkin.kind, checkin.items, checkin.ask_echo,
+                       tuple(c.id for c in checkin.commitments),
+                       tuple((m.id, m.name, m.unit) for m in checkin.metrics), checkin.locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _form_class(kind: str, items: tuple[str, ...], ask_echo: bool,
+                commitments: tuple[int, ...], metrics: tuple[tuple[int, str, str], ...],
+                locale: str) -> type[CheckinForm]:
 
     class PersonCheckinForm(CheckinForm):
         pass
 
-    for code in checkin.items:
+    for code in items:
         setattr(PersonCheckinForm, item_field(code), RadioField(
             ITEM_TEXT[code], choices=[SelectChoice(v, label) for v, label in choices(code)],
             validators=[Optional()]))
-    if checkin.ask_echo:
+    if ask_echo:
         PersonCheckinForm.echo = text_field(
             TextAreaField, N_("From memory, our win in one sentence. (without looking it up)"), 500)
-    if checkin.kind == "readiness":
+    if kind == "readiness":
         for item in ReadinessItem:
             setattr(PersonCheckinForm, readiness_field(item.value), RadioField(
                 READINESS_QUESTIONS[item],
@@ -258,17 +376,17 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
             setattr(PersonCheckinForm, readiness_field(item.value, "comment"),
                     text_field(StringField, N_("Comment (optional)"), 500))
 
-    for c in checkin.commitments:
-        setattr(PersonCheckinForm, status_field(str(c.id)), RadioField(
+    for c_id in commitments:
+        setattr(PersonCheckinForm, status_field(str(c_id)), RadioField(
             N_("Status"), choices=[SelectChoice(k, v) for k, v in STATUS_LABELS.items()],
             validators=[Optional()]))
-        setattr(PersonCheckinForm, note_field(str(c.id)),
+        setattr(PersonCheckinForm, note_field(str(c_id)),
                 text_field(StringField, N_("Note (optional)"), 1000))
-    for m in checkin.metrics:
-        label = f"{m.name} ({m.unit})" if m.unit else m.name
-        setattr(PersonCheckinForm, reading_field(str(m.id)), ReadingField(
-            label, locale=checkin.locale, metric=m.name, unit=m.unit))
-        setattr(PersonCheckinForm, reading_note_field(str(m.id)), text_field(
+    for m_id, name, unit in metrics:
+        label = f"{name} ({unit})" if unit else name
+        setattr(PersonCheckinForm, reading_field(str(m_id)), ReadingField(
+            label, locale=locale, metric=name, unit=unit))
+        setattr(PersonCheckinForm, reading_note_field(str(m_id)), text_field(
             StringField, N_("The story behind this number (optional)"), 1000))
     return PersonCheckinForm
 

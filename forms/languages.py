@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from emails.i18n import DEFAULT_LANGUAGE, LANGUAGES, install, normalise, template_values
 
@@ -34,7 +34,8 @@ def current_language() -> str:
 
 def data_tag(kind: str, value: Any, shown: str) -> Markup:
     """A number for people that keeps its exact value for machines: <data value=...>."""
-    return Markup('<data class="{}" value="{}">{}</data>').format(kind, value, shown)
+    return Markup(  # noqa: S704 (each part escaped; an f-string costs a tenth of Markup.format)
+        f'<data class="{escape(kind)}" value="{escape(format(value))}">{escape(shown)}</data>')
 
 
 def install_languages(app: Flask) -> None:

@@ -42,6 +42,12 @@ DEFAULT = "60/minute"
 DEFAULTS = {"api": "300/minute"}
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.I)
+# INCR a window's counter, and give it its expiry when this is its first request.
+COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
 # After Redis failed, requests skip it for this long (no connect timeout on every request).
 RETRY_REDIS_AFTER = 5.0
 
@@ -85,6 +91,7 @@ class RateLimiter:
         self.bucket = bucket
         self.rate = rate
         self._client: redis.Redis | None = None
+        self._count: Any = None  # COUNT_SCRIPT on the client (EVALSHA, loaded when missing)
         self._down_until = 0.0
         self._warned = False
         self._lock = threading.Lock()
@@ -94,8 +101,9 @@ class RateLimiter:
             url = find_redis_url(self.settings.redis_url, self.settings.instance)
             if url is None:
                 return None
-            self._client = redis.Redis.from_url(url, socket_connect_timeout=0.5,
-                                                socket_timeout=0.5)
+            client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            self._count = client.register_script(COUNT_SCRIPT)
+            self._client = client
         return self._client
 
     def wait_for(self, address: str) -> int:
@@ -109,11 +117,9 @@ class RateLimiter:
             client = self._redis()
             if client is None:
                 raise redis.exceptions.ConnectionError("no Redis is configured or running")
-            # One round trip; the key names its window, so even a lost EXPIRE never extends a limit.
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, self.rate.seconds + 1)
-            count = int(pipe.execute()[0])
+            # One command, atomic: the count, and the expiry of a window's first count (the
+            # key names its window, so a limit never outlives it).
+            count = int(self._count(keys=[key], args=[self.rate.seconds + 1]))
         except (redis.exceptions.RedisError, OSError) as exc:
             self._failed(exc)
             return 0

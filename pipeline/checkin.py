@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+import sqlalchemy as sa
+from sqlalchemy import and_, bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from emails.format import N_
@@ -21,11 +23,12 @@ from pipeline.models import (
     Metric,
     Organisation,
     Person,
+    PhaseSnapshot,
+    Reading,
     Response,
     Round,
     utcnow,
 )
-from pipeline.scoreboard import readings_before
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
@@ -112,89 +115,150 @@ class Checkin:
     ask_echo: bool = False
 
 
+# The statements open_checkin runs, built once: a check-in page is the app's busiest request,
+# and building and keying a statement costs about as much as running it on SQLite. Four
+# statements in all (one for a round that is not a weekly check-in), each giving plain rows.
+_EARLIER = aliased(Round)
+_REVISIONS = aliased(Response)
+_STATEMENTS: dict[str, Any] = {
+    # The invitation with its round, person, coalition and organisation, in one row; with the
+    # latest revision of the answers (if any) and the phase snapshot of the round before (the
+    # rotation of the questions starts from its focus; pipeline.cos_model.round_questions).
+    "invitation": sa.select(
+        col(Invitation.id).label("invitation_id"), col(Invitation.revoked_at),
+        col(Round.id).label("round_id"), col(Round.number), col(Round.kind),
+        col(Round.closes_at), col(Round.closed_at),
+        col(Person.id).label("person_id"), col(Person.name).label("person_name"),
+        col(Person.active).label("person_active"),
+        col(Person.language).label("person_language"),
+        col(Organisation.id).label("organisation_id"),
+        col(Organisation.name).label("organisation_name"),
+        col(Coalition.id).label("coalition_id"), col(Coalition.name).label("coalition_name"),
+        col(Coalition.win), col(Coalition.timezone), col(Coalition.locale),
+        col(Coalition.language).label("coalition_language"), col(Coalition.stage),
+        col(Coalition.model),
+        col(Response.answers), col(Response.revision), col(Response.submitted_at),
+        select(PhaseSnapshot.data)
+        .join(_EARLIER, col(_EARLIER.id) == col(PhaseSnapshot.round_id))
+        .where(_EARLIER.coalition_id == Round.coalition_id, _EARLIER.number < Round.number)
+        .order_by(col(_EARLIER.number).desc()).limit(1)
+        .correlate(Round).scalar_subquery().label("previous"))
+    .join(Round, col(Round.id) == col(Invitation.round_id))
+    .join(Person, col(Person.id) == col(Invitation.person_id))
+    .join(Coalition, col(Coalition.id) == col(Round.coalition_id))
+    .join(Organisation, col(Organisation.id) == col(Person.organisation_id))
+    .outerjoin(Response, and_(
+        col(Response.invitation_id) == col(Invitation.id),
+        col(Response.revision) == select(func.max(_REVISIONS.revision))
+        .where(_REVISIONS.invitation_id == Invitation.id).correlate(Invitation)
+        .scalar_subquery()))
+    .where(col(Invitation.token_hash) == bindparam("token_hash")),
+    # The organisation's active commitments, each with whether this round reported on it.
+    "commitments": sa.select(col(Commitment.id), col(Commitment.text), col(Commitment.due),
+                             col(Commitment.status), col(Commitment.created_round_id),
+                             exists().where(col(CommitmentUpdate.commitment_id) == Commitment.id,
+                                            col(CommitmentUpdate.round_id) == bindparam("round")))
+    .where(col(Commitment.organisation_id) == bindparam("organisation"),
+           col(Commitment.active).is_(True))
+    .order_by(col(Commitment.due), col(Commitment.id)),
+    # The metrics it reports, each with its reading of the latest earlier round that has one.
+    "metrics": sa.select(col(Metric.id), col(Metric.key), col(Metric.name), col(Metric.unit),
+                         col(Metric.baseline), col(Metric.target),
+                         select(Reading.value).join(Round, col(Round.id) == col(Reading.round_id))
+                         .where(Reading.metric_id == Metric.id,
+                                Round.coalition_id == bindparam("coalition"),
+                                Round.number < bindparam("number"))
+                         .order_by(col(Round.number).desc()).limit(1)
+                         .correlate(Metric).scalar_subquery())
+    .where(col(Metric.owner_organisation_id) == bindparam("organisation"),
+           col(Metric.active).is_(True))
+    .order_by(col(Metric.id)),
+    # Organisations at the table: those with an active partner or lead (a funder that only
+    # observes is not asked about).
+    "others": select(Organisation.id, Organisation.name).where(
+        Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
+        Organisation.id != bindparam("organisation"),
+        exists().where(col(Person.organisation_id) == Organisation.id,
+                       col(Person.active).is_(True),
+                       col(Person.role).in_((Role.PARTNER, Role.LEAD))))
+    .order_by(col(Organisation.name)),
+}
+
+
 def open_checkin(session: Session, token: str, *, now: datetime | None = None) -> Checkin:
     """Return the check-in a token opens, or raise LinkProblem; changes nothing."""
     if not looks_like_token(token):
         raise not_found()
-    invitation = session.exec(select(Invitation).where(
-        Invitation.token_hash == hash_token(token))).first()
-    if invitation is None:
+    # Plain rows, so straight through the session's connection (half the ORM's cost).
+    connection = session.connection()
+    row = connection.execute(_STATEMENTS["invitation"],
+                             {"token_hash": hash_token(token)}).first()
+    if row is None:
         raise not_found()
-    round_ = session.get(Round, invitation.round_id)
-    person = session.get(Person, invitation.person_id)
-    assert round_ is not None and person is not None
     now = now or utcnow()
-    if (invitation.revoked_at is not None or not person.active or round_.closed_at is not None
-            or now >= round_.closes_at):
+    if (row.revoked_at is not None or not row.person_active or row.closed_at is not None
+            or now >= row.closes_at):
         raise closed()
-    coalition = session.get(Coalition, round_.coalition_id)
-    org = session.get(Organisation, person.organisation_id)
-    assert coalition is not None and org is not None
+    from pipeline.cos_model import RoundKind, questions_after
 
-    reported = set(session.exec(select(CommitmentUpdate.commitment_id)
-                                .where(CommitmentUpdate.round_id == round_.id)).all())
-    commitments = [
-        CommitmentItem(c.id or 0, c.text, c.due, c.status)
-        for c in session.exec(select(Commitment).where(
-            Commitment.organisation_id == org.id, col(Commitment.active).is_(True))
-            .order_by(col(Commitment.due), col(Commitment.id)))
-        # Still open, or closed in this very round (so an edit can take "done" back).
-        if (c.status not in CLOSED_STATUSES or c.id in reported)
-        and c.created_round_id != round_.id
-    ]
-    last_values = readings_before(session, round_)
-    metrics = [
-        MetricItem(m.id or 0, m.key, m.name, m.unit, m.baseline, m.target,
-                   last_values.get(m.id or 0))
-        for m in session.exec(select(Metric).where(Metric.owner_organisation_id == org.id,
-                                                   col(Metric.active).is_(True))
-                              .order_by(col(Metric.id)))
-    ]
-    # Organisations at the table: those with an active partner or lead (a funder that only
-    # observes is not asked about). Read as (id, name) pairs, not objects: a coalition of
-    # 10,000 organisations lists 9,999 here on every form.
-    others = [(oid or 0, name) for oid, name in session.exec(
-        select(Organisation.id, Organisation.name).where(
-            Organisation.coalition_id == coalition.id, col(Organisation.active).is_(True),
-            Organisation.id != org.id,
-            col(Organisation.id).in_(select(Person.organisation_id).where(
-                Person.coalition_id == coalition.id, col(Person.active).is_(True),
-                col(Person.role).in_((Role.PARTNER, Role.LEAD)))))
-        .order_by(col(Organisation.name)))]
-    latest = session.exec(select(Response).where(Response.invitation_id == invitation.id)
-                          .order_by(col(Response.revision).desc())).first()
-    from pipeline.cos_model import RoundKind, round_questions
-
-    items, ask_echo = round_questions(session, round_, coalition)
-    language = choose(person.language, coalition.language)
-    if round_.kind != RoundKind.CHECKIN:
-        commitments, metrics, others = [], [], []
+    commitments: list[CommitmentItem] = []
+    metrics: list[MetricItem] = []
+    others: list[tuple[int, str]] = []
+    if row.kind == RoundKind.CHECKIN:
+        organisation = {"organisation": row.organisation_id}
+        commitments = [
+            CommitmentItem(c_id, text, due, status)
+            for c_id, text, due, status, created_round_id, reported in connection.execute(
+                _STATEMENTS["commitments"], {"round": row.round_id, **organisation})
+            # Still open, or closed in this very round (so an edit can take "done" back).
+            if (status not in CLOSED_STATUSES or reported) and created_round_id != row.round_id
+        ]
+        metrics = [MetricItem(*metric) for metric in connection.execute(
+            _STATEMENTS["metrics"], {"coalition": row.coalition_id, "number": row.number,
+                                     **organisation})]
+        others = [(o_id, name) for o_id, name in connection.execute(
+            _STATEMENTS["others"], {"coalition": row.coalition_id, **organisation})]
+    items, ask_echo = questions_after(row.kind, row.number, row.stage, row.model, row.previous)
+    language = choose(row.person_language, row.coalition_language)
     return Checkin(
-        invitation_id=invitation.id or 0, round_id=round_.id or 0,
-        person_id=person.id or 0, person_name=person.name, organisation_id=org.id or 0,
-        organisation_name=org.name, coalition_name=coalition.name, win=coalition.win,
-        round_label=gettext_for(language)("Round %(number)s", number=round_.number),
-        closes_at=format_moment(round_.closes_at, coalition.timezone, language),
-        locale=coalition.locale, language=language,
+        invitation_id=row.invitation_id, round_id=row.round_id, person_id=row.person_id,
+        person_name=row.person_name, organisation_id=row.organisation_id,
+        organisation_name=row.organisation_name, coalition_name=row.coalition_name,
+        win=row.win, round_label=gettext_for(language)("Round %(number)s", number=row.number),
+        closes_at=format_moment(row.closes_at, row.timezone, language),
+        locale=row.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
-        latest=latest.answers if latest else None, revision=latest.revision if latest else 0,
-        submitted_at=latest.submitted_at if latest else None,
-        kind=round_.kind, items=items, ask_echo=ask_echo,
+        latest=row.answers, revision=row.revision or 0, submitted_at=row.submitted_at,
+        kind=row.kind, items=items, ask_echo=ask_echo,
     )
 
 
+# A revision is written with one INSERT ... RETURNING (no unit-of-work flush).
+_INSERT_RESPONSE = sa.insert(Response).returning(col(Response.id))
+
+
 def record_answers(session: Session, checkin: Checkin, answers: dict[str, Any]) -> Response:
-    """Store a new revision of the person's answers; the caller commits, then queues the merge."""
+    """Store a new revision of the person's answers; the caller commits, then queues the merge.
+
+    The revision is the one after what the check-in showed (read in the same transaction by
+    the form's POST); if someone saved meanwhile, the next free one is looked up. Returns the
+    stored row (detached from the session: it is only read afterwards).
+    """
+    revision = checkin.revision + 1
     for _attempt in range(3):
-        revision = (session.exec(select(func.max(Response.revision))
-                                 .where(Response.invitation_id == checkin.invitation_id)).one()
-                    or 0) + 1
-        response = Response(invitation_id=checkin.invitation_id, round_id=checkin.round_id,
-                            person_id=checkin.person_id, revision=revision, answers=answers)
+        values: dict[str, Any] = {
+            "invitation_id": checkin.invitation_id, "round_id": checkin.round_id,
+            "person_id": checkin.person_id, "revision": revision, "answers": answers,
+            "submitted_at": utcnow(), "merged_at": None}
+        connection = session.connection()  # plain SQL: no ORM object to flush
         try:
-            with session.begin_nested():
-                session.add(response)
-            return response
+            with connection.begin_nested():
+                new_id = connection.execute(_INSERT_RESPONSE, values).scalar_one()
+            return Response(id=new_id, **values)
         except IntegrityError:
-            continue  # the same person submitted twice at once: take the next revision
+            # the same person submitted twice at once (or the check-in was read earlier): take
+            # the next revision
+            revision = (session.exec(select(func.max(Response.revision))
+                                     .where(Response.invitation_id == checkin.invitation_id))
+                        .one() or 0) + 1
     raise RuntimeError("could not store the answers after three attempts")

@@ -537,17 +537,25 @@ def round_questions(session: Session, round_: Round, coalition: Coalition
     first phase); a win-echo round asks the win from memory with W2 and W3; a readiness round
     asks the readiness check only.
     """
+    previous = previous_snapshot(session, round_) if round_.kind == RoundKind.CHECKIN else None
+    return questions_after(round_.kind, round_.number, coalition.stage, coalition.model,
+                           previous)
+
+
+def questions_after(kind: str, number: int, stage: str, model: dict[str, Any] | None,
+                    previous: dict[str, Any] | None) -> tuple[tuple[str, ...], bool]:
+    """`round_questions` from the round's kind and number, the coalition's stage and model, and
+    the snapshot of the round before (`previous_snapshot`): for callers that read them with
+    other rows (the check-in page reads them all with the invitation)."""
     from pipeline.core.phases import STAGE_PHASES
     from pipeline.core.questions import checkin_items, rotation_from
 
-    if round_.kind == RoundKind.WIN_ECHO:
+    if kind == RoundKind.WIN_ECHO:
         return ("W2", "W3"), True
-    if round_.kind == RoundKind.READINESS:
+    if kind == RoundKind.READINESS:
         return (), False
-    previous = previous_snapshot(session, round_)
-    focus = Phase(previous["focus"]) if previous else STAGE_PHASES[Stage(coalition.stage)][0]
-    return checkin_items(round_.number, focus,
-                         rotation_from((coalition.model or {}).get("rotation")))
+    focus = Phase(previous["focus"]) if previous else STAGE_PHASES[Stage(stage)][0]
+    return checkin_items(number, focus, rotation_from((model or {}).get("rotation")))
 
 
 def echo_answers(session: Session, round_id: int) -> list[dict[str, Any]]:

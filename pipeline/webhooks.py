@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import redis
 import requests
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 from standardwebhooks.webhooks import Webhook
 
@@ -340,15 +341,26 @@ def _readable_answers(session: Session, coalition_id: int, answers: dict[str, An
     }
 
 
+# The active endpoints of a round's coalition (built once: every answer asks).
+_ROUND_ENDPOINTS = (
+    select(WebhookEndpoint)
+    .join(Round, col(Round.coalition_id) == col(WebhookEndpoint.coalition_id))
+    .where(col(Round.id) == bindparam("round"), col(WebhookEndpoint.active).is_(True)))
+
+
 def announce_answer(session: Session, response: Response) -> list[int]:
     """Log answer.created (a first answer) or answer.updated (an edit) for the webhooks."""
+    event = "answer.created" if response.revision == 1 else "answer.updated"
+    # Most coalitions have no webhook: one statement says so, before the message is composed.
+    if not any(wants(e, event) for e in session.exec(_ROUND_ENDPOINTS,
+                                                      params={"round": response.round_id})):
+        return []
     round_ = session.get(Round, response.round_id)
     person = session.get(Person, response.person_id)
     if round_ is None or person is None:
         return []
     coalition = session.get(Coalition, round_.coalition_id)
     organisation = session.get(Organisation, person.organisation_id)
-    event = "answer.created" if response.revision == 1 else "answer.updated"
     data = {
         "coalition": coalition.slug if coalition else "",
         "round": round_.number,

@@ -118,6 +118,35 @@ def test_a_token_from_another_secret_key_is_just_a_wrong_link(settings, session,
     assert client.get(f"/c/{derive_token('another-secret-key-entirely', salt)}").status_code == 404
 
 
+def test_the_form_shows_each_metrics_reading_of_the_latest_earlier_round_that_has_one(
+        settings, session, round_):
+    from pipeline.checkin import open_checkin
+    from pipeline.models import Metric, Reading
+    from pipeline.rounds import start_round
+    from pipeline.tokens import derive_token
+
+    rounds = [round_]
+    for _ in range(3):
+        with session_scope(settings.database_url) as s:
+            rounds.append(start_round(s, settings.secret_key, "harbour-air", timedelta(hours=72),
+                                      force=True)[0].id)
+    no2 = session.exec(select(Metric).where(Metric.key == "no2")).one()
+    raj = session.exec(select(Person).where(Person.email == "raj@schools.example")).one()
+    # NO2: 40 in round 1, 38 in round 2, nothing in round 3, 99 in round 4 (later: not shown)
+    for number, value in ((1, 40.0), (2, 38.0), (4, 99.0)):
+        session.add(Reading(metric_id=no2.id, round_id=rounds[number - 1], person_id=raj.id,
+                            value=value))
+    session.commit()
+
+    def last(number: int) -> float | None:
+        invitation = session.exec(select(Invitation).where(
+            Invitation.round_id == rounds[number - 1], Invitation.person_id == raj.id)).one()
+        checkin = open_checkin(session, derive_token(settings.secret_key, invitation.salt))
+        return {m.key: m.last_value for m in checkin.metrics}["no2"]
+
+    assert [last(n) for n in (1, 2, 3, 4)] == [None, 40.0, 38.0, 38.0]
+
+
 def _expire(settings, round_id, **changes):
     with session_scope(settings.database_url) as s:
         round_ = s.get(Round, round_id)

@@ -94,6 +94,38 @@ def test_3_comma_5_in_an_english_coalition_is_refused_with_how_to_write_it(
     assert latest(session) is None
 
 
+def test_markup_typed_in_a_number_box_is_shown_as_text_in_its_error(
+        settings, session, client, round_):
+    link = link_for(settings, session, RAJ, round_)
+    page = post(client, link, {metric_field(session, "no2"): '<b onclick="x()">5</b>'})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    doc = lxml.html.fromstring(html)
+    assert not doc.xpath("//ul[@class='errors']//b") and not doc.xpath("//ul[@class='fixes']//b")
+    assert "<b onclick" not in html
+    assert '<b onclick="x()">5</b>' in field_errors(html)[0]
+
+
+def test_a_metric_name_with_markup_is_text_in_the_list_of_fixes(
+        settings, session, client, tmp_path):
+    # Metric names come from the coalition file: the list of fixes at the top of the page
+    # quoted them through the catalog lookup, which marks its result safe.
+    path = tmp_path / "harbour.toml"
+    text = (DATA / "harbour.toml").read_text(encoding="utf-8")
+    path.write_text(text.replace('name = "NO2 at school gates"',
+                                 'name = "NO2 <i>at</i> school & gates"'), encoding="utf-8")
+    with session_scope(settings.database_url) as scope:
+        load_coalition(scope, path)
+    round_id, _ = open_round(settings)
+    link = link_for(settings, session, RAJ, round_id)
+    page = post(client, link, {metric_field(session, "no2"): "lots"})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    fixes = lxml.html.fromstring(html).xpath("//ul[@class='fixes']/li")
+    assert fixes and not lxml.html.fromstring(html).xpath("//ul[@class='fixes']//i")
+    assert "NO2 <i>at</i> school & gates" in fixes[0].text_content()
+
+
 def test_3_comma_500_in_an_english_coalition_is_three_thousand_five_hundred(
         settings, session, client, round_):
     link = link_for(settings, session, KIM, round_)

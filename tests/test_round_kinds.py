@@ -137,3 +137,28 @@ def test_the_check_in_form_keeps_phase_items_and_the_story_behind_a_number(app, 
     again = lxml.html.fromstring(client.get(link).get_data(as_text=True))
     assert again.xpath("//input[@name='item_M2'][@checked]/@value") == ["2"]
     assert again.xpath(f"//input[@name='m{no2}_note']/@value") == ["Road works"]
+
+
+def test_a_check_in_rotates_its_items_around_the_focus_of_the_round_before(app, settings):
+    from pipeline.core.phases import Phase
+    from pipeline.core.questions import checkin_items
+    from pipeline.models import PhaseSnapshot
+
+    load(settings)
+    first = open_kind(settings, "checkin")
+    with session_scope(settings.database_url) as s:  # round 1 ended focused on trust
+        s.add(PhaseSnapshot(round_id=first, data={"focus": "trust"}))
+    second = open_kind_forced(settings, "checkin")
+    _, _, doc = page_of(app, settings, second)
+    items = tuple(sorted(g.removeprefix("item_") for g in closed_radio_groups(doc)
+                         if g.startswith("item_")))
+    expected, _ = checkin_items(2, Phase.TRUST)
+    assert items == tuple(sorted(expected))
+    assert items != tuple(sorted(checkin_items(2, Phase.READY)[0]))  # not the stage's default
+
+
+def open_kind_forced(settings, kind: str) -> int:
+    with session_scope(settings.database_url) as s:
+        round_, _ = start_round(s, settings.secret_key, "harbour-air", timedelta(hours=72),
+                                kind=kind, force=True)
+        return round_.id or 0
