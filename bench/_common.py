@@ -96,13 +96,16 @@ def smtp_server() -> Iterator[tuple[str, int, CountingHandler]]:
 
 
 @contextmanager
-def instance(tmp: Path, *, mail_url: str = "") -> Iterator[dict[str, str]]:
-    """Yield the environment of a scratch instance: SQLite in tmp, a private Redis."""
+def instance(tmp: Path, *, mail_url: str = "",
+             database_url: str = "") -> Iterator[dict[str, str]]:
+    """Yield the environment of a scratch instance: SQLite in tmp (or database_url, an empty
+    database), a private Redis."""
     from cos.local_redis import private_redis
 
     with private_redis() as redis_url:
         env = {**os.environ, "COS_INSTANCE_DIR": str(tmp / "instance"),
-               "COS_DATABASE_URL": f"sqlite:///{tmp / 'cos.db'}", "COS_REDIS_URL": redis_url,
+               "COS_DATABASE_URL": database_url or f"sqlite:///{tmp / 'cos.db'}",
+               "COS_REDIS_URL": redis_url,
                "COS_SECRET_KEY": secrets.token_hex(32), "COS_BASE_URL": "https://cos.example.org",
                "COS_MAIL_FROM": "Riverside <cos@example.org>", "COS_ENV": "production"}
         if mail_url:

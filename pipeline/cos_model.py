@@ -442,7 +442,7 @@ def store_echo_marks(session: Session, round_: Round, answers: dict[int, Any]) -
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     win = win_sentence(coalition)
-    people = {p.id: p for p in session.exec(select(Person).where(
+    people = {p.id: p for p in session.execute(select(Person.id, Person.organisation_id).where(
         Person.coalition_id == coalition.id))}
     existing = {e.person_id: e for e in session.exec(select(EchoMark).where(
         EchoMark.round_id == round_.id))}

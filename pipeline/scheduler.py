@@ -41,7 +41,7 @@ from pipeline.logcontext import bound
 from pipeline.merge import merge_round
 from pipeline.models import Coalition, Round, SchedulerStep, utcnow
 from pipeline.recipients import reminder_recipients
-from pipeline.rounds import active_partners, close_round, current_round, fan_out
+from pipeline.rounds import active_partner_ids, close_round, current_round, fan_out
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def _open(session: Session, settings: Settings, coalition: Coalition, cadence: C
         session.add(current)
         return _Done(f"round {current.number} (campaign {current.id}), started by hand, is "
                      "this period's round", current.id)
-    if not active_partners(session, coalition.id or 0):
+    if not active_partner_ids(session, coalition.id or 0):
         return _Done("no active partners to invite: no round opened", skipped=True)
     number = (session.exec(select(func.max(Round.number))
                            .where(Round.coalition_id == coalition.id)).one() or 0) + 1
