@@ -416,13 +416,18 @@ def store_snapshot(session: Session, round_id: int,
                    history: History | None = None) -> dict[str, Any]:
     """Recompute a round's phase snapshot and save it (one row per round)."""
     data = compute_snapshot(session, round_id, history)
+    save_snapshot(session, round_id, data)
+    return data
+
+
+def save_snapshot(session: Session, round_id: int, data: dict[str, Any]) -> None:
+    """Save a round's phase snapshot computed before (one row per round)."""
     row = session.exec(select(PhaseSnapshot).where(PhaseSnapshot.round_id == round_id)).first()
     if row is None:
         row = PhaseSnapshot(round_id=round_id, data=data)
     elif row.data != data:
         row.data, row.computed_at = data, utcnow()
     session.add(row)
-    return data
 
 
 def snapshot_for(session: Session, round_id: int) -> dict[str, Any]:
