@@ -447,8 +447,10 @@ def store_echo_marks(session: Session, round_: Round, answers: dict[int, Any]) -
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     win = win_sentence(coalition)
+    # Only those who answered (a merge runs this under the write lock; 100,000 people otherwise).
     people = {p.id: p for p in session.execute(select(Person.id, Person.organisation_id).where(
-        Person.coalition_id == coalition.id))}
+        Person.coalition_id == coalition.id,
+        col(Person.id).in_(select(Response.person_id).where(Response.round_id == round_.id))))}
     existing = {e.person_id: e for e in session.exec(select(EchoMark).where(
         EchoMark.round_id == round_.id))}
     marked = 0

@@ -183,13 +183,16 @@ def _merge_rows(session: Session, round_id: int) -> _Rows:
                 col(Person.id).in_(select(Response.person_id).where(
                     Response.round_id == round_id))))
     }
+    # Columns, not objects: this runs under the write lock (10,000 commitments at 100,000 people).
     owned_commitments: dict[int, set[int]] = {}
-    for c in session.exec(select(Commitment).where(Commitment.coalition_id == coalition_id,
-                                                   col(Commitment.active).is_(True))):
-        owned_commitments.setdefault(c.organisation_id, set()).add(c.id or 0)
+    for cid, org in session.execute(
+            select(Commitment.id, Commitment.organisation_id).where(
+                Commitment.coalition_id == coalition_id, col(Commitment.active).is_(True))):
+        owned_commitments.setdefault(org, set()).add(cid or 0)
     owned_metrics: dict[int, set[int]] = {}
-    for m in session.exec(select(Metric).where(Metric.coalition_id == coalition_id)):
-        owned_metrics.setdefault(m.owner_organisation_id, set()).add(m.id or 0)
+    for mid, org in session.execute(select(Metric.id, Metric.owner_organisation_id).where(
+            Metric.coalition_id == coalition_id)):
+        owned_metrics.setdefault(org, set()).add(mid or 0)
     merged = merge_answers(
         (
             AnswerSet(r.person_id, people[r.person_id].organisation_id, r.submitted_at, r.answers)
@@ -282,12 +285,16 @@ def refresh_commitment_statuses(session: Session, coalition_id: int) -> None:
     )
     for cid, number, status in rows:
         history.setdefault(cid, []).append((number, status))
-    commitments = select(Commitment).where(Commitment.coalition_id == coalition_id)
-    for commitment in session.exec(commitments):
-        status = current_status(history.get(commitment.id or 0, []))
-        if commitment.status != status:
-            commitment.status = status
-            session.add(commitment)
+    # Read (id, status) pairs and load as objects only the commitments whose status changes.
+    statuses = session.execute(select(Commitment.id, Commitment.status).where(
+        Commitment.coalition_id == coalition_id))
+    changed = {cid: status for cid, was in statuses
+               if (status := current_status(history.get(cid or 0, []))) != was}
+    for cid, status in changed.items():
+        commitment = session.get(Commitment, cid)
+        assert commitment is not None
+        commitment.status = status
+        session.add(commitment)
 
 
 def unmerged_rounds(session: Session) -> list[int]:
