@@ -79,7 +79,8 @@ def measure(url: str, round_id: int, runs: int) -> None:
         result = merge_round_at(url, round_id, pooled=False)
         wall = time.perf_counter() - start
         print(f"run {n}: merge {wall:.2f} s ({result.answers:,} answers); write lock held "
-              f"{max(held, default=0):.3f} s at most, {sum(held):.3f} s in all, "
+              f"{max(held, default=0):.3f} s at most, {sum(held):.3f} s in all "
+              f"({' + '.join(f'{h:.3f}' for h in held)} s), "
               f"{len(held)} writing transaction(s); load average {os.getloadavg()[0]:.1f}",
               flush=True)
 
