@@ -225,11 +225,22 @@ def example(kind: str, language: str = "en", *, coalition: str | None = None,
     return data
 
 
-def render_example(name: str, language: str = "en") -> Rendered:
-    """Render a preview name's example in `language` (subject, text and inlined HTML)."""
-    from emails.render import render_named
+# Preview names that are web pages, not emails: rendered by emails.render.render_web (styles
+# in the <style> block, no CSS inliner).
+WEB_PAGES = frozenset({"web-digest"})
 
-    return render_named(template_of(name), example(name, language))
+
+def render_preview(name: str, context: dict[str, Any]) -> Rendered:
+    """Render a preview name from a context as the app does: an email with inlined CSS, or a
+    web page (WEB_PAGES) with its styles in the head."""
+    from emails.render import render_named, render_web
+
+    return (render_web if name in WEB_PAGES else render_named)(template_of(name), context)
+
+
+def render_example(name: str, language: str = "en") -> Rendered:
+    """Render a preview name's example in `language` (subject, text and HTML)."""
+    return render_preview(name, example(name, language))
 
 
 def vocabulary() -> list[tuple[str, dict[str, Any]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -133,6 +133,15 @@ def index_by(items: Any, key: str) -> dict[Any, Any]:
     return index
 
 
+def by_organisation(people: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Group people ({"name", "organisation"}) by organisation, in the order each organisation
+    first appears, keeping each one's names in order (one pass: a list of 100,000 is cheap)."""
+    groups: dict[str, list[str]] = {}
+    for person in people:
+        groups.setdefault(person["organisation"], []).append(person["name"])
+    return list(groups.items())
+
+
 FILTERS = {
     "num": num,
     "signed": signed,
@@ -145,6 +154,7 @@ FILTERS = {
     "status_label": status_label,
     "plural": plural,
     "index_by": index_by,
+    "by_organisation": by_organisation,
 }
 
 TESTS = {"notable": is_notable}

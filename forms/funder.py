@@ -23,7 +23,8 @@ NOT_FOUND = N_("The link is wrong, or the coalition has replaced or turned off i
                "funder page. Ask the coalition's convener for the current link.")
 
 
-# The digest page is the email's HTML: its styles are inline, as email clients need them.
+# The digest page is the digest's web version (pipeline.digest.render_digest): its styles are in
+# a <style> block and the progress bars' widths in style attributes; no script, ever.
 DIGEST_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
               "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from emails import Rendered, render_email
+from emails import Rendered
 from emails.i18n import format_moment, gettext_for, normalise
 from emails.model_words import translated_model
+from emails.render import render_web
 from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus, EmailKind, Role
@@ -156,13 +157,15 @@ def full_digest_context(session: Session, settings: Settings, round_: Round,
 
 
 def render_digest(session: Session, settings: Settings, round_id: int) -> Rendered:
-    """Render a round's digest (subject, text, HTML), e.g. to write it to a file."""
+    """Render a round's digest for a browser or a file (subject, text, HTML), every list
+    whole: the web version (`/d/...`, `cos digest --out`, the admin preview). Its styles stay
+    in the <style> block, with no CSS inliner pass, so its cost grows with the lists alone."""
     round_ = session.get(Round, round_id)
     assert round_ is not None
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
-    return render_email(EmailKind.DIGEST,
-                        full_digest_context(session, settings, round_, coalition))
+    return render_web(EmailKind.DIGEST,
+                      full_digest_context(session, settings, round_, coalition))
 
 
 def queue_digest(session: Session, round_id: int) -> list[int]:

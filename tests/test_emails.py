@@ -767,3 +767,32 @@ def test_the_wire_bytes_parse_back_like_the_stdlib_generator(
     assert [p.get_content() for p in ours.iter_parts()] == [
         p.get_content() for p in theirs.iter_parts()]
     assert all(len(line) <= 998 for line in to_bytes(message).split(b"\r\n"))
+
+
+def test_the_web_digest_keeps_every_silent_name_grouped_and_its_styles_in_the_head() -> None:
+    """The web version is a page, not an email: no CSS inliner pass (a 100,000-person digest
+    took 1.1 GB and seconds through it), its styles stay in the <style> block, and the long
+    silent list is whole, one line per organisation with its count."""
+    from emails.render import render_web
+
+    silent = [{"name": f"Person {o}-{n}", "organisation": f"Org {o:03}"}
+              for o in range(300) for n in range(o % 4 + 1)]
+    rendered = render_web("digest", digest(response={
+        "invited": len(silent) + 8, "answered": 8, "rate": 0.01, "silent": silent}))
+    tree = parse_html(rendered.html)
+    # Nothing inlined: the layout's rules are still in the head, the elements carry classes
+    # only (the progress bar's cell widths are the template's own style attributes).
+    css = "\n".join(style.text or "" for style in tree.iter("style"))
+    assert re.search(r"^\.card \{ padding: 28px;", css, re.M)
+    styled = {el.get("class") for el in tree.iter() if isinstance(el.tag, str)
+              and el.get("style") is not None}
+    assert styled <= {"bar-fill", "bar-rest"}, styled
+    assert tree.find_class("card")[0].get("style") is None
+    # Every name, under its organisation, each organisation once with its count.
+    lines = {line.find("strong").text_content(): line.text_content()
+             for line in tree.find_class("silent-org")}
+    assert len(lines) == 300
+    for person in silent:
+        assert person["name"] in lines[person["organisation"]]
+    assert "(4)" in lines["Org 003"] and "Person 3-3" in lines["Org 003"]
+    assert "Person 3-3" in rendered.text  # the text part lists them too

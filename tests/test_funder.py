@@ -74,6 +74,8 @@ def test_the_digest_carries_a_signed_link_to_its_web_version_that_expires(settin
     page = client.get(found.group(1))
     assert page.status_code == 200
     assert "Next right moves" in page.get_data(as_text=True)
+    # The web version, not the email: styles left in the head for the browser (no inliner).
+    assert re.search(r'<td class="card">', page.get_data(as_text=True))
     assert "style-src 'unsafe-inline'" in page.headers["Content-Security-Policy"]
     forged = found.group(1)[:-3] + "AAA"
     assert client.get(forged).status_code == 404
