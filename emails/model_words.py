@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_decimal
@@ -37,9 +38,14 @@ def word(text: str | None, language: str) -> str:
 
 
 def say(data: Any, language: str, locale: str | None = None) -> str:
-    """Write stored words ({"msgid", "values"}) in a language, numbers in a locale."""
+    """Write stored words ({"msgid", "values"}) in a language, numbers in a locale; a list
+    of them is joined with semicolons."""
+    if isinstance(data, list):
+        return "; ".join(say(d, language, locale) for d in data)
     if not isinstance(data, Mapping):
         return _value(data, language, locale)
+    if "decimal" in data:
+        return _value(Decimal(str(data["decimal"])), language, locale)
     text = translations(normalise(language)).gettext(str(data.get("msgid", "")))
     values = data.get("values") or {}
     if not values:
@@ -48,6 +54,10 @@ def say(data: Any, language: str, locale: str | None = None) -> str:
 
 
 def _value(value: Any, language: str, locale: str | None) -> str:
+    if isinstance(value, Decimal):  # written with the places it has (4.0 stays 4,0 in es)
+        places = max(0, -int(value.as_tuple().exponent))
+        return format_decimal(value, format="#,##0" + ("." + "0" * places if places else ""),
+                              locale=babel_locale(locale or language))
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     return format_decimal(value, locale=babel_locale(locale or language))
@@ -86,6 +96,10 @@ def translated_model(model: Mapping[str, Any] | None, language: str,
         view["risks"] = [say(r["move"], lang, locale) if "move" in r else
                          f"{word(r['phase'].capitalize(), lang)}: {word(r['reason'], lang)}"
                          for r in view["risk_parts"]]
+    readiness = view.get("readiness")
+    if lang != DEFAULT_LANGUAGE and isinstance(readiness, dict) \
+            and readiness.get("reason_words"):
+        readiness["reasons"] = [say(r, lang, locale) for r in readiness["reason_words"]]
     if lang != DEFAULT_LANGUAGE:
         for item in view.get("slipped") or []:
             said = item.get("words") or {}

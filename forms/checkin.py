@@ -92,6 +92,7 @@ def submit(token: str) -> ResponseReturnValue:
             checkin = open_checkin(session, token)
         except LinkProblem as exc:
             return problem(exc)
+        use_language(checkin.language)  # the fields' errors are written in it
         form = make_form(checkin, formdata=request.form)
         if not form.validate():
             if "csrf_token" in form.errors and len(form.errors) == 1:

@@ -28,6 +28,7 @@ from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import ListWidget
 
 from emails.format import N_
+from emails.model_words import say
 from pipeline.checkin import PULSE_LABELS, STATUS_LABELS, Checkin
 from pipeline.core.numbers import (
     NumberProblem,
@@ -39,6 +40,7 @@ from pipeline.core.numbers import (
 from pipeline.core.phases import READINESS_QUESTIONS, ReadinessItem
 from pipeline.core.questions import ITEM_TEXT, READINESS_SCALE, choices, stored_value
 from pipeline.core.text import TEXT_MAX_LENGTH, clean_name, clean_text, text_problem
+from pipeline.core.words import words
 
 # A unit sign typed with a reading ("50%", "€1,200") is only the metric's unit when the metric
 # is counted in it; "50%" for a count of streets is a misunderstanding, not fifty streets.
@@ -68,17 +70,25 @@ def read_reading(text: str, *, locale: str = "en", metric: str = "", unit: str =
     sign = next((ch for ch in text if ch in PERCENT_SIGNS
                  or unicodedata.category(ch) == "Sc"), None)
     if sign is not None and not _counted_in(sign, unit):
-        what = f"the number of {unit}" if unit else "the number"
-        counted = f"counted in {unit}" if unit else "not counted in percent or money"
-        kind = "a percent sign" if sign in PERCENT_SIGNS else f"the sign {sign}"
-        raise NumberProblem(
-            f"\u201c{clean_name(text)[:40]}\u201d has {kind}, but {metric or 'this metric'} "
-            f"is {counted}. Type {what} alone, {number_hint(locale)}.", text=text)
+        kind = (words(N_("a percent sign")) if sign in PERCENT_SIGNS
+                else words(N_("the sign %(sign)s"), sign=sign))
+        shown, example = clean_name(text)[:40], number_example(locale)
+        subject = metric or words(N_("this metric"))
+        if unit:
+            said = words(N_("\u201c%(shown)s\u201d has %(kind)s, but %(metric)s is counted in "
+                            "%(unit)s. Type the number of %(unit)s alone, e.g. %(example)s."),
+                         shown=shown, kind=kind, metric=subject, unit=unit, example=example)
+        else:
+            said = words(N_("\u201c%(shown)s\u201d has %(kind)s, but %(metric)s is not counted "
+                            "in percent or money. Type the number alone, e.g. %(example)s."),
+                         shown=shown, kind=kind, metric=subject, example=example)
+        raise NumberProblem(said, text=text)
     stored = float(value)
     if Decimal(repr(stored)) != value:
-        raise NumberProblem(
-            f"\u201c{clean_name(text)[:40]}\u201d has more digits than a reading keeps "
-            f"exactly (15 in all). Round it, e.g. to {recorded(stored, locale)}.", text=text)
+        raise NumberProblem(words(
+            N_("\u201c%(shown)s\u201d has more digits than a reading keeps exactly (15 in "
+               "all). Round it, e.g. to %(rounded)s."),
+            shown=clean_name(text)[:40], rounded=recorded(stored, locale)), text=text)
     return stored
 
 
@@ -185,7 +195,11 @@ class ReadingField(StringField):
             self.number = read_reading(text, locale=self.locale, metric=self.metric,
                                        unit=self.unit)
         except NumberProblem as exc:
-            raise ValidationError(exc.message) from None
+            from forms.languages import current_language
+
+            # The partner reads the sentence in the page's language; its numbers stay
+            # written the coalition's way (they are strings in the words' values).
+            raise ValidationError(say(exc.words.as_data(), current_language())) from None
 
 
 class CleanText:

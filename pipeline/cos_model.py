@@ -379,6 +379,7 @@ def gather(session: Session, h: History, t: Thresholds) -> Gathered:
             "lowest": readiness_result.lowest.value,
             "first_move": readiness_result.first_move,
             "reasons": list(readiness_result.reasons),
+            "reason_words": [r.as_data() for r in readiness_result.reason_words],
             "sheets": len(latest_readiness or []),
         }
     return Gathered(inputs, situation, series, summary, extra)

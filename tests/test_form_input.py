@@ -35,14 +35,18 @@ def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
 
 
-def harbour(settings, tmp_path: Path, locale: str | None = None) -> int:  # type: ignore[no-untyped-def]
-    """Load the Harbour coalition (with a number locale, if given) and open a round."""
-    if locale is None:
+def harbour(settings, tmp_path: Path, locale: str | None = None,  # type: ignore[no-untyped-def]
+            language: str | None = None) -> int:
+    """Load the Harbour coalition (with a number locale and a language, if given) and open a
+    round."""
+    if locale is None and language is None:
         load(settings)
     else:
         path = tmp_path / "harbour.toml"
         text = (DATA / "harbour.toml").read_text(encoding="utf-8")
-        path.write_text(text.replace('stage = "launch"', f'stage = "launch"\nlocale = "{locale}"'),
+        extra = "".join(f'\n{key} = "{value}"' for key, value in
+                        (("locale", locale), ("language", language)) if value)
+        path.write_text(text.replace('stage = "launch"', f'stage = "launch"{extra}'),
                         encoding="utf-8")
         with session_scope(settings.database_url) as session:
             load_coalition(session, path)
@@ -185,6 +189,25 @@ def test_in_a_german_coalition_3_point_500_is_ambiguous_and_says_both_ways(
     assert field_errors(page.get_data(as_text=True)) == [
         "\u201c3.500\u201d could be read two ways. If you mean the whole number, type 3500; "
         "if you mean 3 and a fraction, type 3,5."]
+
+
+def test_a_spanish_partner_who_types_a_bad_number_reads_the_message_in_spanish(
+        settings, session, client, tmp_path):
+    # The sentence is translated at the form's edge; its numbers stay the coalition's way.
+    round_id = harbour(settings, tmp_path, locale="de", language="es")
+    link = link_for(settings, session, RAJ, round_id)
+    reading = metric_field(session, "no2")
+    page = post(client, link, {reading: "3.5"})
+    assert page.status_code == 400
+    assert field_errors(page.get_data(as_text=True)) == [
+        "\u00ab3.5\u00bb no est\u00e1 escrito como esta coalici\u00f3n escribe los n\u00fameros. "
+        "Aqu\u00ed el separador decimal es la coma: si te refieres a 3,5, escribe 3,5."]
+    page = post(client, link, {reading: "<b>mucho</b>"})
+    assert field_errors(page.get_data(as_text=True)) == [
+        "\u00ab<b>mucho</b>\u00bb no es un n\u00famero. Escribe solo cifras, sin unidades ni "
+        "palabras, p. ej., 1.234,5."]
+    assert "<b>mucho" not in page.get_data(as_text=True)
+    assert latest(session) is None
 
 
 def test_the_form_shows_how_to_write_a_number_beside_each_box(settings, session, client,

@@ -258,3 +258,46 @@ def test_moves_and_slips_are_translated_at_the_edge_with_numbers_in_the_locale()
     assert spanish["slipped"][0]["what"] == "Meals pasó de verde a rojo"
     assert spanish["slipped"][0]["why"] == "sin informar desde hace 2 rondas"
     assert snap["moves"][0]["move"] == english["moves"][0]["move"]  # the input is not changed
+
+
+def test_an_exit_tests_detail_is_in_spanish_in_a_spanish_digest():
+    # The "why" under a slipped phase: each failing exit test's name and numbers, translated at
+    # the edge with the reader's number locale (the core keeps its English).
+    import json
+
+    from emails.model_words import translated_model
+    from pipeline.core.model import phase_dict, slipped
+    from pipeline.core.phases import Phase, assess
+    from pipeline.core.vocab import Stage
+    from tests.core.situations import TODAY, inputs
+
+    now = phase_dict(assess(inputs(), Stage.LAUNCH, TODAY).phases[Phase.TRUST])
+    was = {**now, "band": "strong", "exits": [{**e, "passed": True} for e in now["exits"]]}
+    snap = json.loads(json.dumps({"stage": "launch", "phases": {"trust": now}, "moves": [],
+                                  "metrics": [], "slipped": slipped({"phases": {"trust": was}},
+                                                                    {"phases": {"trust": now}})}))
+    english = snap["slipped"][0]["why"]
+    assert english.startswith("partners come through: T2 mean no answers, needs >= 4.0; ")
+    spanish = translated_model(snap, "es", "es")
+    assert spanish is not None
+    why = spanish["slipped"][0]["why"]
+    assert why.startswith("los socios cumplen: media de T2: ninguna respuesta, m\u00ednimo 4,0; ")
+    assert "reciprocidad: ning\u00fan v\u00ednculo declarado, m\u00ednimo 50 %" in why
+    assert "socios tienen un v\u00ednculo directo; a\u00fan sin ninguno: o2, o3, o4, o5" in why
+    assert "needs" not in why and "partners" not in why
+
+
+def test_the_readiness_verdicts_reasons_are_translated_at_the_edge():
+    from emails.model_words import translated_model
+    from pipeline.core.phases import ReadinessItem, readiness
+
+    result = readiness({item: 0 if n == 0 else 2 for n, item in enumerate(ReadinessItem)})
+    view = {"readiness": {"reasons": list(result.reasons),
+                          "reason_words": [r.as_data() for r in result.reason_words]}}
+    first = ReadinessItem(next(iter(ReadinessItem))).value
+    assert view["readiness"]["reasons"] == ["total 14 of 24, needs >= 17",
+                                            f"not there at all: {first}"]
+    spanish = translated_model(view, "es")
+    assert spanish is not None
+    assert spanish["readiness"]["reasons"] == ["total 14 de 24, m\u00ednimo 17",
+                                               f"ausentes por completo: {first}"]

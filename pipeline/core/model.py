@@ -167,7 +167,9 @@ def phase_dict(result: PhaseResult) -> dict[str, Any]:
         "score": result.score,
         "band": result.band.value,
         "passed": result.passed,
-        "exits": [{"name": e.name, "passed": e.passed, "detail": e.detail} for e in result.exits],
+        "exits": [{"name": e.name, "passed": e.passed, "detail": e.detail,
+                   **({"words": {"detail": e.words.as_data()}} if e.words else {})}
+                  for e in result.exits],
         "respondents": result.respondents,
         "response": round(result.response, 4),
         "capped": result.capped,
@@ -224,6 +226,12 @@ def slipped(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> l
             continue
         failing = newly_failing or [e for e in now["exits"] if not e["passed"]]
         why = "; ".join(f"{e['name']}: {e['detail']}" for e in failing)
+        # Each failing test as {name}: {detail}, translatable (an older snapshot's detail
+        # without words stays English).
+        why_words = [{"msgid": N_("%(name)s: %(detail)s"),
+                      "values": {"name": words(e["name"]).as_data(),
+                                 "detail": (e.get("words") or {}).get("detail") or e["detail"]}}
+                     for e in failing]
         if fell:
             said = words(
                 N_("%(phase)s fell from %(before)s (%(before_score)s) to %(after)s "
@@ -235,7 +243,7 @@ def slipped(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> l
                          phase=words(now["label"]), count=len(newly_failing))
         what = str(said)
         out.append({"kind": "phase", "name": name, "what": what, "why": why,
-                    "words": {"what": said.as_data()}})
+                    "words": {"what": said.as_data(), "why": why_words}})
     before_metrics = {m["key"]: m for m in previous.get("metrics") or []}
     for m in current.get("metrics") or []:
         was = before_metrics.get(m["key"])

@@ -37,6 +37,7 @@ from babel.core import parse_locale
 from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
 
 from pipeline.core.text import clean_name
+from pipeline.core.words import N_, Words, words
 
 MAX_INTEGER_DIGITS = 15  # up to 999 trillion: more is a typo in any coalition's metric
 MAX_FRACTION_DIGITS = 6
@@ -76,20 +77,26 @@ _EXPONENT = re.compile(r"[\d.,]+e[+-]?\d+")
 class NumberProblem(ValueError):
     """A reading that cannot be recorded, with a sentence that says how to write it.
 
-    `text` is what was typed; `readings` are the values it could have meant (two for an
-    ambiguous reading, one for a number written another locale's way, none when nothing was
-    understood); `suggestion` is the first of them written the coalition's way, or None.
+    `words` is the sentence as a msgid and its values (pipeline.core.words), so a page can
+    write it in the partner's language (emails.model_words.say); `message` and str() are
+    its English, for logs and the CLI. `text` is what was typed; `readings` are the values
+    it could have meant (two for an ambiguous reading, one for a number written another
+    locale's way, none when nothing was understood); `suggestion` is the first of them
+    written the coalition's way, or None. Numbers in the values are already written the
+    coalition's way (strings), so every language shows them as the coalition writes them.
     """
 
     def __init__(
         self,
-        message: str,
+        said: Words,
         *,
         text: str,
         readings: tuple[Decimal, ...] = (),
         suggestion: str | None = None,
     ):
+        message = str(said)
         super().__init__(message)
+        self.words = said
         self.message = message
         self.text = text
         self.readings = readings
@@ -116,11 +123,17 @@ def parse_reading(text: str, locale: str = "en") -> Decimal:
     shown = _shown(text)
     folded = _fold(text)
     if not folded.strip():
-        raise NumberProblem(f"Type a number, e.g. {_example(marks)}.", text=text)
+        raise NumberProblem(
+            words(N_("Type a number, e.g. %(example)s."), example=_example(marks)), text=text
+        )
     if len(text) > MAX_INPUT_LENGTH:
         raise NumberProblem(
-            f"\u201c{shown}\u201d is too long for a number. "
-            f"Type digits only, e.g. {_example(marks)}.",
+            words(
+                N_("\u201c%(shown)s\u201d is too long for a number. "
+                   "Type digits only, e.g. %(example)s."),
+                shown=shown,
+                example=_example(marks),
+            ),
             text=text,
         )
     body, negative = _unwrap(folded, marks)
@@ -132,9 +145,14 @@ def parse_reading(text: str, locale: str = "en") -> Decimal:
         raise _misread(text, shown, runs, seps, negative, marks)
     if not _fits(value):
         raise NumberProblem(
-            f"\u201c{shown}\u201d has more digits than a reading can hold (at most "
-            f"{MAX_INTEGER_DIGITS} before the decimal mark and {MAX_FRACTION_DIGITS} after). "
-            "Check for extra digits.",
+            words(
+                N_("\u201c%(shown)s\u201d has more digits than a reading can hold (at most "
+                   "%(whole)s before the decimal mark and %(fraction)s after). "
+                   "Check for extra digits."),
+                shown=shown,
+                whole=MAX_INTEGER_DIGITS,
+                fraction=MAX_FRACTION_DIGITS,
+            ),
             text=text,
         )
     english = _english_reading(runs, seps, marks)
@@ -346,24 +364,34 @@ def _example(marks: _Marks) -> str:
     return format_reading(_HINT_VALUE, marks.name)
 
 
-def _not_a_number(shown: str, folded: str, example: str) -> str:
+def _not_a_number(shown: str, folded: str, example: str) -> Words:
     folded = folded.strip().lower()
     if any(word in folded for word in ("nan", "inf", "\u221e")):
-        return (
-            f"\u201c{shown}\u201d is not a number that can be recorded. "
-            f"Type digits, e.g. {example}."
+        return words(
+            N_("\u201c%(shown)s\u201d is not a number that can be recorded. "
+               "Type digits, e.g. %(example)s."),
+            shown=shown,
+            example=example,
         )
     if _EXPONENT.search(folded):
-        return (
-            f"\u201c{shown}\u201d is written with an exponent. "
-            f"Write the number out in full, e.g. {example}."
+        return words(
+            N_("\u201c%(shown)s\u201d is written with an exponent. "
+               "Write the number out in full, e.g. %(example)s."),
+            shown=shown,
+            example=example,
         )
     if _LETTERS.search(folded):
-        return (
-            f"\u201c{shown}\u201d is not a number. Type digits only, without units or words, "
-            f"e.g. {example}."
+        return words(
+            N_("\u201c%(shown)s\u201d is not a number. Type digits only, without units or "
+               "words, e.g. %(example)s."),
+            shown=shown,
+            example=example,
         )
-    return f"\u201c{shown}\u201d is not a number. Type it like {example}."
+    return words(
+        N_("\u201c%(shown)s\u201d is not a number. Type it like %(example)s."),
+        shown=shown,
+        example=example,
+    )
 
 
 def _misread(
@@ -375,25 +403,39 @@ def _misread(
     marks: _Marks,
 ) -> NumberProblem:
     """Say how a number that does not fit the locale reads the other way, if it does."""
-    point_or_comma = "a point" if marks.decimal == "." else "a comma"
-    mark_phrase = f"Here the decimal mark is {point_or_comma}"
-    if marks.decimal not in ".,":
-        mark_phrase = f"Here the decimal mark is \u201c{marks.decimal}\u201d"
+    if marks.decimal == ".":
+        mark_phrase = words(N_("Here the decimal mark is a point"))
+    elif marks.decimal == ",":
+        mark_phrase = words(N_("Here the decimal mark is a comma"))
+    else:
+        mark_phrase = words(
+            N_("Here the decimal mark is \u201c%(mark)s\u201d"), mark=marks.decimal
+        )
     for other in ".,".replace(marks.decimal, ""):
         value = _read(runs, seps, other, marks.grouping)
         if value is not None and _fits(value):
             value = _signed(value, negative)
             written = format_reading(value, marks.name)
             return NumberProblem(
-                f"\u201c{shown}\u201d is not written the way this coalition writes numbers. "
-                f"{mark_phrase}: if you mean {written}, type {written}.",
+                words(
+                    N_("\u201c%(shown)s\u201d is not written the way this coalition writes "
+                       "numbers. %(mark)s: if you mean %(written)s, type %(written)s."),
+                    shown=shown,
+                    mark=mark_phrase,
+                    written=written,
+                ),
                 text=text,
                 readings=(value,),
                 suggestion=written,
             )
     return NumberProblem(
-        f"\u201c{shown}\u201d is not a number written the way this coalition writes them. "
-        f"{mark_phrase}: type it like {_example(marks)}.",
+        words(
+            N_("\u201c%(shown)s\u201d is not a number written the way this coalition writes "
+               "them. %(mark)s: type it like %(example)s."),
+            shown=shown,
+            mark=mark_phrase,
+            example=_example(marks),
+        ),
         text=text,
     )
 
@@ -403,9 +445,14 @@ def _ambiguous(
 ) -> NumberProblem:
     whole, fraction = (local, english) if local.as_tuple().exponent == 0 else (english, local)
     return NumberProblem(
-        f"\u201c{shown}\u201d could be read two ways. If you mean the whole number, type "
-        f"{format_reading(whole, marks.name)}; if you mean {int(fraction)} and a fraction, "
-        f"type {format_reading(fraction, marks.name)}.",
+        words(
+            N_("\u201c%(shown)s\u201d could be read two ways. If you mean the whole number, "
+               "type %(whole)s; if you mean %(integer)s and a fraction, type %(fraction)s."),
+            shown=shown,
+            whole=format_reading(whole, marks.name),
+            integer=str(int(fraction)),
+            fraction=format_reading(fraction, marks.name),
+        ),
         text=text,
         readings=(whole, fraction),
     )

@@ -23,11 +23,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pipeline.core.echo import EchoMark
 from pipeline.core.vocab import Stage
+from pipeline.core.words import N_, Words, words
 
 
 class Phase(StrEnum):
@@ -312,11 +314,16 @@ class Component:
 
 @dataclass(frozen=True)
 class ExitCheck:
-    """One exit test, with the numbers behind it."""
+    """One exit test, with the numbers behind it.
+
+    `detail` is English; `words` keeps its msgid and values apart (pipeline.core.words) so a
+    digest can show it in the reader's language. `name` is an English key, itself a msgid.
+    """
 
     name: str
     passed: bool
     detail: str
+    words: Words | None = None
 
 
 @dataclass(frozen=True)
@@ -505,13 +512,34 @@ def _pct(share: float) -> str:
     return f"{round_half_up(share * 100)}%"
 
 
-def _mean_text(stat: ItemStat) -> str:
-    return "no answers" if stat.mean is None else f"{stat.mean:.2f}"
+def _mean_text(stat: ItemStat) -> Words | Decimal:
+    return words(N_("no answers")) if stat.mean is None else Decimal(f"{stat.mean:.2f}")
+
+
+def _one_place(value: float) -> Decimal:
+    return Decimal(f"{value:.1f}")
+
+
+def _exit(name: str, passed: bool, said: Words) -> ExitCheck:
+    """An exit test whose detail is `said` (English in `detail`, translatable in `words`)."""
+    return ExitCheck(name, passed, str(said), said)
+
+
+def _listed(parts: Sequence[Words]) -> Words | str:
+    """Join sentences with commas, each part kept translatable: "a, b, c"."""
+    if not parts:
+        return ""
+    joined: Words = parts[-1]
+    for part in reversed(parts[:-1]):
+        joined = words(N_("%(first)s, %(rest)s"), first=part, rest=joined)
+    return joined
 
 
 def _mean_check(name: str, stat: ItemStat, needed: float) -> ExitCheck:
     passed = stat.mean is not None and stat.mean >= needed
-    return ExitCheck(name, passed, f"{stat.item} mean {_mean_text(stat)}, needs >= {needed:.1f}")
+    return _exit(name, passed, words(N_("%(item)s mean %(mean)s, needs >= %(needed)s"),
+                                      item=stat.item, mean=_mean_text(stat),
+                                      needed=_one_place(needed)))
 
 
 def _combine(components: Sequence[Component]) -> float | None:
@@ -614,32 +642,39 @@ def ready_phase(inputs: PhaseInputs, w: _Window) -> PhaseResult:
     orgs = len(w.organisations(Phase.READY) & set(inputs.organisations))
     org_share = orgs / len(inputs.organisations) if inputs.organisations else 0.0
     low = [s for s in stats if s.mean is None or s.mean < t.ready_exit_item_mean]
+    shown_score: int | Words = result.score if result.score is not None else words(N_("not shown"))
     exits = (
-        ExitCheck(
-            "score",
+        _exit(
+            N_("score"),
             result.score is not None and result.score >= t.ready_exit_score,
-            f"score {result.score if result.score is not None else 'not shown'}"
-            f"{' (capped: ' + note + ')' if result.capped else ''}, needs >= {t.ready_exit_score}",
+            words(N_("score %(score)s (capped: %(note)s), needs >= %(needed)s"),
+                  score=shown_score, note=note, needed=t.ready_exit_score)
+            if result.capped
+            else words(N_("score %(score)s, needs >= %(needed)s"),
+                       score=shown_score, needed=t.ready_exit_score),
         ),
-        ExitCheck(
-            "no low item",
+        _exit(
+            N_("no low item"),
             not low,
-            "item means "
-            + ", ".join(f"{s.item} {_mean_text(s)}" for s in stats)
-            + f", each needs >= {t.ready_exit_item_mean:.1f}",
+            words(N_("item means %(means)s, each needs >= %(needed)s"),
+                  means=_listed([words(N_("%(item)s %(mean)s"), item=s.item, mean=_mean_text(s))
+                                 for s in stats]),
+                  needed=_one_place(t.ready_exit_item_mean)),
         ),
-        ExitCheck(
-            "organisations answered",
+        _exit(
+            N_("organisations answered"),
             org_share >= t.ready_exit_organisations,
-            f"{orgs} of {len(inputs.organisations)} organisations answered ({_pct(org_share)}), "
-            f"needs >= {_pct(t.ready_exit_organisations)}",
+            words(N_("%(count)s of %(total)s organisations answered (%(share)s), "
+                     "needs >= %(needed)s"),
+                  count=orgs, total=len(inputs.organisations), share=_pct(org_share),
+                  needed=_pct(t.ready_exit_organisations)),
         ),
-        ExitCheck(
-            "convening hours named",
+        _exit(
+            N_("convening hours named"),
             inputs.convening_hours_named,
-            "convening hours are named"
+            words(N_("convening hours are named"))
             if inputs.convening_hours_named
-            else "no convening hours named",
+            else words(N_("no convening hours named")),
         ),
     )
     return replace(result, exits=exits)
@@ -666,22 +701,24 @@ def win_phase(inputs: PhaseInputs, w: _Window, today: date) -> PhaseResult:
     echo_ok = (
         rate is not None and rate >= t.win_exit_echo and echo_share >= t.win_exit_echo_partners
     )
-    rate_text = "no echo answers" if rate is None else f"echo rate {round_half_up(rate)}%"
+    rate_text = (words(N_("no echo answers")) if rate is None
+                 else words(N_("echo rate %(rate)s%%"), rate=round_half_up(rate)))
     exits = (
-        ExitCheck(
-            "echo rate",
+        _exit(
+            N_("echo rate"),
             echo_ok,
-            f"{rate_text} from {len(latest)} of {w.asked} partners ({_pct(echo_share)}), "
-            f"needs >= {round_half_up(t.win_exit_echo)}% from >= "
-            f"{_pct(t.win_exit_echo_partners)}",
+            words(N_("%(rate)s from %(count)s of %(asked)s partners (%(share)s), "
+                     "needs >= %(needed)s%% from >= %(partners)s"),
+                  rate=rate_text, count=len(latest), asked=w.asked, share=_pct(echo_share),
+                  needed=round_half_up(t.win_exit_echo), partners=_pct(t.win_exit_echo_partners)),
         ),
-        _mean_check("can tell whether we hit it", w3, t.win_exit_w3_mean),
-        ExitCheck(
-            "win has four parts",
+        _mean_check(N_("can tell whether we hit it"), w3, t.win_exit_w3_mean),
+        _exit(
+            N_("win has four parts"),
             inputs.win_complete,
-            "the win names who, what, how much and by when"
+            words(N_("the win names who, what, how much and by when"))
             if inputs.win_complete
-            else "the win lacks who, what, how much or by when",
+            else words(N_("the win lacks who, what, how much or by when")),
         ),
     )
     respondents = w.respondents(Phase.WIN, latest)
@@ -712,23 +749,27 @@ def align_phase(inputs: PhaseInputs, w: _Window) -> PhaseResult:
     named = len(set(inputs.named_roles) & orgs)
     named_share = named / len(orgs) if orgs else 0.0
     completion_text = (
-        "no pieces reported"
+        words(N_("no pieces reported"))
         if completion is None
-        else f"completion {round_half_up(completion)}% over {len(counted)} reports"
+        else words(N_("completion %(completion)s%% over %(reports)s reports"),
+                   completion=round_half_up(completion), reports=len(counted))
     )
     exits = (
-        ExitCheck(
-            "named roles",
+        _exit(
+            N_("named roles"),
             named_share >= t.align_exit_named_roles,
-            f"{named} of {len(orgs)} organisations have a named role and person "
-            f"({_pct(named_share)}), needs >= {_pct(t.align_exit_named_roles)}",
+            words(N_("%(named)s of %(total)s organisations have a named role and person "
+                     "(%(share)s), needs >= %(needed)s"),
+                  named=named, total=len(orgs), share=_pct(named_share),
+                  needed=_pct(t.align_exit_named_roles)),
         ),
-        ExitCheck(
-            "completion",
+        _exit(
+            N_("completion"),
             completion is not None and completion >= t.align_exit_completion,
-            f"{completion_text}, needs >= {round_half_up(t.align_exit_completion)}%",
+            words(N_("%(completion)s, needs >= %(needed)s%%"), completion=completion_text,
+                  needed=round_half_up(t.align_exit_completion)),
         ),
-        _mean_check("pieces fit together", a3, t.align_exit_a3_mean),
+        _mean_check(N_("pieces fit together"), a3, t.align_exit_a3_mean),
     )
     return _result(Phase.ALIGN, components, (a2, a3), exits, w.respondents(Phase.ALIGN), w)
 
@@ -759,24 +800,31 @@ def score_phase(inputs: PhaseInputs, w: _Window) -> PhaseResult:
     run = t.score_exit_on_time_run
     late = [m.name for m in measures if len(m.on_time) < run or not all(m.on_time[-run:])]
     exits = (
-        ExitCheck(
-            "headline measures",
+        _exit(
+            N_("headline measures"),
             count_ok and not incomplete,
-            f"{len(measures)} headline measures, needs {t.score_exit_min_measures}-"
-            f"{t.score_exit_max_measures}"
-            + (
-                f"; without owner or baseline: {', '.join(incomplete)}"
-                if incomplete
-                else "; each has an owner and a baseline"
-            ),
+            words(N_("%(count)s headline measures, needs %(least)s-%(most)s; without owner or "
+                     "baseline: %(names)s"),
+                  count=len(measures), least=t.score_exit_min_measures,
+                  most=t.score_exit_max_measures, names=", ".join(incomplete))
+            if incomplete
+            else words(N_("%(count)s headline measures, needs %(least)s-%(most)s; each has an "
+                          "owner and a baseline"),
+                       count=len(measures), least=t.score_exit_min_measures,
+                       most=t.score_exit_max_measures),
         ),
-        ExitCheck(
-            "on-time updates",
+        _exit(
+            N_("on-time updates"),
             bool(measures) and not late,
-            f"last {run} updates on time for {len(measures) - len(late)} of {len(measures)}"
-            + (f"; not yet: {', '.join(late)}" if late else ""),
+            words(N_("last %(run)s updates on time for %(count)s of %(total)s; not yet: "
+                     "%(names)s"),
+                  run=run, count=len(measures) - len(late), total=len(measures),
+                  names=", ".join(late))
+            if late
+            else words(N_("last %(run)s updates on time for %(count)s of %(total)s"),
+                       run=run, count=len(measures) - len(late), total=len(measures)),
         ),
-        _mean_check("scoreboard matches the ground", s2, t.score_exit_s2_mean),
+        _mean_check(N_("scoreboard matches the ground"), s2, t.score_exit_s2_mean),
     )
     return _result(Phase.SCORE, components, (s2,), exits, w.respondents(Phase.SCORE), w)
 
@@ -811,23 +859,28 @@ def trust_phase(inputs: PhaseInputs, w: _Window, today: date) -> PhaseResult:
     others = sorted(set(inputs.organisations) - {inputs.convener})
     without = [o for o in others if o not in reached]
     recip_text = (
-        "no ties reported"
+        words(N_("no ties reported"))
         if reciprocity is None
-        else f"{confirmed} of {reported} reported ties confirmed ({round_half_up(reciprocity)}%)"
+        else words(N_("%(confirmed)s of %(reported)s reported ties confirmed (%(rate)s%%)"),
+                   confirmed=confirmed, reported=reported, rate=round_half_up(reciprocity))
     )
     exits = (
-        _mean_check("partners come through", t2, t.trust_exit_t2_mean),
-        _mean_check("safe to disagree", t3, t.trust_exit_t3_mean),
-        ExitCheck(
-            "reciprocity",
+        _mean_check(N_("partners come through"), t2, t.trust_exit_t2_mean),
+        _mean_check(N_("safe to disagree"), t3, t.trust_exit_t3_mean),
+        _exit(
+            N_("reciprocity"),
             reciprocity is not None and reciprocity >= t.trust_exit_reciprocity,
-            f"{recip_text}, needs >= {round_half_up(t.trust_exit_reciprocity)}%",
+            words(N_("%(ties)s, needs >= %(needed)s%%"), ties=recip_text,
+                  needed=round_half_up(t.trust_exit_reciprocity)),
         ),
-        ExitCheck(
-            "direct ties",
+        _exit(
+            N_("direct ties"),
             bool(others) and not without,
-            f"{len(others) - len(without)} of {len(others)} partners have a direct tie"
-            + (f"; none yet: {', '.join(without)}" if without else ""),
+            words(N_("%(count)s of %(total)s partners have a direct tie; none yet: %(names)s"),
+                  count=len(others) - len(without), total=len(others), names=", ".join(without))
+            if without
+            else words(N_("%(count)s of %(total)s partners have a direct tie"),
+                       count=len(others) - len(without), total=len(others)),
         ),
     )
     return _result(Phase.TRUST, components, (t2, t3), exits, w.respondents(Phase.TRUST), w)
@@ -845,19 +898,20 @@ def momentum_phase(inputs: PhaseInputs, w: _Window, today: date) -> PhaseResult:
     ]
     months = months_with_a_win(inputs.wins, today, t.momentum_exit_months)
     exits = (
-        ExitCheck(
-            "a win every month",
+        _exit(
+            N_("a win every month"),
             all(months),
-            f"wins in {sum(months)} of the last {len(months)} months",
+            words(N_("wins in %(count)s of the last %(months)s months"), count=sum(months),
+                  months=len(months)),
         ),
-        _mean_check("worth the time", m2, t.momentum_exit_m2_mean),
-        _mean_check("would keep moving", m3, t.momentum_exit_m3_mean),
-        ExitCheck(
-            "sustainability plan",
+        _mean_check(N_("worth the time"), m2, t.momentum_exit_m2_mean),
+        _mean_check(N_("would keep moving"), m3, t.momentum_exit_m3_mean),
+        _exit(
+            N_("sustainability plan"),
             inputs.sustainability_plan,
-            "a sustainability plan is logged"
+            words(N_("a sustainability plan is logged"))
             if inputs.sustainability_plan
-            else "no sustainability plan logged",
+            else words(N_("no sustainability plan logged")),
         ),
     )
     return _result(
@@ -977,6 +1031,7 @@ class Readiness:
     lowest: ReadinessItem
     first_move: str
     reasons: tuple[str, ...]
+    reason_words: tuple[Words, ...] = ()  # the reasons as msgids and values (to translate)
 
 
 def readiness(
@@ -1009,14 +1064,16 @@ def readiness(
     lowest = min(ReadinessItem, key=lambda i: ordered[i])  # min keeps the first on a tie
     zeros = [i.value for i in ReadinessItem if ordered[i] == 0]
     weak = [i.value for i in ReadinessItem if ordered[i] < ready_item]
-    reasons: list[str] = [f"total {total} of {3 * len(ordered)}, needs >= {ready_total}"]
+    reasons: list[Words] = [words(N_("total %(total)s of %(maximum)s, needs >= %(needed)s"),
+                                  total=total, maximum=3 * len(ordered), needed=ready_total)]
     if zeros:
         verdict = ReadinessVerdict.NOT_YET
-        reasons.append(f"not there at all: {', '.join(zeros)}")
+        reasons.append(words(N_("not there at all: %(items)s"), items=", ".join(zeros)))
     elif weak or total < ready_total:
         verdict = ReadinessVerdict.ALMOST
         if weak:
-            reasons.append(f"below {ready_item}: {', '.join(weak)}")
+            reasons.append(words(N_("below %(needed)s: %(items)s"), needed=ready_item,
+                                 items=", ".join(weak)))
     else:
         verdict = ReadinessVerdict.READY
     return Readiness(
@@ -1026,7 +1083,8 @@ def readiness(
         items=ordered,
         lowest=lowest,
         first_move=READINESS_FIRST_MOVES[lowest],
-        reasons=tuple(reasons),
+        reasons=tuple(str(r) for r in reasons),
+        reason_words=tuple(reasons),
     )
 
 

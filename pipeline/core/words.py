@@ -10,6 +10,7 @@ msgid for ``pybabel extract``; the core imports nothing of Babel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 
@@ -33,9 +34,16 @@ class Words:
 
     def as_data(self) -> dict[str, Any]:
         """Plain JSON-ready data: {"msgid": ..., "values": {name: value or nested words}}."""
-        return {"msgid": self.msgid,
-                "values": {k: v.as_data() if isinstance(v, Words) else v
-                           for k, v in self.values}}
+        return {"msgid": self.msgid, "values": {k: _data(v) for k, v in self.values}}
+
+
+def _data(value: Any) -> Any:
+    """A value as JSON data: words nested, a Decimal as {"decimal": "2.50"} (its places kept)."""
+    if isinstance(value, Words):
+        return value.as_data()
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    return value
 
 
 def _english(value: Any) -> str:
