@@ -417,13 +417,18 @@ def store_snapshot(session: Session, round_id: int,
                    history: History | None = None) -> dict[str, Any]:
     """Recompute a round's phase snapshot and save it (one row per round)."""
     data = compute_snapshot(session, round_id, history)
+    save_snapshot(session, round_id, data)
+    return data
+
+
+def save_snapshot(session: Session, round_id: int, data: dict[str, Any]) -> None:
+    """Save a round's phase snapshot computed before (one row per round)."""
     row = session.exec(select(PhaseSnapshot).where(PhaseSnapshot.round_id == round_id)).first()
     if row is None:
         row = PhaseSnapshot(round_id=round_id, data=data)
     elif row.data != data:
         row.data, row.computed_at = data, utcnow()
     session.add(row)
-    return data
 
 
 def snapshot_for(session: Session, round_id: int) -> dict[str, Any]:
@@ -443,8 +448,10 @@ def store_echo_marks(session: Session, round_: Round, answers: dict[int, Any]) -
     coalition = session.get(Coalition, round_.coalition_id)
     assert coalition is not None
     win = win_sentence(coalition)
+    # Only those who answered (a merge runs this under the write lock; 100,000 people otherwise).
     people = {p.id: p for p in session.execute(select(Person.id, Person.organisation_id).where(
-        Person.coalition_id == coalition.id))}
+        Person.coalition_id == coalition.id,
+        col(Person.id).in_(select(Response.person_id).where(Response.round_id == round_.id))))}
     existing = {e.person_id: e for e in session.exec(select(EchoMark).where(
         EchoMark.round_id == round_.id))}
     marked = 0

@@ -20,7 +20,6 @@ from rq import Queue, Retry
 from emails import DeliveryError
 from pipeline.config import Settings
 from pipeline.core.vocab import DeliveryStatus
-from pipeline.db import session_scope
 from pipeline.errors import FixableError
 from pipeline.ledger import MAX_RETRIES, RETRY_INTERVALS
 from pipeline.logcontext import bound
@@ -221,9 +220,9 @@ def merge_job(round_id: int) -> str:
     settings = current_settings()
     # From here on, a new answer queues a new merge: this one may already have read the answers.
     connect(settings).delete(MERGE_PENDING.format(round_id=round_id))
-    from pipeline.merge import merge_round  # the job's modules load in the job, not at enqueue
-    with bound(round_id=round_id), session_scope(settings.database_url, pooled=False) as s:
-        result = merge_round(s, round_id)
+    from pipeline.merge import merge_round_at  # the job's modules load in the job, not at enqueue
+    with bound(round_id=round_id):
+        result = merge_round_at(settings.database_url, round_id, pooled=False)
         log.info("merged round %s: %s answers, %s new", round_id, result.answers,
                  result.newly_merged)
     return f"merged {result.answers} answers ({result.newly_merged} new)"

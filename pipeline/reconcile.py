@@ -12,7 +12,7 @@ from pipeline import ledger, queues, webhooks
 from pipeline.config import Settings
 from pipeline.core.display import error_line, plural
 from pipeline.db import session_scope
-from pipeline.merge import merge_round, unmerged_rounds
+from pipeline.merge import merge_round_at, unmerged_rounds
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ def reconcile(settings: Settings) -> ReconcileReport:
         round_ids = unmerged_rounds(session)
     for round_id in round_ids:
         try:
-            with session_scope(settings.database_url) as session:
-                result = merge_round(session, round_id)
+            result = merge_round_at(settings.database_url, round_id)
         except Exception as exc:  # noqa: BLE001 - one round's failure must not stop the sweep
             log.exception("reconcile: merging round %s failed", round_id)
             report.failed[round_id] = error_line(exc)

@@ -17,7 +17,7 @@ from pipeline.core.display import error_line
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind, Role
 from pipeline.db import session_scope
 from pipeline.errors import FixableError
-from pipeline.merge import merge_round
+from pipeline.merge import merge_round_at
 from pipeline.models import (
     Coalition,
     Delivery,
@@ -514,8 +514,7 @@ def finish_round(settings: Settings, round_id: int) -> CloseReport:
     from pipeline.digest import DigestReport, send_digest
 
     try:
-        with session_scope(settings.database_url) as session:
-            merged = merge_round(session, round_id)
+        merged = merge_round_at(settings.database_url, round_id)
     except Exception as exc:  # noqa: BLE001 - said to the admin; the round stays closed
         log.exception("closing round %s: the merge failed", round_id)
         report = CloseReport(round_id, 0, DigestReport(round_id), merge_problem=error_line(exc))

@@ -38,7 +38,7 @@ from pipeline.core.vocab import EmailKind
 from pipeline.db import session_scope
 from pipeline.digest import queue_digest
 from pipeline.logcontext import bound
-from pipeline.merge import merge_round
+from pipeline.merge import merge_round_at
 from pipeline.models import Coalition, Round, SchedulerStep, utcnow
 from pipeline.recipients import reminder_recipients
 from pipeline.rounds import active_partner_ids, close_round, current_round, fan_out
@@ -142,8 +142,7 @@ def _do_steps(settings: Settings, coalition_id: int, slug: str, cadence: Cadence
 def _merge_after_close(settings: Settings, round_id: int, name: str, report: TickReport) -> None:
     """Merge a closed round's answers; a failure is reported and left for reconcile."""
     try:
-        with session_scope(settings.database_url) as session:
-            merge_round(session, round_id)
+        merge_round_at(settings.database_url, round_id)
     except Exception as exc:  # noqa: BLE001 - the round stays closed; reconcile merges later
         log.exception("scheduler: merging round %s after %s failed", round_id, name)
         report.failed.append(f"{name}: closed, but the merge failed ({error_line(exc)}); "

@@ -142,10 +142,15 @@ def store_scoreboard(session: Session, round_id: int,
     merge had to leave out (name and why), so status and the digest can say so."""
     data = build_scoreboard(session, round_id, history)
     data["unmerged"] = unmerged or []
+    save_scoreboard(session, round_id, data)
+    return data
+
+
+def save_scoreboard(session: Session, round_id: int, data: dict[str, Any]) -> None:
+    """Save a round's scoreboard computed before (one row per round)."""
     row = session.exec(select(Scoreboard).where(Scoreboard.round_id == round_id)).first()
     if row is None:
         row = Scoreboard(round_id=round_id, data=data)
     else:
         row.data, row.computed_at = data, utcnow()
     session.add(row)
-    return data

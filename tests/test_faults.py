@@ -8,7 +8,7 @@ from sqlmodel import select
 from pipeline import rounds
 from pipeline.checkin import open_checkin, record_answers
 from pipeline.db import session_scope
-from pipeline.merge import merge_round
+from pipeline.merge import merge_round_at
 from pipeline.models import Delivery, Metric, Win
 from tests.helpers import cos, link_for, load, open_round, warnings_of
 
@@ -67,12 +67,12 @@ def test_the_sweep_goes_on_past_a_round_whose_merge_fails_and_names_it(
 
     import pipeline.reconcile
 
-    def merge_or_break(s, round_id):  # type: ignore[no-untyped-def]
+    def merge_or_break(url, round_id):  # type: ignore[no-untyped-def]
         if round_id == first:
             raise RuntimeError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-        return merge_round(s, round_id)
+        return merge_round_at(url, round_id)
 
-    monkeypatch.setattr(pipeline.reconcile, "merge_round", merge_or_break)
+    monkeypatch.setattr(pipeline.reconcile, "merge_round_at", merge_or_break)
     result = cos(settings, "reconcile")
     assert result.exit_code == 1
     assert f"round {first} (campaign {first}) could not be merged: RuntimeError" in result.output
@@ -88,10 +88,10 @@ def test_a_close_whose_merge_fails_says_what_to_do_and_sends_no_digest(
     round_id, _ = open_round(settings)
     store(settings, session, "raj@schools.example", round_id, {"win": "kept"})
 
-    def broken(_s, _round_id):  # type: ignore[no-untyped-def]
+    def broken(_url, _round_id):  # type: ignore[no-untyped-def]
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(rounds, "merge_round", broken)
+    monkeypatch.setattr(rounds, "merge_round_at", broken)
     closed = cos(settings, "campaign", "close", str(round_id))
     assert closed.exit_code == 1
     assert "could not be merged" in closed.stdout

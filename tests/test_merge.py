@@ -110,7 +110,7 @@ def test_a_merge_that_crashes_halfway_leaves_nothing_behind_and_the_rerun_comple
         raise RuntimeError("worker killed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(pipeline.merge, "store_scoreboard", crash)
+        patched.setattr(pipeline.merge, "save_scoreboard", crash)
         with pytest.raises(RuntimeError), session_scope(settings.database_url) as s:
             merge_round(s, answered_round)
     assert derived_state(settings.database_url)["wins"] == []
@@ -273,3 +273,65 @@ def test_conflicts_are_stored_once_per_merge_and_go_when_the_partners_agree(
         merge_round(s, round_id)
     assert derived_state(settings.database_url)["conflicts"] == []
     assert derived_state(settings.database_url)["scoreboard"][0]["conflicts"] == []
+
+
+def test_a_partners_post_while_a_merge_computes_is_saved_and_merged_by_the_next_merge(
+        settings, session, app, answered_round, monkeypatch):
+    """SQLite has one write lock; a merge used to hold it while it recomputed the scoreboard
+    and the snapshot (seconds at 100,000 people), so a form POST meanwhile got "Busy for a
+    moment" (503). The POST is made from inside the merge's computation."""
+    import pipeline.merge
+    from pipeline.merge import merge_round_at, unmerged_rounds
+    from tests.test_checkin_pages import post
+
+    client = app.test_client()
+    link = link_for(settings, session, "kim@cyclists.example", answered_round)
+    posted = []
+    compute = pipeline.merge.build_scoreboard
+
+    def post_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not posted:
+            posted.append(post(client, link, {"win": "Council said yes", "pulse": "5"}))
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.merge, "build_scoreboard", post_meanwhile)
+    first = merge_round_at(settings.database_url, answered_round)
+    assert posted[0].status_code == 303, posted[0].get_data(as_text=True)
+    # The answer came after the merge read the answers: this merge marks nothing and stores
+    # no scoreboard from the older answers; the answer's own merge does both.
+    assert (first.answers, first.newly_merged) == (2, 0)
+    with session_scope(settings.database_url, read_only=True) as s:
+        assert unmerged_rounds(s) == [answered_round]
+        assert s.exec(select(Scoreboard)).all() == []
+
+    second = merge_round_at(settings.database_url, answered_round)
+    assert (second.answers, second.newly_merged) == (2, 4)
+    split = derived_state(settings.database_url)
+    assert "Council said yes" in split["wins"]
+    with session_scope(settings.database_url) as s:  # all in one transaction: the same state
+        merge_round(s, answered_round)
+    assert derived_state(settings.database_url) == split
+
+
+def test_a_merge_that_stops_after_writing_the_rows_is_run_again_from_the_unmerged_answers(
+        settings, answered_round, monkeypatch):
+    import pipeline.merge
+    from pipeline.merge import merge_round_at, unmerged_rounds
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("worker killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.merge, "compute_snapshot", crash)
+        with pytest.raises(RuntimeError):
+            merge_round_at(settings.database_url, answered_round)
+    with session_scope(settings.database_url, read_only=True) as s:
+        assert unmerged_rounds(s) == [answered_round]  # so reconcile and the next job merge it
+    assert cos(settings, "reconcile").exit_code == 0
+    with session_scope(settings.database_url, read_only=True) as s:
+        assert unmerged_rounds(s) == []
+    after = derived_state(settings.database_url)
+    assert after["wins"] == ["Sensors live"] and len(after["scoreboard"]) == 1
+    with session_scope(settings.database_url) as s:
+        merge_round(s, answered_round)
+    assert derived_state(settings.database_url) == after
