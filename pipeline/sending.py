@@ -354,25 +354,31 @@ def _recording_each_send(settings: Settings, pooled: bool,
                 driver.execute("PRAGMA synchronous=FULL")
 
 
-# Tries to write down a chunk whose emails the server accepted, each after the database's
-# busy timeout: a record lost there sends the email again.
-RECORD_TRIES = 4
+# How long to keep trying to write down a chunk whose emails the server accepted, while the
+# database is locked or away: a record lost there sends those emails again, so waiting out a
+# long lock (a backup, a big merge, an admin's open transaction) beats giving up after a few
+# busy timeouts.
+RECORD_PATIENCE = 120.0
 
 
 def _record_rows_patiently(settings: Settings, pooled: bool, rows: list[_Row],
                            via: str) -> None:
     """Record the chunk's rows; while the database is locked or unreachable and some row
-    was accepted by the server but not recorded yet, try again a few times before giving up."""
-    for attempt in range(1, RECORD_TRIES + 1):
+    was accepted by the server but not recorded yet, keep trying for RECORD_PATIENCE seconds
+    before giving up."""
+    deadline = time.monotonic() + RECORD_PATIENCE
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             _record_rows(settings, pooled, rows, via)
             return
         except OperationalError as exc:
             unrecorded = any(r.status == DeliveryStatus.SENT and not r.recorded for r in rows)
-            if not unrecorded or attempt == RECORD_TRIES:
+            if not unrecorded or time.monotonic() >= deadline:
                 raise
             log.warning("recording sent emails failed (%s); trying again", exc)
-            time.sleep(attempt)
+            time.sleep(min(attempt, 5))
 
 
 def _record_rows(settings: Settings, pooled: bool, rows: list[_Row], via: str) -> None:
