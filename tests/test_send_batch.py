@@ -164,13 +164,8 @@ def test_batched_messages_arrive_as_valid_mime_each_with_its_own_headers(
         assert not reparsed.defects and not text.defects and not html.defects
 
 
-@pytest.mark.parametrize("pipelining", [True, False])
-def test_each_reply_is_judged_per_message_with_and_without_pipelining(smtp_server, monkeypatch,
-                                                                     pipelining):
-    """With a server that offers PIPELINING the envelope goes in one write; either way a
-    refused address, a deferred one and refused content each fail their own message only,
-    and the connection carries on (a line starting with a dot arrives whole)."""
-    monkeypatch.setattr(smtp_server.handler, "pipelining", pipelining)
+def refuse_content_to_bad(smtp_server: Any, monkeypatch: Any) -> None:
+    """Make the server refuse the content of any message to an address containing 'bad'."""
     handle = smtp_server.handler.handle_DATA
 
     async def picky(server: Any, session: Any, envelope: Any) -> str:
@@ -180,21 +175,32 @@ def test_each_reply_is_judged_per_message_with_and_without_pipelining(smtp_serve
 
     monkeypatch.setattr(smtp_server.handler, "handle_DATA", picky)
 
-    def message(to: str) -> Any:
-        return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
-                             sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
-                             message_id=f"<{to}>")
+
+def _message(to: str) -> Any:
+    return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
+                         sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
+                         message_id=f"<{to}>")
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_each_reply_is_judged_per_message_with_and_without_pipelining(smtp_server, monkeypatch,
+                                                                     pipelining):
+    """With a server that offers PIPELINING the envelope goes in one write; either way a
+    refused address, a deferred one and refused content each fail their own message only,
+    and the connection carries on (a line starting with a dot arrives whole)."""
+    monkeypatch.setattr(smtp_server.handler, "pipelining", pipelining)
+    refuse_content_to_bad(smtp_server, monkeypatch)
 
     connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
     try:
-        connection.send(message("ann@example.org"))
+        connection.send(_message("ann@example.org"))
         assert connection.last_reply.startswith("250 ")
         errors = []
         for to in ("sam.reject@example.org", "tia.defer@example.org", "bad@example.org"):
             with pytest.raises(DeliveryError) as caught:
-                connection.send(message(to))
+                connection.send(_message(to))
             errors.append(caught.value)
-        connection.send(message("bo@example.org"))
+        connection.send(_message("bo@example.org"))
         assert connection._client is not None
         assert connection._client.has_extn("pipelining") == pipelining
     finally:
@@ -214,29 +220,17 @@ def test_the_next_envelope_rides_behind_each_message_and_each_reply_stays_its_ow
     content): a refused address, a deferred one and refused content fail only their own
     message; one connection carries them all; an announced message that is not sent after
     all is never delivered."""
-    handle = smtp_server.handler.handle_DATA
-
-    async def picky(server: Any, session: Any, envelope: Any) -> str:
-        if "bad" in envelope.rcpt_tos[0]:
-            return "554 5.6.0 content refused"
-        return await handle(server, session, envelope)
-
-    monkeypatch.setattr(smtp_server.handler, "handle_DATA", picky)
+    refuse_content_to_bad(smtp_server, monkeypatch)
     peers = count_connections(smtp_server, monkeypatch)
-
-    def message(to: str) -> Any:
-        return build_message(Rendered("Hello", "Hi.\n.dot line\n", "<p>Hi</p>"),
-                             sender="Harbour <cos@example.org>", to_name="Ann", to_addr=to,
-                             message_id=f"<{to}>")
 
     addresses = ["a@example.org", "sam.reject@example.org", "bad@example.org",
                  "tia.defer@example.org", "b@example.org", "c@example.org"]
-    messages = [message(to) for to in addresses]
+    messages = [_message(to) for to in addresses]
     connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
     failed = []
     try:
         for index, each in enumerate(messages):
-            then = messages[index + 1] if index + 1 < len(messages) else message("z@example.org")
+            then = messages[index + 1] if index + 1 < len(messages) else _message("z@example.org")
             try:
                 connection.send(each, then=then)
             except DeliveryError as exc:
@@ -254,8 +248,8 @@ def test_the_next_envelope_rides_behind_each_message_and_each_reply_stays_its_ow
     smtp_server.clear()
     connection = SMTPConnection(backend_from_url(smtp_server.url))  # type: ignore[arg-type]
     try:
-        connection.send(message("d@example.org"), then=message("never@example.org"))
-        connection.send(message("e@example.org"))
+        connection.send(_message("d@example.org"), then=_message("never@example.org"))
+        connection.send(_message("e@example.org"))
     finally:
         connection.close()
     got = smtp_server.wait_for(2)
