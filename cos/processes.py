@@ -50,7 +50,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return dict(os.environ, COS_REDIS_URL=settings.redis_url or "",
                 COS_SECRET_KEY=settings.secret_key, COS_DATABASE_URL=settings.database_url,
                 COS_MAIL_URL=settings.mail_url, COS_MAIL_FROM=settings.mail_from,
-                COS_BASE_URL=settings.base_url, COS_INSTANCE_DIR=str(settings.instance))
+                COS_BASE_URL=settings.base_url, COS_INSTANCE_DIR=str(settings.instance),
+                COS_MAIL_RATE=str(settings.mail_rate),
+                COS_MAIL_CONNECTIONS=str(settings.mail_connections))
 
 
 @contextmanager

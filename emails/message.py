@@ -171,11 +171,11 @@ def build_message(
                                                       header="From")
         if len(_ADDRESS_CACHE) > 64:
             _ADDRESS_CACHE.clear()
-    message["From"] = from_
-    message["To"] = _address_header(to_name, to_addr, header="To")
-    message["Subject"] = one_line(rendered.subject)
-    message["Date"] = email.utils.format_datetime(datetime.now(UTC))
-    message["Message-ID"] = _message_id(message_id)
+    _add(message, "From", from_)
+    _add(message, "To", _address_header(to_name, to_addr, header="To"))
+    _add(message, "Subject", one_line(rendered.subject))
+    _add(message, "Date", email.utils.format_datetime(datetime.now(UTC)))
+    _add(message, "Message-ID", _message_id(message_id))
     for name, value in (headers or {}).items():
         if not name.isascii() or not name.isprintable() or ":" in name or " " in name:
             raise ValueError(f"{name!r} is not a valid header name")
@@ -199,8 +199,11 @@ def _encode_body(body: str) -> tuple[str, str]:
     # Quoted-printable encodes each line on its own (a hard line break ends every soft-broken
     # line), so a line is encoded once and kept: most lines are the same in every email of a
     # round, only those with the person's name or links differ.
-    encoded = "".join([_qp_line(line) for line in lines])
-    return "quoted-printable", encoded
+    encoded = list(map(_QP_LINES.get, lines))  # in C: most lines were seen before
+    if None in encoded:
+        encoded = [known if known is not None else _qp_line(line)
+                   for known, line in zip(encoded, lines, strict=True)]
+    return "quoted-printable", "".join(encoded)  # type: ignore[arg-type]
 
 
 _QP_LINES: dict[str, str] = {}
@@ -227,8 +230,8 @@ def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
     for body, subtype in ((text, "plain"), (html, "html")):
         cte, encoded = _encode_body(body)
         part = EmailMessage(policy=POLICY)
-        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-        part["Content-Transfer-Encoding"] = cte
+        _add(part, "Content-Type", f'text/{subtype}; charset="utf-8"')
+        _add(part, "Content-Transfer-Encoding", cte)
         part.set_payload(encoded)
         parts.append(part)
         bodies.append(encoded)
@@ -237,10 +240,16 @@ def _set_alternatives(message: EmailMessage, text: str, html: str) -> None:
     boundary = f"==cos_{random.getrandbits(64):016x}=="
     while any(boundary in body for body in bodies):  # quoted-printable never holds "=="
         boundary = f"==cos_{random.getrandbits(64):016x}=="
-    message["MIME-Version"] = "1.0"
-    message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    _add(message, "MIME-Version", "1.0")
+    _add(message, "Content-Type", f'multipart/alternative; boundary="{boundary}"')
     message.set_payload(parts)
     message.__dict__["_cos_boundary"] = boundary
+
+
+def _add(message: EmailMessage, name: str, value: Any) -> None:
+    """Set a header that build_message sets once (OWN_HEADERS): Message.__setitem__ without
+    its search of the headers already there for one of the same name."""
+    message._headers.append(POLICY.header_store_parse(name, value))  # type: ignore[attr-defined]
 
 
 def _raw(message: EmailMessage, name: str) -> list[Any]:
@@ -285,11 +294,15 @@ def to_bytes(message: EmailMessage) -> bytes:
 
 
 _FOLDED: dict[tuple[Any, ...], bytes] = {}
+_LINE = _SMTP.max_line_length or 78
 
 
 def _fold(name: str, value: Any) -> bytes:
     """One header as SMTP carries it (email.policy.SMTP's folding); the headers every email of
     a batch shares (From, Subject, List-Id, the parts' Content-Type) are folded once."""
+    if (type(value) is str and len(name) + 2 + len(value) <= _LINE and value.isascii()
+            and "\r" not in value and "\n" not in value):
+        return f"{name}: {value}\r\n".encode("ascii")  # what the policy writes for it
     key = (name, value) if type(value) is str else (name, type(value), value)
     folded = _FOLDED.get(key)
     if folded is None:

@@ -511,11 +511,15 @@ class SMTPConnection:
         else:
             if announced is not None:  # an announced message was not sent after all
                 self._abandon()
-            message = _prepare(message)
-            sender = _envelope_sender(message)
-            recipients = _plain_recipients(message, sender)
-            envelope = (_Envelope(message, sender, recipients, wire_bytes(message))
-                        if recipients is not None else None)
+            envelope = message.__dict__.get(_READY)
+            if envelope is not None:
+                sender = envelope.sender
+            else:
+                message = _prepare(message)
+                sender = _envelope_sender(message)
+                recipients = _plain_recipients(message, sender)
+                envelope = (_Envelope(message, sender, recipients, wire_bytes(message))
+                            if recipients is not None else None)
             announced = None
         following = self._envelope_of(then) if envelope is not None else None
         while True:
@@ -573,14 +577,9 @@ class SMTPConnection:
         if message is None or client is None or not client.has_extn("pipelining"):
             return None
         try:
-            prepared = _prepare(message)
-            sender = _envelope_sender(prepared)
+            return message.__dict__.get(_READY) or _envelope(message)
         except DeliveryError:
             return None  # its own send will say why
-        recipients = _plain_recipients(prepared, sender)
-        if recipients is None:
-            return None
-        return _Envelope(message, sender, recipients, wire_bytes(prepared))
 
     def _keep_announced(self, client: Any, following: _Envelope | None) -> None:
         """Remember the next message's envelope when it went out behind this message."""
@@ -604,6 +603,36 @@ class SMTPConnection:
         if self._client is not None:
             client, self._client = self._client, None
             SMTPBackend._close(client)
+
+
+# Where make_ready keeps a message's envelope, in the message object (as build_message keeps
+# its boundary).
+_READY = "_cos_ready"
+
+
+def make_ready(message: EmailMessage) -> None:
+    """Prepare a finished message for an SMTPConnection now: its DKIM signature, envelope and
+    bytes. A batch builds the next messages in one thread while another talks to the server;
+    what is done here is then off the path between the server's reply and the next message.
+    The message must not change afterwards. One that cannot be prepared is left as it is, and
+    its send says why."""
+    try:
+        envelope = _envelope(message)
+    except DeliveryError:
+        return
+    if envelope is not None:
+        message.__dict__[_READY] = envelope
+
+
+def _envelope(message: EmailMessage) -> _Envelope | None:
+    """The message prepared, with its MAIL FROM, recipients and bytes; None for a message
+    smtplib's send_message must take (see _plain_recipients)."""
+    prepared = _prepare(message)
+    sender = _envelope_sender(prepared)
+    recipients = _plain_recipients(prepared, sender)
+    if recipients is None:
+        return None
+    return _Envelope(message, sender, recipients, wire_bytes(prepared))
 
 
 def _prepare(message: EmailMessage) -> EmailMessage:

@@ -39,6 +39,19 @@ def _whole_number(name: str) -> int:
     return int(text)
 
 
+MAX_MAIL_CONNECTIONS = 16
+
+
+def _connections(name: str) -> int:
+    """Read the number of SMTP connections a send job opens (2 when unset)."""
+    text = os.environ.get(name, "").strip() or "2"
+    if not text.isdigit() or not 1 <= int(text) <= MAX_MAIL_CONNECTIONS:
+        raise ConfigError(f"{name}={text!r} should be a whole number from 1 to "
+                          f"{MAX_MAIL_CONNECTIONS}: the SMTP connections one send job opens "
+                          "at once (1 if your mail server allows only one)")
+    return int(text)
+
+
 def hide_password(url: str) -> str:
     """Show a database or Redis URL with its password masked, for logs and start-up lines."""
     try:
@@ -78,6 +91,9 @@ class Settings:
     # Messages per minute all senders together may hand to the mail server (COS_MAIL_RATE,
     # counted in Redis); 0 for no limit.
     mail_rate: int = 0
+    # SMTP connections one send job uses at once (COS_MAIL_CONNECTIONS): each waits for the
+    # server's reply to its message while the others' messages keep the server busy.
+    mail_connections: int = 2
 
     @classmethod
     def from_env(cls, *, require_secret: bool = True, require_mail: bool = False,
@@ -115,6 +131,7 @@ class Settings:
             admin_emails=tuple(a.strip() for a in os.environ.get("COS_ADMIN_EMAILS", "")
                                .split(",") if a.strip()),
             mail_rate=_whole_number("COS_MAIL_RATE"),
+            mail_connections=_connections("COS_MAIL_CONNECTIONS"),
         )
         settings.check_urls()
         try:

@@ -83,3 +83,28 @@ def memoised(session: Session, key: Any, load: Callable[[], Any]) -> Any:
     if key not in memo:
         memo[key] = load()
     return memo[key]
+
+
+M = TypeVar("M")
+_MISSING = object()
+
+
+def batch_get(session: Session, model: type[M], ident: int | None) -> M | None:
+    """session.get(model, ident), from the batch's memo while a batch composes: what the
+    batch loaded up front (pipeline.sending) is found there without session.get's mapper
+    lookups, and a row that is not there is asked for once."""
+    memo = batch_memo(session)
+    if memo is None or ident is None:
+        return session.get(model, ident) if ident is not None else None
+    found = memo.get((model, ident), _MISSING)
+    if found is _MISSING:
+        found = memo[(model, ident)] = session.get(model, ident)
+    return found
+
+
+def keep_in_batch(session: Session, rows: list[Any]) -> None:
+    """Put loaded rows into the batch's memo, for batch_get."""
+    memo = batch_memo(session)
+    if memo is not None:
+        for row in rows:
+            memo[(type(row), row.id)] = row

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 from emails.i18n import choose, format_moment, gettext_for
 from pipeline.config import Settings
 from pipeline.core.vocab import CLOSED_STATUSES, EmailKind
-from pipeline.email_kinds import email_kind, memoised
+from pipeline.email_kinds import batch_get, email_kind, memoised
 from pipeline.models import Coalition, Commitment, Invitation, Metric, Organisation, Person, Round
 from pipeline.tokens import checkin_link
 
@@ -21,8 +21,8 @@ def invitation_context(session: Session, settings: Settings, round_: Round,
     invitation = memoised(session, ("invitation", round_.id, person.id), lambda: session.exec(
         select(Invitation).where(Invitation.round_id == round_.id,
                                  Invitation.person_id == person.id)).one())
-    org = session.get(Organisation, person.organisation_id)
-    lead = session.get(Organisation, coalition.lead_organisation_id or 0)
+    org = batch_get(session, Organisation, person.organisation_id)
+    lead = batch_get(session, Organisation, coalition.lead_organisation_id)
     org_id = person.organisation_id
     commitments = memoised(session, ("commitments", org_id), lambda: session.exec(
         select(Commitment).where(

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, String, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from pipeline.core.vocab import SENDABLE_STATUSES, DeliveryStatus, EmailKind
+from pipeline.email_kinds import batch_get
 from pipeline.models import Coalition, Delivery, Person, Round, utcnow
 
 # Waits between tries after a temporary failure (server down, a 4xx): they grow, then stay at
@@ -191,7 +192,7 @@ def reason_not_to_send(session: Session, delivery: LedgerRow) -> str:
     """Return why a row should no longer be sent ('' while it should): a closed round's
     invitation leads to a dead link; any other email is stale after RETRY_WINDOW."""
     if delivery.kind in (EmailKind.INVITATION, EmailKind.REMINDER):
-        round_ = session.get(Round, delivery.round_id)
+        round_ = batch_get(session, Round, delivery.round_id)
         if round_ is None or round_.closed_at is not None or round_.closes_at <= utcnow():
             return "the round closed before it could be sent"
     elif delivery.created_at < utcnow() - RETRY_WINDOW:

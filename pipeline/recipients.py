@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from pipeline.config import Settings
 from pipeline.core.vocab import EmailKind
+from pipeline.email_kinds import batch_get
 from pipeline.ledger import LedgerRow
 from pipeline.models import Invitation, Person, Response, Round
 from pipeline.tokens import optout_token
@@ -25,8 +26,8 @@ RECURRING_KINDS = frozenset({EmailKind.INVITATION, EmailKind.REMINDER, EmailKind
 
 def reason_to_withhold(session: Session, delivery: LedgerRow) -> str:
     """Return why this row's email must not go to its person ('' when it may go)."""
-    person = session.get(Person, delivery.person_id)
-    round_ = session.get(Round, delivery.round_id)
+    person = batch_get(session, Person, delivery.person_id)
+    round_ = batch_get(session, Round, delivery.round_id)
     if person is None or round_ is None:
         return "the person or the round no longer exists"
     if round_.cancelled_at is not None:

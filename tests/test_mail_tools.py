@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import Settings
 from tests.helpers import cos
 
@@ -64,6 +66,23 @@ def test_a_mail_rate_that_is_not_a_number_is_refused(monkeypatch) -> None:  # ty
     monkeypatch.setenv("COS_MAIL_RATE", "fast")
     with pytest.raises(ConfigError, match="COS_MAIL_RATE='fast' should be a whole number"):
         Settings.from_env(require_secret=False)
+
+
+@pytest.mark.parametrize("value", ["0", "17", "two", "-1"])
+def test_a_number_of_mail_connections_out_of_range_is_refused(monkeypatch, value) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.config import ConfigError
+
+    monkeypatch.setenv("COS_MAIL_CONNECTIONS", value)
+    with pytest.raises(ConfigError, match=f"COS_MAIL_CONNECTIONS='{value}' should be a whole "
+                                          "number from 1 to 16"):
+        Settings.from_env(require_secret=False)
+
+
+def test_mail_connections_default_to_two(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("COS_MAIL_CONNECTIONS", raising=False)
+    assert Settings.from_env(require_secret=False).mail_connections == 2
+    monkeypatch.setenv("COS_MAIL_CONNECTIONS", " 4 ")
+    assert Settings.from_env(require_secret=False).mail_connections == 4
 
 
 def test_the_last_reminder_is_signed_by_the_convener() -> None:

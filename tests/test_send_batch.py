@@ -41,16 +41,21 @@ def statuses(session) -> dict[str, tuple[str, int]]:
         select(Delivery, Person).where(Delivery.person_id == Person.id))}
 
 
-def test_a_round_goes_out_in_one_job_over_one_connection(settings, session, smtp_server,
-                                                         redis_conn, monkeypatch):
+@pytest.mark.parametrize("connections", [1, 2])
+def test_a_round_goes_out_in_one_job_over_the_configured_connections(
+        connections, settings, session, smtp_server, redis_conn, monkeypatch):
+    """COS_MAIL_CONNECTIONS: one job opens that many connections (2 by default), each email
+    going over one of them, once."""
     peers = count_connections(smtp_server, monkeypatch)
     load(settings)
     _, rows = open_round(settings)
-    assert queues.enqueue_sends(settings, rows) == 4
-    assert redis_conn.llen(f"rq:queue:{queues.MAIL_QUEUE}") == 1
-    work(settings)
-    assert len(smtp_server.wait_for(4)) == 4
-    assert len(set(peers)) == 1
+    with queues.configured(settings.with_(mail_connections=connections)) as settings:
+        assert queues.enqueue_sends(settings, rows) == 4
+        assert redis_conn.llen(f"rq:queue:{queues.MAIL_QUEUE}") == 1
+        work(settings)
+    received = smtp_server.wait_for(4)
+    assert len(received) == 4 and len({tuple(m.rcpt_tos) for m in received}) == 4
+    assert len(set(peers)) == connections
     assert set(statuses(session).values()) == {("sent", 1)}
     assert all(d.message_id and d.via for d in session.exec(select(Delivery)))
 
@@ -58,6 +63,8 @@ def test_a_round_goes_out_in_one_job_over_one_connection(settings, session, smtp
 def test_a_refused_and_a_deferred_address_stop_no_one_else(settings, session, smtp_server,
                                                           tmp_path, monkeypatch):
     peers = count_connections(smtp_server, monkeypatch)
+    settings = settings.with_(mail_connections=1)  # one connection, for the jobs too
+    monkeypatch.setattr(queues, "_settings", settings)
     load(settings)
     people = tmp_path / "people.csv"
     people.write_text("email,name,organisation,role\n"

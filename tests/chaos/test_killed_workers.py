@@ -77,7 +77,9 @@ def kill_mid_send(chaos, chaos_smtp, workers, ids: list[int], after: int, *,
     """Let `after` emails through, hold the next one mid-send (at RCPT TO; with `accepted`,
     after the server kept it and before it said so), SIGKILL the worker and restart it. Every
     row is then sent; none arrives twice but the one in flight at the kill, and only when the
-    server had it already, then with the same Message-ID."""
+    server had it already, then with the same Message-ID. One SMTP connection, so the emails
+    go in order (two connections: see the test after)."""
+    workers.settings = chaos.with_(mail_connections=1)
     chaos_smtp.handler.hold_at = after + 1
     chaos_smtp.handler.accept_then_hold = accepted
     chaos_smtp.start()
@@ -119,13 +121,48 @@ def test_a_worker_killed_as_the_server_takes_an_email_resends_only_that_one(
     assert sorted(set(chaos_smtp.recipients())) == PARTNERS
 
 
+def test_with_two_connections_a_killed_worker_resends_only_the_email_in_flight(
+        chaos, chaos_smtp, workers, tmp_path):
+    """COS_MAIL_CONNECTIONS=2: one connection's email is held after the server kept it; the
+    other connection's emails go on and are written down; the kill then resends that one
+    email only, with the same Message-ID."""
+    load(chaos)
+    add_partners(chaos, tmp_path, 16)
+    _, ids = open_round(chaos)
+    workers.settings = chaos.with_(mail_connections=2)
+    chaos_smtp.handler.hold_at, chaos_smtp.handler.accept_then_hold = 6, True
+    chaos_smtp.start()
+    queues.enqueue_sends(chaos, ids)
+    first = workers.start()
+    wait_until(chaos_smtp.handler.held.is_set, 60, "an email held mid-send")
+    # The other connection finishes its part of the chunk: every email the server has, but
+    # the held one, is in the ledger.
+    wait_until(lambda: [d.status for d in rows(chaos)].count("sent")
+               == len(chaos_smtp.messages) - 1 >= 6, 20, "the other connection's emails")
+    in_flight = chaos_smtp.handler.held_rcpt
+    workers.kill(first)
+    chaos_smtp.handler.gate.set()
+    workers.start()
+
+    wait_until(lambda: all_sent(chaos) and queues_idle(chaos), 60, "every email being sent")
+    sent_to = chaos_smtp.recipients()
+    assert len(set(sent_to)) == len(ids) == 20
+    assert sorted({r for r in sent_to if sent_to.count(r) > 1}) == [in_flight]
+    copies = [m for m in chaos_smtp.messages if in_flight in m.rcpt_tos]
+    assert copies[0].message["Message-ID"] == copies[1].message["Message-ID"]
+
+
+def add_partners(chaos, tmp_path, count: int) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,organisation,role\n" + "".join(
+        f"p{n}@clinic.example,Partner {n},Harbour Clinic,partner\n" for n in range(count)))
+    assert cos(chaos, "people", "import", "harbour-air", str(people)).exit_code == 0
+
+
 def test_a_worker_killed_mid_fan_out_sends_each_invitation_once_after_a_restart(
         chaos, chaos_smtp, workers, tmp_path):
     load(chaos)
-    people = tmp_path / "people.csv"
-    people.write_text("email,name,organisation,role\n" + "".join(
-        f"p{n}@clinic.example,Partner {n},Harbour Clinic,partner\n" for n in range(16)))
-    assert cos(chaos, "people", "import", "harbour-air", str(people)).exit_code == 0
+    add_partners(chaos, tmp_path, 16)
     _, ids = open_round(chaos)
     assert len(ids) == 20
     # Killed halfway through the second claim chunk, with its ninth email not yet accepted.
