@@ -261,3 +261,32 @@ def test_the_next_envelope_rides_behind_each_message_and_each_reply_stays_its_ow
         connection.close()
     got = smtp_server.wait_for(2)
     assert [m.rcpt_tos for m in got] == [["d@example.org"], ["e@example.org"]]
+
+
+def test_a_chunk_loads_only_its_own_peoples_organisations(settings, smtp_server, tmp_path):
+    """The send path's cost must not grow with the coalition: a chunk of emails loads its
+    recipients' organisations and the lead's, not every organisation of the coalition (at
+    10,000 organisations that was 10,000 rows read per 100 emails)."""
+    from sqlalchemy import event
+
+    from pipeline.models import Organisation
+
+    load(settings)
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,organisation,role\n" + "".join(
+        f"p{n}@org{n}.example,Partner {n},Organisation {n},partner\n" for n in range(120)))
+    assert cos(settings, "people", "import", "harbour-air", str(people)).exit_code == 0
+    _, rows = open_round(settings)
+    assert len(rows) > 120
+    loaded: list[int] = []
+
+    def on_load(target: Organisation, _context: Any) -> None:
+        loaded.append(target.id or 0)
+
+    event.listen(Organisation, "load", on_load)
+    try:
+        outcomes = send_batch(settings, rows[:5])
+    finally:
+        event.remove(Organisation, "load", on_load)
+    assert [o.status for o in outcomes] == ["sent"] * 5
+    assert 1 <= len(set(loaded)) <= 6 and len(loaded) == len(set(loaded))
