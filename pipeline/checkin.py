@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import and_, bindparam, exists, func
+from sqlalchemy import and_, bindparam, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -19,6 +19,7 @@ from pipeline.models import (
     Coalition,
     Commitment,
     CommitmentUpdate,
+    HelpEdge,
     Invitation,
     Metric,
     Organisation,
@@ -32,6 +33,12 @@ from pipeline.models import (
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
+
+# "Who helped your organisation?": up to this many other organisations the page ticks from all
+# of them; beyond, it shows this round's saved helpers and up to HELPER_SUGGESTIONS that helped
+# before, and the partner types any other names (the page stays the same size at 10,000).
+HELPER_CHECKBOXES = 30
+HELPER_SUGGESTIONS = 8
 PULSE_LABELS = {1: N_("Never"), 2: N_("Rarely"), 3: N_("Sometimes"), 4: N_("Mostly"),
                 5: N_("Always")}
 
@@ -103,7 +110,10 @@ class Checkin:
     language: str = "en"  # the person's, else the coalition's: the words on the page
     commitments: list[CommitmentItem] = field(default_factory=list)
     metrics: list[MetricItem] = field(default_factory=list)
+    # Every other organisation at the table, or (many_organisations) the likely helpers only.
     other_organisations: list[tuple[int, str]] = field(default_factory=list)
+    many_organisations: bool = False
+    coalition_id: int = 0
     latest: dict[str, Any] | None = None
     revision: int = 0
     submitted_at: datetime | None = None
@@ -120,6 +130,13 @@ class Checkin:
 # statements in all (one for a round that is not a weekly check-in), each giving plain rows.
 _EARLIER = aliased(Round)
 _REVISIONS = aliased(Response)
+# The organisations a partner may name as helpers: the coalition's active ones other than their
+# own, with an active partner or lead (a funder that only observes is not asked about).
+_AT_THE_TABLE = (
+    Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
+    Organisation.id != bindparam("organisation"),
+    exists().where(col(Person.organisation_id) == Organisation.id, col(Person.active).is_(True),
+                   col(Person.role).in_((Role.PARTNER, Role.LEAD))))
 _STATEMENTS: dict[str, Any] = {
     # The invitation with its round, person, coalition and organisation, in one row; with the
     # latest revision of the answers (if any) and the phase snapshot of the round before (the
@@ -173,15 +190,32 @@ _STATEMENTS: dict[str, Any] = {
     .where(col(Metric.owner_organisation_id) == bindparam("organisation"),
            col(Metric.active).is_(True))
     .order_by(col(Metric.id)),
-    # Organisations at the table: those with an active partner or lead (a funder that only
-    # observes is not asked about).
-    "others": select(Organisation.id, Organisation.name).where(
-        Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
-        Organisation.id != bindparam("organisation"),
-        exists().where(col(Person.organisation_id) == Organisation.id,
-                       col(Person.active).is_(True),
-                       col(Person.role).in_((Role.PARTNER, Role.LEAD))))
-    .order_by(col(Organisation.name)),
+    # Organisations at the table (below), the first HELPER_CHECKBOXES + 1 by name: one more than
+    # the page lists says the coalition is too large to list.
+    "others": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE).order_by(col(Organisation.name)).limit(HELPER_CHECKBOXES + 1),
+    # In a large coalition, the likely helpers: those saved in this round's answer, then those
+    # that helped the organisation most in earlier rounds (the helpedge index by the helped).
+    "likely_helpers": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE, or_(
+        col(Organisation.id).in_(bindparam("chosen", expanding=True)),
+        col(Organisation.id).in_(select(HelpEdge.helper_organisation_id).where(
+            HelpEdge.helped_organisation_id == bindparam("organisation")))))
+    .order_by(col(Organisation.id).in_(bindparam("chosen", expanding=True)).desc(),
+              select(func.count()).where(
+                  HelpEdge.helper_organisation_id == Organisation.id,
+                  HelpEdge.helped_organisation_id == bindparam("organisation"))
+              .correlate(Organisation).scalar_subquery().desc(),
+              col(Organisation.name))
+    .limit(bindparam("limit")),
+    # The organisations a typed name may mean: the one so named (case aside) first, else the
+    # first two whose name starts with it (two say it is ambiguous).
+    "named": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE, func.lower(Organisation.name).like(
+        func.lower(bindparam("prefix")), escape="/"))
+    .order_by((func.lower(Organisation.name) == func.lower(bindparam("name"))).desc(),
+              col(Organisation.name))
+    .limit(2),
 }
 
 
@@ -204,6 +238,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     commitments: list[CommitmentItem] = []
     metrics: list[MetricItem] = []
     others: list[tuple[int, str]] = []
+    many = False
     if row.kind == RoundKind.CHECKIN:
         organisation = {"organisation": row.organisation_id}
         commitments = [
@@ -216,8 +251,11 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         metrics = [MetricItem(*metric) for metric in connection.execute(
             _STATEMENTS["metrics"], {"coalition": row.coalition_id, "number": row.number,
                                      **organisation})]
-        others = [(o_id, name) for o_id, name in connection.execute(
-            _STATEMENTS["others"], {"coalition": row.coalition_id, **organisation})]
+        table = {"coalition": row.coalition_id, **organisation}
+        others = [(o_id, name) for o_id, name in connection.execute(_STATEMENTS["others"], table)]
+        many = len(others) > HELPER_CHECKBOXES
+        if many:
+            others = likely_helpers(connection, table, (row.answers or {}).get("helped_by"))
     items, ask_echo = questions_after(row.kind, row.number, row.stage, row.model, row.previous)
     language = choose(row.person_language, row.coalition_language)
     return Checkin(
@@ -228,9 +266,35 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         closes_at=format_moment(row.closes_at, row.timezone, language),
         locale=row.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
+        many_organisations=many, coalition_id=row.coalition_id,
         latest=row.answers, revision=row.revision or 0, submitted_at=row.submitted_at,
         kind=row.kind, items=items, ask_echo=ask_echo,
     )
+
+
+def likely_helpers(connection: sa.Connection, table: dict[str, int],
+                   chosen: Any) -> list[tuple[int, str]]:
+    """Return the helpers a large coalition's page offers, by name: every organisation saved in
+    this round's answer (so an edit loses none), then up to HELPER_SUGGESTIONS of those that
+    helped most before."""
+    saved = sorted({int(c) for c in chosen or [] if str(c).isdigit()})
+    rows = connection.execute(_STATEMENTS["likely_helpers"], {
+        **table, "chosen": saved, "limit": max(HELPER_SUGGESTIONS, len(saved))})
+    return sorted(((o_id, name) for o_id, name in rows), key=lambda org: org[1].casefold())
+
+
+def organisations_named(session: Session, checkin: Checkin,
+                        name: str) -> list[tuple[int, str]]:
+    """Return the organisation a partner's typed name means: [the one], [] for none, or two
+    when the name is only the start of several (it is ambiguous). A name matches exactly
+    (case aside), else as the start of one organisation's name."""
+    escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")  # LIKE's escape: /
+    rows = session.connection().execute(_STATEMENTS["named"], {
+        "coalition": checkin.coalition_id, "organisation": checkin.organisation_id,
+        "prefix": escaped + "%", "name": name}).all()
+    if rows and rows[0].name.casefold() == name.casefold():
+        return [(rows[0].id, rows[0].name)]
+    return [(o_id, o_name) for o_id, o_name in rows]
 
 
 # A revision is written with one INSERT ... RETURNING (no unit-of-work flush).

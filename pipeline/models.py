@@ -243,6 +243,8 @@ class HelpEdge(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("round_id", "helper_organisation_id", "helped_organisation_id",
                          "reported_by_person_id"),
+        # Who helped an organisation before, read by its check-in page in a large coalition.
+        Index("ix_helpedge_helped_helper", "helped_organisation_id", "helper_organisation_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
