@@ -108,7 +108,7 @@ def test_a_small_coalition_keeps_a_checkbox_for_every_other_organisation(
 def test_a_coalition_of_60_shows_the_likely_helpers_and_a_box_for_other_names(
         settings, session, client, big):
     html = client.get(link_for(settings, session, RAJ, big)).get_data(as_text=True)
-    assert 60 > HELPER_CHECKBOXES
+    assert HELPER_CHECKBOXES < 60
     assert boxes(html) == {"Partner Org 0042": False, "Westside Tenants": False}
     assert "Partner Org 0007" not in html and "Harbour Schools" not in html.split("<form")[1]
     doc = lxml.html.fromstring(html)
@@ -183,7 +183,8 @@ def test_a_ticked_organisation_outside_the_short_list_is_refused(
 def test_the_short_list_stops_at_its_cap_of_likely_helpers(settings, session, client):
     load(settings)
     add_organisations(settings, 60)
-    helped_before(settings, [f"Partner Org {n:04d}" for n in range(10, 10 + 2 * HELPER_SUGGESTIONS)])
+    helped_before(settings, [f"Partner Org {n:04d}"
+                             for n in range(10, 10 + 2 * HELPER_SUGGESTIONS)])
     round_id, _ = open_round(settings)
     html = client.get(link_for(settings, session, RAJ, round_id)).get_data(as_text=True)
     assert len(boxes(html)) == HELPER_SUGGESTIONS
@@ -205,3 +206,17 @@ def test_the_page_and_its_queries_do_not_grow_from_60_to_2000_organisations(
     size_2000, statements_2000 = measured()
     assert size_2000 == size
     assert len(statements_2000) == len(statements), "\n".join(statements_2000)
+
+
+def test_a_spanish_reader_gets_the_names_box_and_its_errors_in_spanish(
+        settings, session, client, big):
+    raj = session.exec(select(Person).where(Person.email == RAJ)).one()
+    raj.language = "es"
+    session.add(raj)
+    session.commit()
+    link = link_for(settings, session, RAJ, big)
+    html = post(client, link, {"helped_by_names": "Northsid Food"}).get_data(as_text=True)
+    assert "Otras organizaciones que ayudaron (nombres, uno por l\u00ednea o separados por " \
+           "comas)" in html
+    assert "No conocemos \u00abNorthsid Food\u00bb; revisa c\u00f3mo est\u00e1 escrito o " \
+           "qu\u00edtalo." in html
