@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import and_, bindparam, exists, func, or_
+from sqlalchemy import and_, bindparam, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -132,11 +132,11 @@ _EARLIER = aliased(Round)
 _REVISIONS = aliased(Response)
 # The organisations a partner may name as helpers: the coalition's active ones other than their
 # own, with an active partner or lead (a funder that only observes is not asked about).
-_AT_THE_TABLE = (
-    Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
-    Organisation.id != bindparam("organisation"),
+_SEATED = (
+    col(Organisation.active).is_(True), Organisation.id != bindparam("organisation"),
     exists().where(col(Person.organisation_id) == Organisation.id, col(Person.active).is_(True),
                    col(Person.role).in_((Role.PARTNER, Role.LEAD))))
+_AT_THE_TABLE = (Organisation.coalition_id == bindparam("coalition"), *_SEATED)
 _STATEMENTS: dict[str, Any] = {
     # The invitation with its round, person, coalition and organisation, in one row; with the
     # latest revision of the answers (if any) and the phase snapshot of the round before (the
@@ -194,20 +194,20 @@ _STATEMENTS: dict[str, Any] = {
     # the page lists says the coalition is too large to list.
     "others": select(Organisation.id, Organisation.name)
     .where(*_AT_THE_TABLE).order_by(col(Organisation.name)).limit(HELPER_CHECKBOXES + 1),
-    # In a large coalition, the likely helpers: those saved in this round's answer, then those
-    # that helped the organisation most in earlier rounds (the helpedge index by the helped).
-    "likely_helpers": select(Organisation.id, Organisation.name)
-    .where(*_AT_THE_TABLE, or_(
-        col(Organisation.id).in_(bindparam("chosen", expanding=True)),
-        col(Organisation.id).in_(select(HelpEdge.helper_organisation_id).where(
-            HelpEdge.helped_organisation_id == bindparam("organisation")))))
-    .order_by(col(Organisation.id).in_(bindparam("chosen", expanding=True)).desc(),
-              select(func.count()).where(
-                  HelpEdge.helper_organisation_id == Organisation.id,
-                  HelpEdge.helped_organisation_id == bindparam("organisation"))
-              .correlate(Organisation).scalar_subquery().desc(),
-              col(Organisation.name))
-    .limit(bindparam("limit")),
+    # In a large coalition, the likely helpers: every one saved in this round's answer, and
+    # the HELPER_SUGGESTIONS that helped the organisation most in earlier rounds (read from
+    # the helpedge index by the helped organisation, not from the coalition's organisations).
+    "likely_helpers": sa.union_all(
+        select(Organisation.id, Organisation.name, sa.literal(True).label("saved"))
+        .where(col(Organisation.id).in_(bindparam("chosen", expanding=True)), *_AT_THE_TABLE),
+        select(select(Organisation.id, Organisation.name, sa.literal(False).label("saved"))
+               .join(HelpEdge, col(HelpEdge.helper_organisation_id) == col(Organisation.id))
+               # No coalition test: an organisation's helpers are of its coalition (the form
+               # offers no other), and the test would lead SQLite to read every organisation.
+               .where(HelpEdge.helped_organisation_id == bindparam("organisation"), *_SEATED)
+               .group_by(col(Organisation.id), col(Organisation.name))
+               .order_by(func.count().desc(), col(Organisation.name))
+               .limit(HELPER_SUGGESTIONS).subquery())),
     # The organisations a typed name may mean: the one so named (case aside) first, else the
     # first two whose name starts with it (two say it is ambiguous).
     "named": select(Organisation.id, Organisation.name)
@@ -278,9 +278,19 @@ def likely_helpers(connection: sa.Connection, table: dict[str, int],
     this round's answer (so an edit loses none), then up to HELPER_SUGGESTIONS of those that
     helped most before."""
     saved = sorted({int(c) for c in chosen or [] if str(c).isdigit()})
-    rows = connection.execute(_STATEMENTS["likely_helpers"], {
-        **table, "chosen": saved, "limit": max(HELPER_SUGGESTIONS, len(saved))})
-    return sorted(((o_id, name) for o_id, name in rows), key=lambda org: org[1].casefold())
+    likely: dict[int, str] = {}
+    before: list[tuple[int, str]] = []
+    for o_id, name, was_saved in connection.execute(_STATEMENTS["likely_helpers"],
+                                                    {**table, "chosen": saved}):
+        if was_saved:
+            likely[o_id] = name
+        else:
+            before.append((o_id, name))
+    for o_id, name in before:
+        if len(likely) >= max(HELPER_SUGGESTIONS, len(saved)):
+            break
+        likely.setdefault(o_id, name)
+    return sorted(likely.items(), key=lambda org: org[1].casefold())
 
 
 def organisations_named(session: Session, checkin: Checkin,
