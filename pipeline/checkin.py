@@ -137,6 +137,16 @@ _SEATED = (
     exists().where(col(Person.organisation_id) == Organisation.id, col(Person.active).is_(True),
                    col(Person.role).in_((Role.PARTNER, Role.LEAD))))
 _AT_THE_TABLE = (Organisation.coalition_id == bindparam("coalition"), *_SEATED)
+# The organisations that helped this one most in earlier rounds, read from the helpedge index
+# by the helped organisation. No coalition test: its helpers are of its coalition (the form
+# offers no other), and the test would lead SQLite to read every organisation of the coalition.
+_PAST_HELPERS = (
+    select(Organisation.id, Organisation.name, sa.literal(False).label("saved"))
+    .join(HelpEdge, col(HelpEdge.helper_organisation_id) == col(Organisation.id))
+    .where(HelpEdge.helped_organisation_id == bindparam("organisation"), *_SEATED)
+    .group_by(col(Organisation.id), col(Organisation.name))
+    .order_by(func.count().desc(), col(Organisation.name))
+    .limit(HELPER_SUGGESTIONS).subquery("past_helpers"))
 _STATEMENTS: dict[str, Any] = {
     # The invitation with its round, person, coalition and organisation, in one row; with the
     # latest revision of the answers (if any) and the phase snapshot of the round before (the
@@ -195,19 +205,11 @@ _STATEMENTS: dict[str, Any] = {
     "others": select(Organisation.id, Organisation.name)
     .where(*_AT_THE_TABLE).order_by(col(Organisation.name)).limit(HELPER_CHECKBOXES + 1),
     # In a large coalition, the likely helpers: every one saved in this round's answer, and
-    # the HELPER_SUGGESTIONS that helped the organisation most in earlier rounds (read from
-    # the helpedge index by the helped organisation, not from the coalition's organisations).
+    # the HELPER_SUGGESTIONS that helped the organisation most in earlier rounds.
     "likely_helpers": sa.union_all(
         select(Organisation.id, Organisation.name, sa.literal(True).label("saved"))
         .where(col(Organisation.id).in_(bindparam("chosen", expanding=True)), *_AT_THE_TABLE),
-        select(select(Organisation.id, Organisation.name, sa.literal(False).label("saved"))
-               .join(HelpEdge, col(HelpEdge.helper_organisation_id) == col(Organisation.id))
-               # No coalition test: an organisation's helpers are of its coalition (the form
-               # offers no other), and the test would lead SQLite to read every organisation.
-               .where(HelpEdge.helped_organisation_id == bindparam("organisation"), *_SEATED)
-               .group_by(col(Organisation.id), col(Organisation.name))
-               .order_by(func.count().desc(), col(Organisation.name))
-               .limit(HELPER_SUGGESTIONS).subquery())),
+        sa.select(_PAST_HELPERS)),
     # The organisations a typed name may mean: the one so named (case aside) first, else the
     # first two whose name starts with it (two say it is ambiguous).
     "named": select(Organisation.id, Organisation.name)
