@@ -1,6 +1,7 @@
 """The check-in page's cost against the coalition's size: GET rate, page bytes and SQL
-statements per GET for a partner of a coalition of 10 organisations and of one of 10,000, in
-the same process (Flask's test client, no gunicorn), with the ratio of the large to the small.
+statements per GET for a partner of a coalition of 10 organisations and of one of 10,000, and
+the POST rate naming three helpers (ticked, or typed in the large coalition), in the same
+process (Flask's test client, no gunicorn), with the ratio of the large to the small.
 
     .venv/bin/python bench/form_size.py [--sizes 10,10000] [--requests 200]
 
@@ -19,10 +20,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,27 +85,58 @@ def grow(database_url: str, secret_key: str, organisations: int) -> str:
     return checkin_link("", secret_key, salt)
 
 
-def measure(client: Any, engine: sa.Engine, path: str, requests_: int) -> dict[str, float]:
-    """GET the page `requests_` times (after a warm-up); return its rate, CPU per GET, bytes
-    and statements per GET."""
+def timed(send: Callable[[], Any], engine: sa.Engine, requests_: int) -> dict[str, float]:
+    """Send a request `requests_` times (after a warm-up); return its rate, CPU per request,
+    the last response's bytes and statements per request."""
     statements = [0]
 
     def seen(*_args: object) -> None:
         statements[0] += 1
 
     for _ in range(5):
-        page = client.get(path)
-        assert page.status_code == 200, page.status_code
+        send()
     sa.event.listen(engine, "before_cursor_execute", seen)
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(requests_):
-            page = client.get(path)
+            page = send()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
     return {"rate": requests_ / wall, "cpu_ms": cpu / requests_ * 1000,
             "bytes": len(page.get_data()), "statements": statements[0] / requests_}
+
+
+def answer(client: Any, path: str) -> dict[str, Any]:
+    """The fields of a POST naming three helpers: ticked when the page lists every
+    organisation, typed when it is a large coalition's (two whole names in another case, one
+    name's start)."""
+    doc = lxml.html.fromstring(client.get(path).get_data(as_text=True))
+    fields: dict[str, Any] = {"csrf_token": doc.forms[0].fields["csrf_token"], "pulse": "4"}
+    if doc.xpath("//textarea[@name='helped_by_names']"):
+        fields["helped_by_names"] = ("ORGANISATION 00005 OF THE RIVERSIDE, organisation 00777 of "
+                                     "the riverside\nOrganisation 09999")
+    else:
+        fields["helped_by"] = [box.get("value")
+                               for box in doc.xpath("//input[@name='helped_by']")[:3]]
+    return fields
+
+
+def show(client: Any, path: str) -> Any:
+    """GET the page; stop the bench unless it is the form."""
+    return expect(200, client.get(path))
+
+
+def save(client: Any, path: str, fields: dict[str, Any]) -> Any:
+    """POST the answer; stop the bench unless it is saved."""
+    return expect(303, client.post(path, data=fields))
+
+
+def expect(status: int, response: Any) -> Any:
+    """Return the response, or stop the bench when it is not the expected page."""
+    if response.status_code != status:
+        raise SystemExit(f"expected {status}, got {response.status_code}")
+    return response
 
 
 def main() -> None:
@@ -124,15 +159,23 @@ def main() -> None:
         paths = {size: grow(settings.database_url, settings.secret_key, size) for size in sizes}
         client = create_app().test_client()
         engine = get_engine(settings.database_url)
-        figures = {size: measure(client, engine, paths[size], args.requests) for size in sizes}
+        figures, posts = {}, {}
+        for size in sizes:
+            path = paths[size]
+            figures[size] = timed(partial(show, client, path), engine, args.requests)
+            posts[size] = timed(partial(save, client, path, answer(client, path)), engine,
+                                args.requests)
     for size, f in figures.items():
         print(f"  {size:>7,} organisations: {f['rate']:7.1f} GET/s  {f['cpu_ms']:7.2f} ms CPU  "
-              f"{f['bytes']:>9,} bytes  {f['statements']:.0f} statements per GET")
+              f"{f['bytes']:>9,} bytes  {f['statements']:.0f} statements per GET; "
+              f"{posts[size]['rate']:6.1f} POST/s naming 3 helpers "
+              f"({posts[size]['statements']:.0f} statements)")
     small, large = figures[sizes[0]], figures[sizes[-1]]
     print(f"  {sizes[-1]:,} vs {sizes[0]:,}: GET rate {small['rate'] / large['rate']:.2f}x "
           f"slower, CPU {large['cpu_ms'] / small['cpu_ms']:.2f}x, bytes "
           f"{large['bytes'] / small['bytes']:.2f}x, statements "
-          f"{large['statements'] / small['statements']:.2f}x (goal: bytes 1x, rate within 1.5x)")
+          f"{large['statements'] / small['statements']:.2f}x (goal: bytes 1x, rate within 1.5x); "
+          f"POST rate {posts[sizes[0]]['rate'] / posts[sizes[-1]]['rate']:.2f}x slower")
     print(f"  load after: {machine()}")
 
 

@@ -96,8 +96,8 @@ def submit(token: str) -> ResponseReturnValue:
             return problem(exc)
         use_language(checkin.language)  # the fields' errors are written in it
         form = make_form(checkin, formdata=request.form,
-                         find_organisation=functools.partial(organisations_named, session,
-                                                             checkin))
+                         find_organisations=functools.partial(organisations_named, session,
+                                                              checkin))
         if not form.validate():
             if "csrf_token" in form.errors and len(form.errors) == 1:
                 notice = N_("This page was open for a long time (or cookies are off), so for "

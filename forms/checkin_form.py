@@ -285,7 +285,11 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-# The most names one save may type (each is one bounded query): a partner names a few helpers.
+# What each typed name means: [the organisation], [] for none, or two when it is ambiguous.
+FindOrganisations = Callable[[list[str]], dict[str, list[tuple[int, str]]]]
+
+# The most names one save may type (each not found whole is one more query): a partner names a
+# few helpers.
 TYPED_NAMES_MAX = 20
 
 
@@ -298,9 +302,9 @@ class HelperNamesField(TextAreaField):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.ids: list[int] = []
-        # Set by make_form for a POST: what a typed name means (pipeline.checkin's
+        # Set by make_form for a POST: what each typed name means (pipeline.checkin's
         # organisations_named), and the partner's own organisation, never a helper of itself.
-        self.find: Callable[[str], list[tuple[int, str]]] = lambda name: []
+        self.find: FindOrganisations = lambda names: {}
         self.own_name = ""
 
     def pre_validate(self, form: Any) -> None:
@@ -313,19 +317,21 @@ class HelperNamesField(TextAreaField):
             raise ValidationError(say(words(
                 N_("Type at most %(count)s names at a time: save, then come back to add more."),
                 count=TYPED_NAMES_MAX).as_data(), current_language()))
-        problems = [problem for problem in map(self._match, names) if problem is not None]
+        own = [name for name in names if name.casefold() == self.own_name.casefold()]
+        found = self.find([name for name in names if name not in own])
+        problems = [problem for name in names
+                    if (problem := self._match(name, name in own, found.get(name, [])))]
         if problems:
             said = [say(problem.as_data(), current_language()) for problem in problems]
             # One error per name, each its own line under the box (WTForms keeps one per raise).
             self.errors.extend(said[:-1])
             raise ValidationError(said[-1])
 
-    def _match(self, name: str) -> Words | None:
+    def _match(self, name: str, own: bool, found: list[tuple[int, str]]) -> Words | None:
         """Keep the id a name means, or return what is wrong with it."""
-        if name.casefold() == self.own_name.casefold():
+        if own:
             return words(N_("\u201c%(name)s\u201d is your own organisation; leave it out."),
                          name=name)
-        found = self.find(name)
         if not found:
             return words(N_("We don\u2019t know \u201c%(name)s\u201d; check the spelling or "
                             "leave it out."), name=name)
@@ -469,10 +475,9 @@ def _form_class(kind: str, items: tuple[str, ...], ask_echo: bool,
 
 
 def make_form(checkin: Checkin, *, formdata: Any = None,
-              find_organisation: Callable[[str], list[tuple[int, str]]] | None = None
-              ) -> CheckinForm:
+              find_organisations: FindOrganisations | None = None) -> CheckinForm:
     """Return the form, prefilled from the latest answers when there is no posted data;
-    `find_organisation` matches the helpers' names a POST typed (a large coalition's)."""
+    `find_organisations` matches the helpers' names a POST typed (a large coalition's)."""
     cls = checkin_form_class(checkin)
     prefill = prefill_data(checkin) if formdata is None else {}
     form = cls(formdata=formdata, data=prefill) if formdata is not None else cls(data=prefill)
@@ -480,8 +485,8 @@ def make_form(checkin: Checkin, *, formdata: Any = None,
         SelectChoice(oid, name)
         for oid, name in checkin.other_organisations]
     names = helper_names(form)
-    if names is not None and find_organisation is not None:
-        names.find, names.own_name = find_organisation, checkin.organisation_name
+    if names is not None and find_organisations is not None:
+        names.find, names.own_name = find_organisations, checkin.organisation_name
     return form
 
 

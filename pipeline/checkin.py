@@ -210,8 +210,14 @@ _STATEMENTS: dict[str, Any] = {
         select(Organisation.id, Organisation.name, sa.literal(True).label("saved"))
         .where(col(Organisation.id).in_(bindparam("chosen", expanding=True)), *_AT_THE_TABLE),
         sa.select(_PAST_HELPERS)),
-    # The organisations a typed name may mean: the one so named (case aside) first, else the
-    # first two whose name starts with it (two say it is ambiguous).
+    # The organisations named by typed names (lowercased), each whatever its case: one lookup
+    # for all the names of a POST in the index by lowercased name.
+    "named_exactly": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE,
+           func.lower(Organisation.name).in_(bindparam("names", expanding=True))),
+    # The organisations a name may mean when it names none exactly: the one so named (case
+    # aside, as the database lowercases) first, else the first two whose name starts with it
+    # (two say it is ambiguous). It reads the coalition's names, so only such names ask it.
     "named": select(Organisation.id, Organisation.name)
     .where(*_AT_THE_TABLE, func.lower(Organisation.name).like(
         func.lower(bindparam("prefix")), escape="/"))
@@ -296,17 +302,27 @@ def likely_helpers(connection: sa.Connection, table: dict[str, int],
 
 
 def organisations_named(session: Session, checkin: Checkin,
-                        name: str) -> list[tuple[int, str]]:
-    """Return the organisation a partner's typed name means: [the one], [] for none, or two
-    when the name is only the start of several (it is ambiguous). A name matches exactly
-    (case aside), else as the start of one organisation's name."""
-    escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")  # LIKE's escape: /
-    rows = session.connection().execute(_STATEMENTS["named"], {
-        "coalition": checkin.coalition_id, "organisation": checkin.organisation_id,
-        "prefix": escaped + "%", "name": name}).all()
-    if rows and rows[0].name.casefold() == name.casefold():
-        return [(rows[0].id, rows[0].name)]
-    return [(o_id, o_name) for o_id, o_name in rows]
+                        names: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """Return what each name a partner typed means: [the organisation], [] for none, or two
+    when it could be several (it is ambiguous). A name matches a whole name (case aside), else
+    the start of one organisation's name."""
+    connection = session.connection()
+    table = {"coalition": checkin.coalition_id, "organisation": checkin.organisation_id}
+    found: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+    for o_id, o_name in connection.execute(_STATEMENTS["named_exactly"], {
+            **table, "names": sorted({name.lower() for name in names})}):
+        for name in names:
+            if name.casefold() == o_name.casefold():
+                found[name].append((o_id, o_name))
+    for name in names:
+        if found[name]:
+            continue
+        escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")  # LIKE escape
+        rows = connection.execute(_STATEMENTS["named"], {
+            **table, "prefix": escaped + "%", "name": name}).all()
+        exact = rows and rows[0].name.casefold() == name.casefold()
+        found[name] = [(o_id, o_name) for o_id, o_name in rows[:1 if exact else 2]]
+    return found
 
 
 # A revision is written with one INSERT ... RETURNING (no unit-of-work flush).
