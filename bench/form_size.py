@@ -107,15 +107,16 @@ def timed(send: Callable[[], Any], engine: sa.Engine, requests_: int) -> dict[st
             "bytes": len(page.get_data()), "statements": statements[0] / requests_}
 
 
-def answer(client: Any, path: str) -> dict[str, Any]:
+def answer(client: Any, path: str, size: int) -> dict[str, Any]:
     """The fields of a POST naming three helpers: ticked when the page lists every
     organisation, typed when it is a large coalition's (two whole names in another case, one
     name's start)."""
     doc = lxml.html.fromstring(client.get(path).get_data(as_text=True))
     fields: dict[str, Any] = {"csrf_token": doc.forms[0].fields["csrf_token"], "pulse": "4"}
     if doc.xpath("//textarea[@name='helped_by_names']"):
-        fields["helped_by_names"] = ("ORGANISATION 00005 OF THE RIVERSIDE, organisation 00777 of "
-                                     "the riverside\nOrganisation 09999")
+        fields["helped_by_names"] = (f"ORGANISATION {5:05d} OF THE RIVERSIDE, organisation "
+                                     f"{size // 2:05d} of the riverside\n"
+                                     f"Organisation {size - 1:05d}")
     else:
         fields["helped_by"] = [box.get("value")
                                for box in doc.xpath("//input[@name='helped_by']")[:3]]
@@ -163,8 +164,8 @@ def main() -> None:
         for size in sizes:
             path = paths[size]
             figures[size] = timed(partial(show, client, path), engine, args.requests)
-            posts[size] = timed(partial(save, client, path, answer(client, path)), engine,
-                                args.requests)
+            fields = answer(client, path, size)
+            posts[size] = timed(partial(save, client, path, fields), engine, args.requests)
     for size, f in figures.items():
         print(f"  {size:>7,} organisations: {f['rate']:7.1f} GET/s  {f['cpu_ms']:7.2f} ms CPU  "
               f"{f['bytes']:>9,} bytes  {f['statements']:.0f} statements per GET; "
