@@ -313,6 +313,8 @@ class HelperNamesField(TextAreaField):
 
         self.ids = []
         names = typed_names(self.data)
+        if not names:
+            return
         if len(names) > TYPED_NAMES_MAX:
             raise ValidationError(say(words(
                 N_("Type at most %(count)s names at a time: save, then come back to add more."),

@@ -33,14 +33,15 @@ from pipeline.models import (
 from pipeline.tokens import hash_token, looks_like_token
 
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
-
-# "Who helped your organisation?": up to this many other organisations the page ticks from all
-# of them; beyond, it shows this round's saved helpers and up to HELPER_SUGGESTIONS that helped
-# before, and the partner types any other names (the page stays the same size at 10,000).
-HELPER_CHECKBOXES = 30
-HELPER_SUGGESTIONS = 8
 PULSE_LABELS = {1: N_("Never"), 2: N_("Rarely"), 3: N_("Sometimes"), 4: N_("Mostly"),
                 5: N_("Always")}
+
+# "Who helped your organisation?" lists every other organisation at the table as a checkbox
+# when there are at most HELPER_CHECKBOXES of them. Beyond, the page lists this round's saved
+# helpers and up to HELPER_SUGGESTIONS that helped before, and the partner types other names:
+# the page is the same size at 60 organisations as at 10,000.
+HELPER_CHECKBOXES = 30
+HELPER_SUGGESTIONS = 8
 
 
 class LinkProblem(Exception):
@@ -127,7 +128,8 @@ class Checkin:
 
 # The statements open_checkin runs, built once: a check-in page is the app's busiest request,
 # and building and keying a statement costs about as much as running it on SQLite. Four
-# statements in all (one for a round that is not a weekly check-in), each giving plain rows.
+# statements in all (five in a coalition too large to list; one for a round that is not a
+# weekly check-in), each giving plain rows; and those matching the helpers' names a POST typed.
 _EARLIER = aliased(Round)
 _REVISIONS = aliased(Response)
 # The organisations a partner may name as helpers: the coalition's active ones other than their

@@ -15,6 +15,7 @@ import lxml.html
 import pytest
 from sqlmodel import Session, select
 
+from forms.checkin_form import TYPED_NAMES_MAX
 from pipeline.checkin import HELPER_CHECKBOXES, HELPER_SUGGESTIONS
 from pipeline.db import session_scope
 from pipeline.models import HelpEdge, Organisation, Person, Response, Round, utcnow
@@ -23,7 +24,7 @@ from tests.test_digest_queries import counting
 
 RAJ = "raj@schools.example"  # at Harbour Schools
 NAMED = ["Northside Food Bank", "Northside Food Pantry", "Eastside Youth Club",
-         "Friends of the Park", "Westside Tenants"]
+         "Friends of the Park", "Friends of the Park Trust", "Westside Tenants"]
 
 
 def add_organisations(settings, count: int, start: int = 0) -> None:
@@ -126,6 +127,8 @@ def test_typed_names_are_matched_to_organisations_and_stored_as_ids(
         settings, session, client, big):
     link = link_for(settings, session, RAJ, big)
     westside = str(organisation_id(session, "Westside Tenants"))
+    # A whole name in any case and with punctuation around it; a start only one name has; a
+    # whole name that also starts a longer one.
     typed = "  northside food BANK.,Eastside\nPartner Org 0007;\n\n(friends of the park)"
     assert post(client, link, {"helped_by": westside, "helped_by_names": typed}
                 ).status_code == 303
@@ -220,3 +223,12 @@ def test_a_spanish_reader_gets_the_names_box_and_its_errors_in_spanish(
            "comas)" in html
     assert "No conocemos \u00abNorthsid Food\u00bb; revisa c\u00f3mo est\u00e1 escrito o " \
            "qu\u00edtalo." in html
+
+
+def test_more_names_than_a_save_takes_are_refused_with_what_to_do(settings, session, client, big):
+    link = link_for(settings, session, RAJ, big)
+    typed = ", ".join(f"Partner Org {n:04d}" for n in range(10, 10 + TYPED_NAMES_MAX + 1))
+    html = post(client, link, {"helped_by_names": typed}).get_data(as_text=True)
+    assert (f"Type at most {TYPED_NAMES_MAX} names at a time: save, then come back to add "
+            "more.") in html
+    assert stored(session, big) == []
