@@ -50,6 +50,16 @@ class _StoredAsWritten(EmailPolicy):
             # A long one is parsed when it is folded (to_bytes), once instead of twice; an
             # address header of any length is parsed now, so a bad address fails here.
             return name, value
+        if isinstance(value, str) and name.lower() not in _ADDRESS_HEADERS:
+            # Parsed once per batch: a round's subject (non-ASCII: a cut name ends in "…")
+            # is the same in every email, and a parsed header is never changed in place.
+            key = (name, value)
+            parsed = _PARSED.get(key)
+            if parsed is None:
+                if len(_PARSED) >= 256:
+                    _PARSED.clear()
+                parsed = _PARSED[key] = super().header_store_parse(name, value)
+            return parsed
         return super().header_store_parse(name, value)
 
     def header_max_count(self, name: str) -> int | None:
@@ -61,6 +71,7 @@ class _StoredAsWritten(EmailPolicy):
 
 
 _MAX_COUNT: dict[str, int | None] = {}
+_PARSED: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
 _ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
@@ -273,19 +284,44 @@ def to_bytes(message: EmailMessage) -> bytes:
     return b"".join(out)
 
 
-_FOLDED: dict[tuple[str, str], bytes] = {}
+_FOLDED: dict[tuple[Any, ...], bytes] = {}
 
 
 def _fold(name: str, value: Any) -> bytes:
     """One header as SMTP carries it (email.policy.SMTP's folding); the headers every email of
     a batch shares (From, Subject, List-Id, the parts' Content-Type) are folded once."""
-    if not isinstance(value, str):
-        return _SMTP.fold_binary(name, value)
-    key = (name, value)
+    key = (name, value) if type(value) is str else (name, type(value), value)
     folded = _FOLDED.get(key)
     if folded is None:
-        folded = _SMTP.fold_binary(name, value)
+        if name.lower() in _URI_HEADERS and type(value) is str and _PRINTABLE.fullmatch(value):
+            folded = _fold_at_spaces(name, value)
+        else:
+            folded = _SMTP.fold_binary(name, value)
         if len(_FOLDED) >= 1024:
             _FOLDED.clear()
         _FOLDED[key] = folded
     return folded
+
+
+# Headers whose words are URIs or ids in angle brackets (RFC 2369, RFC 2919), which readers
+# take as written: email.policy.SMTP would write a word too long for a line as RFC 2047
+# encoded words, and a mail provider would find no unsubscribe URI in them.
+_URI_HEADERS = frozenset({"list-unsubscribe", "list-id", "list-help", "list-post",
+                          "list-subscribe", "list-owner", "list-archive", "archived-at"})
+_PRINTABLE = re.compile(r"[!-~]+( [!-~]+)*")
+
+
+def _fold_at_spaces(name: str, value: str) -> bytes:
+    """Fold a header only between its words, each whole on a line however long (up to the
+    998 octets RFC 5322 allows), as email.policy.SMTP folds words that fit."""
+    limit = _SMTP.max_line_length or 78
+    lines, line = [], f"{name}:"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > limit and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    if any(len(each) > 998 for each in lines):
+        raise ValueError(f"header {name} has a word longer than a line may be: {value[:80]}...")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")

@@ -463,6 +463,29 @@ def test_a_long_list_unsubscribe_header_is_folded_on_the_wire() -> None:
     assert b"List-Unsubscribe:" in raw and b"=?utf-8?" not in raw
 
 
+@pytest.mark.parametrize("host", ["cos.example.org",
+                                  "cadence.riverside-food-security-coalition.example.org"])
+def test_list_unsubscribe_is_never_written_as_encoded_words(host: str) -> None:
+    """RFC 2369 headers hold URIs in angle brackets, which mail providers read as they are: a
+    URI longer than a line must go out whole on a line of its own, never as RFC 2047 encoded
+    words (email.policy.SMTP encodes any word too long for a line, and Gmail's or Yahoo's
+    one-click unsubscribe would then find no URI)."""
+    token = "12345-nqNj_Gh3feA0AIPm0dLiIwZ-"
+    value = (f"<https://{host}/u/{token}>, "
+             f"<mailto:cos@{host}?subject=unsubscribe%20{token}>")
+    message = build_message(render_email("invitation", INVITATION), sender="C <cos@example.org>",
+                            to_name="Ann", to_addr="ann@example.org", message_id="<a@b>",
+                            headers={"List-Unsubscribe": value, "List-Id": f"C <c.lists.{host}>"})
+    raw = to_bytes(message)
+    head = raw.split(b"\r\n\r\n")[0]
+    assert b"=?" not in head
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    unfolded = head.replace(b"\r\n ", b" ").decode("ascii")
+    assert f"\r\nList-Unsubscribe: {value}\r\n" in unfolded + "\r\n"
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["List-Unsubscribe"] == value
+
+
 def test_a_name_with_quotes_and_commas_survives_the_round_trip() -> None:
     name = 'O\'Neill, Amira "Ami"'
     message = build_message(
