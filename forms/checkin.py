@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -28,6 +29,7 @@ from pipeline.checkin import (
     Checkin,
     LinkProblem,
     open_checkin,
+    organisations_named,
     record_answers,
 )
 from pipeline.config import Settings
@@ -93,7 +95,9 @@ def submit(token: str) -> ResponseReturnValue:
         except LinkProblem as exc:
             return problem(exc)
         use_language(checkin.language)  # the fields' errors are written in it
-        form = make_form(checkin, formdata=request.form)
+        form = make_form(checkin, formdata=request.form,
+                         find_organisations=functools.partial(organisations_named, session,
+                                                              checkin))
         if not form.validate():
             if "csrf_token" in form.errors and len(form.errors) == 1:
                 notice = N_("This page was open for a long time (or cookies are off), so for "

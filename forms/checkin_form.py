@@ -6,7 +6,7 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -39,8 +39,14 @@ from pipeline.core.numbers import (
 )
 from pipeline.core.phases import READINESS_QUESTIONS, ReadinessItem
 from pipeline.core.questions import ITEM_TEXT, READINESS_SCALE, choices, stored_value
-from pipeline.core.text import TEXT_MAX_LENGTH, clean_name, clean_text, text_problem
-from pipeline.core.words import words
+from pipeline.core.text import (
+    TEXT_MAX_LENGTH,
+    clean_name,
+    clean_text,
+    text_problem,
+    typed_names,
+)
+from pipeline.core.words import Words, words
 
 # A unit sign typed with a reading ("50%", "€1,200") is only the metric's unit when the metric
 # is counted in it; "50%" for a count of streets is a misunderstanding, not fifty streets.
@@ -279,6 +285,65 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+# What each typed name means: [the organisation], [] for none, or two when it is ambiguous.
+FindOrganisations = Callable[[list[str]], dict[str, list[tuple[int, str]]]]
+
+# The most names one save may type (each not found whole is one more query): a partner names a
+# few helpers.
+TYPED_NAMES_MAX = 20
+
+
+class HelperNamesField(TextAreaField):
+    """Other organisations that helped, typed by name (a large coalition's page lists only the
+    likely ones): each name is matched when the form is validated, the ids kept in `.ids`."""
+
+    widget = TextArea()
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.ids: list[int] = []
+        # Set by make_form for a POST: what each typed name means (pipeline.checkin's
+        # organisations_named), and the partner's own organisation, never a helper of itself.
+        self.find: FindOrganisations = lambda names: {}
+        self.own_name = ""
+
+    def pre_validate(self, form: Any) -> None:
+        """Match every typed name; say each one that is not recognised and what to do."""
+        from forms.languages import current_language
+
+        self.ids = []
+        names = typed_names(self.data)
+        if not names:
+            return
+        if len(names) > TYPED_NAMES_MAX:
+            raise ValidationError(say(words(
+                N_("Type at most %(count)s names at a time: save, then come back to add more."),
+                count=TYPED_NAMES_MAX).as_data(), current_language()))
+        own = [name for name in names if name.casefold() == self.own_name.casefold()]
+        found = self.find([name for name in names if name not in own])
+        problems = [problem for name in names
+                    if (problem := self._match(name, name in own, found.get(name, [])))]
+        if problems:
+            said = [say(problem.as_data(), current_language()) for problem in problems]
+            # One error per name, each its own line under the box (WTForms keeps one per raise).
+            self.errors.extend(said[:-1])
+            raise ValidationError(said[-1])
+
+    def _match(self, name: str, own: bool, found: list[tuple[int, str]]) -> Words | None:
+        """Keep the id a name means, or return what is wrong with it."""
+        if own:
+            return words(N_("\u201c%(name)s\u201d is your own organisation; leave it out."),
+                         name=name)
+        if not found:
+            return words(N_("We don\u2019t know \u201c%(name)s\u201d; check the spelling or "
+                            "leave it out."), name=name)
+        if len(found) > 1:
+            return words(N_("\u201c%(name)s\u201d could be %(first)s or %(second)s; type more "
+                            "of the name."), name=name, first=found[0][1], second=found[1][1])
+        self.ids.append(found[0][0])
+        return None
+
+
 class CheckinForm(FlaskForm):
     """The questions every partner gets; per-commitment and per-metric fields are added on."""
 
@@ -363,16 +428,22 @@ def checkin_form_class(checkin: Checkin) -> type[CheckinForm]:
     """
     return _form_class(checkin.kind, checkin.items, checkin.ask_echo,
                        tuple(c.id for c in checkin.commitments),
-                       tuple((m.id, m.name, m.unit) for m in checkin.metrics), checkin.locale)
+                       tuple((m.id, m.name, m.unit) for m in checkin.metrics), checkin.locale,
+                       checkin.many_organisations)
 
 
 @functools.lru_cache(maxsize=1024)
 def _form_class(kind: str, items: tuple[str, ...], ask_echo: bool,
                 commitments: tuple[int, ...], metrics: tuple[tuple[int, str, str], ...],
-                locale: str) -> type[CheckinForm]:
+                locale: str, many_organisations: bool) -> type[CheckinForm]:
 
     class PersonCheckinForm(CheckinForm):
         pass
+
+    if many_organisations:
+        PersonCheckinForm.helped_by_names = HelperNamesField(
+            N_("Other organisations that helped (names, one per line or separated by commas)"),
+            filters=[clean_text], validators=[Optional(), CleanText(TEXT_MAX_LENGTH)])
 
     for code in items:
         setattr(PersonCheckinForm, item_field(code), RadioField(
@@ -405,15 +476,26 @@ def _form_class(kind: str, items: tuple[str, ...], ask_echo: bool,
     return PersonCheckinForm
 
 
-def make_form(checkin: Checkin, *, formdata: Any = None) -> CheckinForm:
-    """Return the form, prefilled from the latest answers when there is no posted data."""
+def make_form(checkin: Checkin, *, formdata: Any = None,
+              find_organisations: FindOrganisations | None = None) -> CheckinForm:
+    """Return the form, prefilled from the latest answers when there is no posted data;
+    `find_organisations` matches the helpers' names a POST typed (a large coalition's)."""
     cls = checkin_form_class(checkin)
     prefill = prefill_data(checkin) if formdata is None else {}
     form = cls(formdata=formdata, data=prefill) if formdata is not None else cls(data=prefill)
     form.helped_by.choices = [
         SelectChoice(oid, name)
         for oid, name in checkin.other_organisations]
+    names = helper_names(form)
+    if names is not None and find_organisations is not None:
+        names.find, names.own_name = find_organisations, checkin.organisation_name
     return form
+
+
+def helper_names(form: CheckinForm) -> HelperNamesField | None:
+    """Return the box for typing helpers' names, on a large coalition's form only."""
+    field = form._fields.get("helped_by_names")
+    return field if isinstance(field, HelperNamesField) else None
 
 
 def prefill_data(checkin: Checkin) -> dict[str, Any]:
@@ -483,6 +565,10 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
                 sheet[item.value] = {"rating": int(rating) if rating else None,
                                      "comment": comment}
         extra["readiness"] = sheet
+    helped = set(form.helped_by.data or [])
+    names = helper_names(form)
+    if names is not None:  # the ticked ones and the typed ones, each once
+        helped.update(names.ids)
     return extra | {
         "commitments": commitments,
         "new_commitment": {
@@ -494,5 +580,5 @@ def answers_from(form: CheckinForm, checkin: Checkin) -> dict[str, Any]:
         "blocker": clean_text(form.blocker.data),
         "help_wanted": bool(form.help_wanted.data),
         "pulse": int(form.pulse.data) if form.pulse.data else None,
-        "helped_by": sorted(set(form.helped_by.data or [])),
+        "helped_by": sorted(helped),
     }

@@ -19,6 +19,7 @@ from pipeline.models import (
     Coalition,
     Commitment,
     CommitmentUpdate,
+    HelpEdge,
     Invitation,
     Metric,
     Organisation,
@@ -34,6 +35,13 @@ from pipeline.tokens import hash_token, looks_like_token
 STATUS_LABELS = {s.value: s.label for s in REPORTED_STATUSES}
 PULSE_LABELS = {1: N_("Never"), 2: N_("Rarely"), 3: N_("Sometimes"), 4: N_("Mostly"),
                 5: N_("Always")}
+
+# "Who helped your organisation?" lists every other organisation at the table as a checkbox
+# when there are at most HELPER_CHECKBOXES of them. Beyond, the page lists this round's saved
+# helpers and up to HELPER_SUGGESTIONS that helped before, and the partner types other names:
+# the page is the same size at 60 organisations as at 10,000.
+HELPER_CHECKBOXES = 30
+HELPER_SUGGESTIONS = 8
 
 
 class LinkProblem(Exception):
@@ -103,7 +111,10 @@ class Checkin:
     language: str = "en"  # the person's, else the coalition's: the words on the page
     commitments: list[CommitmentItem] = field(default_factory=list)
     metrics: list[MetricItem] = field(default_factory=list)
+    # Every other organisation at the table, or (many_organisations) the likely helpers only.
     other_organisations: list[tuple[int, str]] = field(default_factory=list)
+    many_organisations: bool = False
+    coalition_id: int = 0
     latest: dict[str, Any] | None = None
     revision: int = 0
     submitted_at: datetime | None = None
@@ -117,9 +128,27 @@ class Checkin:
 
 # The statements open_checkin runs, built once: a check-in page is the app's busiest request,
 # and building and keying a statement costs about as much as running it on SQLite. Four
-# statements in all (one for a round that is not a weekly check-in), each giving plain rows.
+# statements in all (five in a coalition too large to list; one for a round that is not a
+# weekly check-in), each giving plain rows; and those matching the helpers' names a POST typed.
 _EARLIER = aliased(Round)
 _REVISIONS = aliased(Response)
+# The organisations a partner may name as helpers: the coalition's active ones other than their
+# own, with an active partner or lead (a funder that only observes is not asked about).
+_SEATED = (
+    col(Organisation.active).is_(True), Organisation.id != bindparam("organisation"),
+    exists().where(col(Person.organisation_id) == Organisation.id, col(Person.active).is_(True),
+                   col(Person.role).in_((Role.PARTNER, Role.LEAD))))
+_AT_THE_TABLE = (Organisation.coalition_id == bindparam("coalition"), *_SEATED)
+# The organisations that helped this one most in earlier rounds, read from the helpedge index
+# by the helped organisation. No coalition test: its helpers are of its coalition (the form
+# offers no other), and the test would lead SQLite to read every organisation of the coalition.
+_PAST_HELPERS = (
+    select(Organisation.id, Organisation.name, sa.literal(False).label("saved"))
+    .join(HelpEdge, col(HelpEdge.helper_organisation_id) == col(Organisation.id))
+    .where(HelpEdge.helped_organisation_id == bindparam("organisation"), *_SEATED)
+    .group_by(col(Organisation.id), col(Organisation.name))
+    .order_by(func.count().desc(), col(Organisation.name))
+    .limit(HELPER_SUGGESTIONS).subquery("past_helpers"))
 _STATEMENTS: dict[str, Any] = {
     # The invitation with its round, person, coalition and organisation, in one row; with the
     # latest revision of the answers (if any) and the phase snapshot of the round before (the
@@ -173,15 +202,30 @@ _STATEMENTS: dict[str, Any] = {
     .where(col(Metric.owner_organisation_id) == bindparam("organisation"),
            col(Metric.active).is_(True))
     .order_by(col(Metric.id)),
-    # Organisations at the table: those with an active partner or lead (a funder that only
-    # observes is not asked about).
-    "others": select(Organisation.id, Organisation.name).where(
-        Organisation.coalition_id == bindparam("coalition"), col(Organisation.active).is_(True),
-        Organisation.id != bindparam("organisation"),
-        exists().where(col(Person.organisation_id) == Organisation.id,
-                       col(Person.active).is_(True),
-                       col(Person.role).in_((Role.PARTNER, Role.LEAD))))
-    .order_by(col(Organisation.name)),
+    # Organisations at the table (below), the first HELPER_CHECKBOXES + 1 by name: one more than
+    # the page lists says the coalition is too large to list.
+    "others": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE).order_by(col(Organisation.name)).limit(HELPER_CHECKBOXES + 1),
+    # In a large coalition, the likely helpers: every one saved in this round's answer, and
+    # the HELPER_SUGGESTIONS that helped the organisation most in earlier rounds.
+    "likely_helpers": sa.union_all(
+        select(Organisation.id, Organisation.name, sa.literal(True).label("saved"))
+        .where(col(Organisation.id).in_(bindparam("chosen", expanding=True)), *_AT_THE_TABLE),
+        sa.select(_PAST_HELPERS)),
+    # The organisations named by typed names (lowercased), each whatever its case: one lookup
+    # for all the names of a POST in the index by lowercased name.
+    "named_exactly": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE,
+           func.lower(Organisation.name).in_(bindparam("names", expanding=True))),
+    # The organisations a name may mean when it names none exactly: the one so named (case
+    # aside, as the database lowercases) first, else the first two whose name starts with it
+    # (two say it is ambiguous). It reads the coalition's names, so only such names ask it.
+    "named": select(Organisation.id, Organisation.name)
+    .where(*_AT_THE_TABLE, func.lower(Organisation.name).like(
+        func.lower(bindparam("prefix")), escape="/"))
+    .order_by((func.lower(Organisation.name) == func.lower(bindparam("name"))).desc(),
+              col(Organisation.name))
+    .limit(2),
 }
 
 
@@ -204,6 +248,7 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
     commitments: list[CommitmentItem] = []
     metrics: list[MetricItem] = []
     others: list[tuple[int, str]] = []
+    many = False
     if row.kind == RoundKind.CHECKIN:
         organisation = {"organisation": row.organisation_id}
         commitments = [
@@ -216,8 +261,11 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         metrics = [MetricItem(*metric) for metric in connection.execute(
             _STATEMENTS["metrics"], {"coalition": row.coalition_id, "number": row.number,
                                      **organisation})]
-        others = [(o_id, name) for o_id, name in connection.execute(
-            _STATEMENTS["others"], {"coalition": row.coalition_id, **organisation})]
+        table = {"coalition": row.coalition_id, **organisation}
+        others = [(o_id, name) for o_id, name in connection.execute(_STATEMENTS["others"], table)]
+        many = len(others) > HELPER_CHECKBOXES
+        if many:
+            others = likely_helpers(connection, table, (row.answers or {}).get("helped_by"))
     items, ask_echo = questions_after(row.kind, row.number, row.stage, row.model, row.previous)
     language = choose(row.person_language, row.coalition_language)
     return Checkin(
@@ -228,9 +276,55 @@ def open_checkin(session: Session, token: str, *, now: datetime | None = None) -
         closes_at=format_moment(row.closes_at, row.timezone, language),
         locale=row.locale, language=language,
         commitments=commitments, metrics=metrics, other_organisations=others,
+        many_organisations=many, coalition_id=row.coalition_id,
         latest=row.answers, revision=row.revision or 0, submitted_at=row.submitted_at,
         kind=row.kind, items=items, ask_echo=ask_echo,
     )
+
+
+def likely_helpers(connection: sa.Connection, table: dict[str, int],
+                   chosen: Any) -> list[tuple[int, str]]:
+    """Return the helpers a large coalition's page offers, by name: every organisation saved in
+    this round's answer (so an edit loses none), then up to HELPER_SUGGESTIONS of those that
+    helped most before."""
+    saved = sorted({int(c) for c in chosen or [] if str(c).isdigit()})
+    likely: dict[int, str] = {}
+    before: list[tuple[int, str]] = []
+    for o_id, name, was_saved in connection.execute(_STATEMENTS["likely_helpers"],
+                                                    {**table, "chosen": saved}):
+        if was_saved:
+            likely[o_id] = name
+        else:
+            before.append((o_id, name))
+    for o_id, name in before:
+        if len(likely) >= max(HELPER_SUGGESTIONS, len(saved)):
+            break
+        likely.setdefault(o_id, name)
+    return sorted(likely.items(), key=lambda org: org[1].casefold())
+
+
+def organisations_named(session: Session, checkin: Checkin,
+                        names: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """Return what each name a partner typed means: [the organisation], [] for none, or two
+    when it could be several (it is ambiguous). A name matches a whole name (case aside), else
+    the start of one organisation's name."""
+    connection = session.connection()
+    table = {"coalition": checkin.coalition_id, "organisation": checkin.organisation_id}
+    found: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+    for o_id, o_name in connection.execute(_STATEMENTS["named_exactly"], {
+            **table, "names": sorted({name.lower() for name in names})}):
+        for name in names:
+            if name.casefold() == o_name.casefold():
+                found[name].append((o_id, o_name))
+    for name in names:
+        if found[name]:
+            continue
+        escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")  # LIKE escape
+        rows = connection.execute(_STATEMENTS["named"], {
+            **table, "prefix": escaped + "%", "name": name}).all()
+        exact = rows and rows[0].name.casefold() == name.casefold()
+        found[name] = [(o_id, o_name) for o_id, o_name in rows[:1 if exact else 2]]
+    return found
 
 
 # A revision is written with one INSERT ... RETURNING (no unit-of-work flush).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from pipeline.core.vocab import CommitmentStatus, DeliveryStatus, Direction, Role, Stage
@@ -56,7 +56,11 @@ class Coalition(SQLModel, table=True):
 class Organisation(SQLModel, table=True):
     """A member organisation of a coalition."""
 
-    __table_args__ = (UniqueConstraint("coalition_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("coalition_id", "name"),
+        # A name a partner typed, found whatever its case (pipeline.checkin, the helpers).
+        Index("ix_organisation_coalition_lower_name", "coalition_id", text("lower(name)")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     coalition_id: int = Field(foreign_key="coalition.id", index=True)
     name: str = Field(max_length=200)
@@ -243,6 +247,8 @@ class HelpEdge(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("round_id", "helper_organisation_id", "helped_organisation_id",
                          "reported_by_person_id"),
+        # Who helped an organisation before, read by its check-in page in a large coalition.
+        Index("ix_helpedge_helped_helper", "helped_organisation_id", "helper_organisation_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)

@@ -241,6 +241,35 @@ def test_the_form_fits_a_375_px_phone_without_sideways_scrolling(
     print(f"screenshots in {tmp_path}")
 
 
+def test_a_large_coalitions_helpers_box_fits_a_375_px_phone_and_its_errors_are_tied_to_it(
+        phone, settings, smtp_server, live_server, session):
+    from tests.test_checkin_helpers import add_organisations, helped_before
+
+    round_id, links = invite(settings, smtp_server)
+    add_organisations(settings, 60)
+    helped_before(settings, ["Westside Tenants"])
+    phone.goto(links[RAJ])
+    names = phone.get_by_label("Other organisations that helped (names, one per line or "
+                               "separated by commas)")
+    expect(names).to_be_visible()
+    expect(phone.get_by_role("group", name="Who helped your organisation this round?")
+           .get_by_label("Westside Tenants")).to_be_visible()
+    no_sideways_scroll(phone, "the form of a large coalition")
+
+    # Two errors, one quoting a name wider than the phone (no space to break it at).
+    names.fill("Northside Food, NorthsideFoodBankCommunityKitchenAndPantryOfTheGreaterRiverside")
+    assert save(phone) == 400
+    no_sideways_scroll(phone, "the names box with its errors")
+    expect(names).to_have_attribute("aria-invalid", "true")
+    expect(phone.locator("#helped_by_names-error li")).to_have_count(2)
+
+    phone.get_by_label("Westside Tenants").check()
+    names.fill("northside food bank")
+    assert save(phone) == 303
+    expect(phone.locator(".recorded")).to_contain_text("Northside Food Bank")
+    assert revisions(session, round_id) == [1]
+
+
 def test_a_wrong_or_cut_short_link_shows_this_link_does_not_work_with_status_404(
         phone, settings, smtp_server, live_server, session):
     _, links = invite(settings, smtp_server)

@@ -8,6 +8,8 @@ emoji. Two kinds of result:
 - refusing, which gives a sentence for the person who typed it: `text_problem`, `name_problem`
   (a name that is blank or too long must be asked for again, not guessed).
 
+`typed_names` reads a list of names typed into one box.
+
 `neutralise_formula` and `neutralise_row` make cells safe to open in a spreadsheet.
 `decode_file_text` reads a file's bytes (UTF-8, or UTF-16 with a byte order mark), naming the
 line of the first byte it cannot read.
@@ -105,6 +107,30 @@ def name_problem(value: str | None, max_length: int = NAME_MAX_LENGTH) -> str | 
     if not any(unicodedata.category(ch)[0] in "LN" for ch in name):
         return "The name has no letters or digits. Type a name."
     return None
+
+
+# Where one typed name ends and the next begins in a list of names ("A, B; C" or a line each).
+_NAME_SEPARATORS = re.compile("[\n,;]")
+
+
+def typed_names(text: str | None) -> list[str]:
+    """Return the names in a typed list, in order, each once (case aside): split at line
+    breaks, commas and semicolons, cleaned like a name, punctuation and spaces around it
+    dropped ("  (Northside Food Bank.)" is "Northside Food Bank")."""
+    names: dict[str, str] = {}
+    for part in _NAME_SEPARATORS.split(clean_text(text)):
+        name = clean_name(part)
+        while name and not _is_letter_or_digit(name[0]):
+            name = name[1:]
+        while name and not _is_letter_or_digit(name[-1]):
+            name = name[:-1]
+        if name:
+            names.setdefault(name.casefold(), name)
+    return list(names.values())
+
+
+def _is_letter_or_digit(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LN"
 
 
 def neutralise_formula(cell: str) -> str:

@@ -19,6 +19,7 @@ from pipeline.core.text import (
     neutralise_formula,
     neutralise_row,
     text_problem,
+    typed_names,
 )
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man ZWJ woman ZWJ girl
@@ -223,3 +224,17 @@ def test_neutralise_formula_output_never_starts_a_formula_unless_a_plain_number(
     assert first not in set("=+-@\t\r\uff1d\uff0b\uff0d\uff20") or re.fullmatch(
         r"[+-]?[0-9]+(?:[.,][0-9]+)*", safe
     )
+
+
+@pytest.mark.parametrize(("typed", "names"), [
+    ("", []),
+    ("  Northside Food Bank.  ", ["Northside Food Bank"]),
+    ("a, b\nc;d", ["a", "b", "c", "d"]),
+    ("Eastside,\n\n , eastside ,EASTSIDE.", ["Eastside"]),  # the same name once
+    ("(Friends of the Park)", ["Friends of the Park"]),
+    ("St. Mary's", ["St. Mary's"]),  # inner punctuation is part of the name
+    ("\u201cCaf\u00e9 Uni\u00f3n\u201d", ["Caf\u00e9 Uni\u00f3n"]),
+    ("Food\u00a0\u00a0Bank", ["Food Bank"]),
+])
+def test_typed_names_are_split_at_lines_commas_and_semicolons_and_trimmed(typed, names):
+    assert typed_names(typed) == names
