@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import pipeline.queues  # noqa: F401  (a worker imports this; it must register every kind)
+import pipeline.queues
 from emails.render import KINDS
 from pipeline.core.vocab import EmailKind
 from pipeline.email_kinds import builder_for, registered
 from pipeline.notices import NOTICE
 
 
-def test_every_kind_has_a_builder_once_the_queue_module_is_imported():
+def test_every_kind_has_a_builder_once_a_worker_loaded_its_job_modules():
+    pipeline.queues.load_job_modules()  # what `cos worker` does before its first job
     assert registered() == frozenset(EmailKind)
 
 

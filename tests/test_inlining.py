@@ -71,7 +71,31 @@ def test_premailer_runs_once_per_shape_not_once_per_recipient() -> None:
     counts = inline.stats()
     assert (counts["misses"], counts["hits"], counts["unreplayable"]) == (1, 2, 0)
     filled = personal.stats()
-    assert (filled["misses"], filled["hits"], filled["unusable"], filled["full"]) == (1, 19, 0, 0)
+    assert (filled["misses"], filled["hits"], filled["unusable"], filled["full"],
+            filled["checked"]) == (1, 19, 0, 0, 1)
+
+
+def test_a_new_organisations_shape_is_checked_only_when_its_markers_stand_elsewhere() -> None:
+    """A round has a shape per organisation (its name, its commitments). The first is checked
+    against the full render with sample recipients; the next ones, whose personal values
+    stand where the first's did, are filled in without a check of their own, and still equal
+    the full render byte for byte."""
+    personal.clear()
+    for n in range(5):
+        for name in ("Ann", "Bo"):
+            context = invitation(person_name=name, organisation_name=f"Organisation {n}",
+                                 commitments=[{"text": f"Commitment {n} & more", "due": None}],
+                                 link=f"https://cos.example.org/c/{name}{n}")
+            assert as_tuple(render_email("invitation", context)) == full_render(
+                "invitation", context)
+    counts = personal.stats()
+    assert (counts["misses"], counts["checked"], counts["unusable"]) == (5, 1, 0)
+    # One with a personal value more (an unsubscribe link) has markers elsewhere: checked.
+    context = invitation(person_name="Cy", organisation_name="Organisation 9",
+                         link="https://cos.example.org/c/cy",
+                         unsubscribe_link="https://cos.example.org/u/cy")
+    assert as_tuple(render_email("invitation", context)) == full_render("invitation", context)
+    assert personal.stats()["checked"] == 2
 
 
 def full_render(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
