@@ -28,6 +28,7 @@ from pipeline.checkin import (
     STATUS_LABELS,
     Checkin,
     LinkProblem,
+    ensure_still_open,
     open_checkin,
     organisations_named,
     record_answers,
@@ -88,15 +89,20 @@ def show(token: str) -> ResponseReturnValue:
 @bp.route("/c/<token>", methods=["POST"])
 @rate_limited("token")
 def submit(token: str) -> ResponseReturnValue:
-    """Validate and store the answers, queue the merge, and send the partner to the thanks page."""
-    with session_scope(settings().database_url) as session:
+    """Validate and store the answers, queue the merge, and send the partner to the thanks page.
+
+    The link is read and the answers checked without a write lock; only storing them takes
+    one (on SQLite, one writer at a time), in a short transaction that first makes sure the
+    check-in is still open."""
+    url = settings().database_url
+    with session_scope(url, read_only=True) as reader:
         try:
-            checkin = open_checkin(session, token)
+            checkin = open_checkin(reader, token)
         except LinkProblem as exc:
             return problem(exc)
         use_language(checkin.language)  # the fields' errors are written in it
         form = make_form(checkin, formdata=request.form,
-                         find_organisations=functools.partial(organisations_named, session,
+                         find_organisations=functools.partial(organisations_named, reader,
                                                               checkin))
         if not form.validate():
             if "csrf_token" in form.errors and len(form.errors) == 1:
@@ -106,8 +112,15 @@ def submit(token: str) -> ResponseReturnValue:
             else:
                 notice = N_("Some answers need a fix (marked below). Everything else is kept.")
             return page(checkin, form, status=400, notice=notice)
-        response = record_answers(session, checkin, answers_from(form, checkin))
-        hooks = webhooks.announce_answer(session, response)
+        answers = answers_from(form, checkin)
+        announce = webhooks.listening(reader, checkin.round_id)
+    with session_scope(url) as session:
+        try:
+            ensure_still_open(session, checkin)
+        except LinkProblem as exc:
+            return problem(exc)
+        response = record_answers(session, checkin, answers)
+        hooks = webhooks.announce_answer(session, response) if announce else []
     webhooks.queue_quietly(settings(), hooks)
     # Committed above, so the answer is safe even if Redis is down: reconcile merges it later.
     try:

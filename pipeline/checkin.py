@@ -327,6 +327,26 @@ def organisations_named(session: Session, checkin: Checkin,
     return found
 
 
+_STILL_OPEN = (
+    sa.select(col(Invitation.revoked_at), col(Person.active), col(Round.closed_at),
+              col(Round.closes_at))
+    .join(Round, col(Round.id) == col(Invitation.round_id))
+    .join(Person, col(Person.id) == col(Invitation.person_id))
+    .where(col(Invitation.id) == bindparam("invitation")))
+
+
+def ensure_still_open(session: Session, checkin: Checkin, *, now: datetime | None = None) -> None:
+    """Raise LinkProblem if the check-in read earlier (outside this transaction) is no longer
+    open: its round closed, the link was withdrawn or the person left meanwhile. One indexed
+    row, so a POST's writing transaction stays short."""
+    row = session.connection().execute(_STILL_OPEN, {"invitation": checkin.invitation_id}).first()
+    if row is None:
+        raise not_found()
+    if (row.revoked_at is not None or not row.active or row.closed_at is not None
+            or (now or utcnow()) >= row.closes_at):
+        raise closed()
+
+
 # A revision is written with one INSERT ... RETURNING (no unit-of-work flush).
 _INSERT_RESPONSE = sa.insert(Response).returning(col(Response.id))
 

@@ -348,6 +348,12 @@ _ROUND_ENDPOINTS = (
     .where(col(Round.id) == bindparam("round"), col(WebhookEndpoint.active).is_(True)))
 
 
+def listening(session: Session, round_id: int) -> bool:
+    """Say whether the round's coalition has an active webhook at all (most have none): the
+    partner's POST asks before its writing transaction, which then stays shorter."""
+    return session.exec(_ROUND_ENDPOINTS, params={"round": round_id}).first() is not None
+
+
 def announce_answer(session: Session, response: Response) -> list[int]:
     """Log answer.created (a first answer) or answer.updated (an edit) for the webhooks."""
     event = "answer.created" if response.revision == 1 else "answer.updated"

@@ -309,3 +309,41 @@ def test_a_database_that_is_down_gets_a_friendly_page_not_a_traceback(settings, 
     assert page.status_code == 503 and page.headers["Retry-After"].isdigit()
     assert "Busy for a moment" in html and "nothing was saved" in html
     assert "Traceback" not in html and "sqlite" not in html.lower()
+
+
+def test_a_form_with_a_mistake_comes_back_at_once_while_the_database_is_busy_writing(
+        settings, session, client, round_, database_url):
+    """Reading the link and checking the answers take no write lock: only storing them does.
+    So a partner's page with a mistake comes back at once while a merge (here: another
+    connection) holds SQLite's write lock, instead of waiting for it and failing."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer")
+    import sqlite3
+
+    link = link_for(settings, session, "raj@schools.example", round_)
+    token = csrf(client, link)
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        page = client.post(link, data={"csrf_token": token,
+                                       metric_field(session, "no2"): "forty-one"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert page.status_code == 400
+    assert "is not a number" in page.get_data(as_text=True)
+
+
+def test_answers_are_refused_when_the_round_closed_after_the_page_was_read(
+        settings, session, round_):
+    from pipeline.checkin import LinkProblem, ensure_still_open, open_checkin
+
+    link = link_for(settings, session, "raj@schools.example", round_)
+    with session_scope(settings.database_url, read_only=True) as s:
+        checkin = open_checkin(s, link.removeprefix("/c/"))
+    with session_scope(settings.database_url) as s:
+        ensure_still_open(s, checkin)  # open: nothing to say
+        s.get(Round, round_).closed_at = utcnow()  # type: ignore[union-attr]
+    with session_scope(settings.database_url) as s, pytest.raises(LinkProblem) as problem:
+        ensure_still_open(s, checkin)
+    assert problem.value.status == 410
