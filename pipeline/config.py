@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from emails import backend_from_url, dkim
+from emails import SMTPBackend, backend_from_url, dkim
 from pipeline.errors import FixableError
 
 
@@ -150,7 +150,10 @@ class Settings:
     def describe(self) -> str:
         """Say which database, Redis, mail transport and instance folder these settings use."""
         redis = hide_password(self.redis_url) if self.redis_url else "not set"
-        mail = backend_from_url(self.mail_url).describe()
+        backend = backend_from_url(self.mail_url)
+        mail = backend.describe()
+        if isinstance(backend, SMTPBackend):
+            mail += f" ({self.mail_connections} connections per send job)"
         if self.mail_is_default:
             mail += " (COS_MAIL_URL not set: nothing leaves this machine)"
         mail += f", {dkim.describe()}"

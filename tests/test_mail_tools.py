@@ -78,9 +78,12 @@ def test_a_number_of_mail_connections_out_of_range_is_refused(monkeypatch, value
         Settings.from_env(require_secret=False)
 
 
-def test_mail_connections_default_to_two(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_mail_connections_default_to_two_and_the_start_up_line_says_so(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COS_MAIL_URL", "smtp://127.0.0.1:2525")
     monkeypatch.delenv("COS_MAIL_CONNECTIONS", raising=False)
-    assert Settings.from_env(require_secret=False).mail_connections == 2
+    settings = Settings.from_env(require_secret=False)
+    assert settings.mail_connections == 2
+    assert "mail SMTP 127.0.0.1:2525 (2 connections per send job)" in settings.describe()
     monkeypatch.setenv("COS_MAIL_CONNECTIONS", " 4 ")
     assert Settings.from_env(require_secret=False).mail_connections == 4
 
