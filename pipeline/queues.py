@@ -161,8 +161,8 @@ def enqueue_merge(settings: Settings, round_id: int) -> None:
         raise QueueUnavailable(f"Redis unreachable ({exc})") from exc
 
 
-# Ledger rows per send job: one job (one fork, one SMTP connection, one warm-up of the
-# template caches) per this many emails.
+# Ledger rows per send job: one job (its SMTP connections, one warm-up of the template
+# caches) per this many emails.
 SEND_BATCH = 1000
 
 
@@ -252,7 +252,7 @@ def send_job(delivery_id: int) -> str:
 
 
 def send_batch_job(delivery_ids: list[int]) -> str:
-    """Send a batch of the ledger's emails over one connection (RQ job).
+    """Send a batch of the ledger's emails over the job's SMTP connections (RQ job).
 
     Every row's outcome is recorded; when some failed for now, the job raises at the end so
     RQ runs it again later, and only the rows not sent yet are claimed then.

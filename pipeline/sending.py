@@ -104,14 +104,16 @@ class _Row:
 
 def send_batch(settings: Settings, delivery_ids: Iterable[int], *, pooled: bool = True,
                backend: Backend | None = None) -> list[Outcome]:
-    """Send many ledger rows over one connection; return one outcome per row, in order.
+    """Send many ledger rows over a few reused connections; return each row's outcome, in order.
 
     Rows are claimed CLAIM_CHUNK at a time in one statement (claim before send, as for one
-    row), built, sent over one reused SMTP connection, and their outcomes recorded in one
-    transaction per chunk. One row's failure (a refused address, an email that cannot be built)
-    is recorded for that row and the batch goes on. When the server cannot be reached at all,
-    the chunk's remaining rows are recorded as failed with the same reason and the rows after
-    it are left as they were, for the retry. Temporary failures come back as "failed".
+    row), built, sent over COS_MAIL_CONNECTIONS reused SMTP connections (each taking every
+    n-th row of a chunk), and their outcomes recorded in one transaction per chunk (each sent
+    row at once, as the server accepts it). One row's failure (a refused address, an email
+    that cannot be built) is recorded for that row and the batch goes on. When the server
+    cannot be reached at all, the chunk's remaining rows are recorded as failed with the same
+    reason and the rows after it are left as they were, for the retry. Temporary failures
+    come back as "failed".
     """
     return [outcome for outcome, _ in _send_rows(settings, list(delivery_ids), pooled=pooled,
                                                  backend=backend)]

@@ -107,7 +107,7 @@ def run_worker(settings: Settings, *, burst: bool = False, simple: bool = False,
 class SendingWorker(Worker):
     """RQ's forking Worker, except that send jobs run in the worker's own process.
 
-    A send job is a batch of ledger rows over one SMTP connection; in the worker's process it
+    A send job is a batch of ledger rows over a few SMTP connections; in the worker's process it
     keeps, from one job to the next, the rendered shapes of the emails (emails.personal,
     emails.inline), the SMTP and database connections' set-up and the compiled statements,
     and pays no fork. Every other job (merges, webhooks) still runs in a work horse. The
