@@ -20,6 +20,36 @@ from pipeline.tokens import derive_token
 from pipeline.workers import run_burst
 
 DATA = Path(__file__).parent / "data"
+
+# For a browser test's page.evaluate: every visible text's colour against the first opaque
+# background behind it, as WCAG ratios; the texts under AA come back. With invert, every colour
+# is inverted first (255 - each channel), as full-inversion clients do; with skip, texts inside
+# elements matching that selector are left out.
+CONTRAST_JS = """({invert = false, skip = null} = {}) => {
+  function rgb(c) { const m = c.match(/[\\d.]+/g); return m ? m.map(Number) : [0,0,0,0]; }
+  function flip(c) { return invert ? [255 - c[0], 255 - c[1], 255 - c[2], c[3]] : c; }
+  function lum(c) { const v = c.slice(0,3).map(x => { x /= 255;
+    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
+  function bg(el) { for (; el; el = el.parentElement) {
+    const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0.9) return c; } return [255,255,255,1]; }
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode; const el = node.parentElement;
+    const text = node.textContent.replace(/\\u00a0/g, ' ').trim();
+    if (!text || !el || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || (skip && el.closest(skip))) continue;
+    const fg = lum(flip(rgb(style.color))), back = lum(flip(bg(el)));
+    const ratio = (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(text.slice(0, 40) + ' ' + ratio.toFixed(2));
+  }
+  return bad;
+}"""
 __all__ = ["answer"]  # the tests fill the form with the same client as the demo
 
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{43}")

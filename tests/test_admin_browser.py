@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.admins import create_admin
 from pipeline.db import session_scope
-from tests.helpers import links_in, work
+from tests.helpers import CONTRAST_JS, links_in, work
 from tests.test_browser import PHONE, browser, expect, phone_context, save  # noqa: F401
 
 if TYPE_CHECKING:
@@ -26,31 +26,6 @@ DATA = Path(__file__).parent / "data"
 RAJ = "raj@schools.example"
 DESKTOP = {"width": 1280, "height": 900}
 
-# Every text node's colour against the first opaque background behind it: the WCAG ratio.
-CONTRAST_JS = """() => {
-  function rgb(c) { const m = c.match(/[\\d.]+/g); return m ? m.map(Number) : [0,0,0,0]; }
-  function lum(c) { const v = c.slice(0,3).map(x => { x /= 255;
-    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
-    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
-  function bg(el) { for (; el; el = el.parentElement) {
-    const c = rgb(getComputedStyle(el).backgroundColor);
-    if (c.length < 4 || c[3] > 0.9) return c; } return [255,255,255,1]; }
-  const bad = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const node = walker.currentNode; const el = node.parentElement;
-    if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || el.closest('.skip,noscript')) continue;
-    const fg = lum(rgb(style.color)), back = lum(bg(el));
-    const ratio = (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5))
-      bad.push(node.textContent.trim().slice(0, 40) + ' ' + ratio.toFixed(2));
-  }
-  return bad;
-}"""
 UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input,select,textarea,button'))
   .filter(el => el.type !== 'hidden')
   .filter(el => el.tagName === 'BUTTON' || el.type === 'submit'
@@ -74,7 +49,7 @@ def check_page(page: Page, name: str, folder: Path) -> None:
     assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), (name, levels)
     for width, height in ((1280, 900), (375, 740)):
         page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate(CONTRAST_JS) == [], (name, width)
+        assert page.evaluate(CONTRAST_JS, {"skip": ".skip,noscript"}) == [], (name, width)
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
         page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)

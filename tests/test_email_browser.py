@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.helpers import CONTRAST_JS
 from tests.test_browser import browser  # noqa: F401
 from tests.test_email_clients import ALL, IDS
 
@@ -28,33 +29,6 @@ if TYPE_CHECKING:
 # Set COS_TEST_EMAIL_SHOTS=/some/dir to keep a screenshot of every kind at every width.
 SHOTS = os.environ.get("COS_TEST_EMAIL_SHOTS")
 
-# Every visible text's colour against the first opaque background behind it: the WCAG ratio,
-# as rendered, or with every colour inverted (255 - each channel) as full-inversion clients do.
-CONTRAST_JS = """(invert) => {
-  function rgb(c) { const m = c.match(/[\\d.]+/g); return m ? m.map(Number) : [0,0,0,0]; }
-  function flip(c) { return invert ? [255 - c[0], 255 - c[1], 255 - c[2], c[3]] : c; }
-  function lum(c) { const v = c.slice(0,3).map(x => { x /= 255;
-    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
-    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
-  function bg(el) { for (; el; el = el.parentElement) {
-    const c = rgb(getComputedStyle(el).backgroundColor);
-    if (c.length < 4 || c[3] > 0.9) return c; } return [255,255,255,1]; }
-  const bad = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const node = walker.currentNode; const el = node.parentElement;
-    const text = node.textContent.replace(/\\u00a0/g, ' ').trim();
-    if (!text || !el || !el.getClientRects().length) continue;
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden') continue;
-    const fg = lum(flip(rgb(style.color))), back = lum(flip(bg(el)));
-    const ratio = (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) bad.push(text.slice(0, 40) + ' ' + ratio.toFixed(2));
-  }
-  return bad;
-}"""
 
 
 def without_media(html: str) -> str:
@@ -115,12 +89,12 @@ def test_text_keeps_aa_contrast_in_light_dark_and_inverted_colours(
         pages: dict[str, Page], kind: str, rendered: Rendered) -> None:
     light = pages["desktop"]
     light.set_content(rendered.html)
-    assert light.evaluate(CONTRAST_JS, False) == [], (kind, "light")
-    assert light.evaluate(CONTRAST_JS, True) == [], (kind, "fully inverted")
+    assert light.evaluate(CONTRAST_JS, {"invert": False}) == [], (kind, "light")
+    assert light.evaluate(CONTRAST_JS, {"invert": True}) == [], (kind, "fully inverted")
     dark = pages["dark"]
     dark.set_content(rendered.html)
     # The dark palette really applies: the card is dark, not the light one kept.
     card = dark.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
     assert card == "rgb(24, 34, 45)", (kind, card)
-    assert dark.evaluate(CONTRAST_JS, False) == [], (kind, "dark")
+    assert dark.evaluate(CONTRAST_JS, {"invert": False}) == [], (kind, "dark")
     shot(dark, kind, "dark")
